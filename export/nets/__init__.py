@@ -1,0 +1,1 @@
+"""PyTorch re-implementations of the networks facert runs."""

@@ -1,0 +1,1 @@
+"""Weight-free restorers (ISPL, WIPA) written as torch modules."""

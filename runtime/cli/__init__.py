@@ -1,0 +1,1 @@
+"""The ``facert`` command line."""

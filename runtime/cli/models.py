@@ -1,0 +1,75 @@
+"""``facert models list | fetch NAME | export NAME``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from facert.cache import exported_sources
+from facert.config import Settings
+from facert.registry import ModelSpec, get_spec, list_specs
+from facert.weights import cached_weights, fetch_weights
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "models", help="list, fetch and export models", description="Manage the model cache."
+    )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", help="every model, its role, size, licence and cache state")
+    listing.set_defaults(run=run_list)
+    fetch = actions.add_parser("fetch", help="download a model's official weights (sha256 checked)")
+    fetch.add_argument("name", help="model name (see `facert models list`)")
+    fetch.set_defaults(run=run_fetch)
+    export = actions.add_parser("export", help="export a model to ONNX (needs facert[export])")
+    export.add_argument("name", help="model name (see `facert models list`)")
+    export.add_argument("--weights", type=Path, help="official checkpoint file to export from")
+    export.add_argument(
+        "-o", "--output", type=Path, help="folder to write (default: the cache, by checkpoint)"
+    )
+    export.set_defaults(run=run_export)
+
+
+def _state(spec: ModelSpec, settings: Settings) -> tuple[str, str]:
+    if not spec.needs_weights:
+        weights = "none needed"
+    elif cached_weights(spec, settings.cache_dir) is not None:
+        weights = "cached"
+    else:
+        weights = "missing"
+    exports = exported_sources(settings.cache_dir, spec)
+    onnx = f"{len(exports)} export{'s' if len(exports) != 1 else ''}" if exports else "missing"
+    return weights, onnx
+
+
+def run_list(args: argparse.Namespace, settings: Settings) -> int:
+    rows = [("NAME", "ROLE", "INPUT", "WEIGHTS", "ONNX", "LICENCE")]
+    for spec in list_specs():
+        weights, onnx = _state(spec, settings)
+        size = f"{spec.input_size}x{spec.input_size}" if spec.input_size else "any"
+        rows.append((spec.name, spec.role, size, weights, onnx, spec.licence))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[-1])
+    print(f"\ncache: {settings.cache_dir}")
+    return 0
+
+
+def run_fetch(args: argparse.Namespace, settings: Settings) -> int:
+    spec = get_spec(args.name)
+    if not spec.needs_weights:
+        print(f"{spec.name} needs no weights")
+        return 0
+    for path in fetch_weights(spec, settings.cache_dir):
+        print(path)
+    return 0
+
+
+def run_export(args: argparse.Namespace, settings: Settings) -> int:
+    from facert.exporting import export
+
+    spec = get_spec(args.name)
+    folder = export(spec, settings.cache_dir, weights=args.weights, out_dir=args.output)
+    print(folder)
+    return 0

@@ -1,0 +1,52 @@
+"""A detected face: the value every stage after detection works from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Face:
+    """One face in frame pixels.
+
+    ``box``: (4,) float32 ``x1, y1, x2, y2``. ``landmarks``: (5, 2) float32 ``x, y``, ordered left
+    eye, right eye (as seen in the image), nose, left mouth corner, right mouth corner.
+    """
+
+    box: np.ndarray
+    score: float
+    landmarks: np.ndarray
+
+    @property
+    def area(self) -> float:
+        return float(max(0.0, self.box[2] - self.box[0]) * max(0.0, self.box[3] - self.box[1]))
+
+    @property
+    def center(self) -> tuple[float, float]:
+        return float(self.box[0] + self.box[2]) / 2, float(self.box[1] + self.box[3]) / 2
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON contract of ``facert detect --json`` (see docs/design.md)."""
+        return {
+            "box": [round(float(v), 2) for v in self.box],
+            "score": round(float(self.score), 5),
+            "landmarks": [[round(float(x), 2), round(float(y), 2)] for x, y in self.landmarks],
+        }
+
+
+def select_faces(
+    faces: list[Face], image_size: tuple[int, int], *, only_center: bool = False, largest: bool = False
+) -> list[Face]:
+    """Keep every face, or only the one nearest the image centre / the largest one.
+
+    ``image_size`` is (width, height).
+    """
+    if not faces or not (only_center or largest):
+        return faces
+    if largest:
+        return [max(faces, key=lambda f: f.area)]
+    cx, cy = image_size[0] / 2, image_size[1] / 2
+    return [min(faces, key=lambda f: (f.center[0] - cx) ** 2 + (f.center[1] - cy) ** 2)]

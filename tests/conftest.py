@@ -1,0 +1,60 @@
+"""Shared fixtures: settings pointing at the model cache, real photos from registry packages, and the
+real degraded photos under ../shared (tests that use them skip when it is absent)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from facert.config import Settings, load_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+DATA = Path(__file__).resolve().parent / "data"
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    """The configured settings: the cache `make models` filled (read-only use in tests)."""
+    return load_settings()
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    if not SHARED.is_dir():
+        pytest.skip("../shared is absent (a user's fresh clone)")
+    return SHARED
+
+
+def _sample(package: str, *parts: str) -> Path:
+    module = pytest.importorskip(package)
+    return Path(module.__file__).resolve().parent.joinpath(*parts)
+
+
+def grace_hopper_path() -> Path:
+    """matplotlib's grace_hopper.jpg (a real photo shipped inside the matplotlib wheel)."""
+    return _sample("matplotlib", "mpl-data", "sample_data", "grace_hopper.jpg")
+
+
+def astronaut_path() -> Path:
+    """scikit-image's astronaut.png (Eileen Collins, NASA, public domain)."""
+    return _sample("skimage", "data", "astronaut.png")
+
+
+@pytest.fixture(scope="session")
+def grace_hopper() -> np.ndarray:
+    """(H, W, 3) uint8 BGR."""
+    image = cv2.imread(str(grace_hopper_path()))
+    assert image is not None
+    return image
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    """(H, W, 3) uint8 BGR."""
+    image = cv2.imread(str(astronaut_path()))
+    assert image is not None
+    return image
