@@ -1,0 +1,60 @@
+"""Deterministic weights for parity tests: every tensor filled from its state-dict key alone.
+
+The same key gives the same values in our modules and in the official code, so both can be run with
+identical weights without any checkpoint. Rules (``key`` = the state-dict name, ``leaf`` = its last
+part, values drawn from a standard normal generator seeded by the first 8 bytes of sha256(key)):
+
+- integer tensors (``num_batches_tracked``): zeros;
+- ``running_var``: ``1 + 0.1 * |z|`` (positive); ``running_mean``: ``0.1 * z``;
+- tensors of 2 or more dimensions whose leaf ends in ``weight``: ``z / sqrt(fan_in)`` with
+  ``fan_in = prod(shape[1:])`` (conv and linear weights, embeddings, codebooks);
+- 1-D tensors whose leaf ends in ``weight`` (norm scales, noise strengths): ``1 + 0.1 * z``;
+- everything else (biases, stored noise maps, constant inputs): ``0.1 * z`` for biases, ``z``
+  otherwise.
+
+The draw is made in float64 and cast to the tensor's dtype, so results do not depend on the device.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+
+import torch
+
+
+def fill_value(key: str, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+    """The deterministic tensor for state-dict entry ``key`` (see the module docstring)."""
+    if not dtype.is_floating_point:
+        return torch.zeros(shape, dtype=dtype)
+    seed = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little") & (2**63 - 1)
+    generator = torch.Generator().manual_seed(seed)
+    z = torch.randn(shape, generator=generator, dtype=torch.float64)
+    leaf = key.rsplit(".", 1)[-1]
+    if leaf == "running_var":
+        value = 1.0 + 0.1 * z.abs()
+    elif leaf == "running_mean":
+        value = 0.1 * z
+    elif leaf.endswith("weight") and len(shape) >= 2:
+        value = z / math.sqrt(math.prod(shape[1:]))
+    elif leaf.endswith("weight"):
+        value = 1.0 + 0.1 * z
+    elif leaf.endswith("bias"):
+        value = 0.1 * z
+    else:
+        value = z
+    return value.to(dtype)
+
+
+def deterministic_state_dict(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A state dict for ``module`` with every entry filled by :func:`fill_value`."""
+    return {
+        key: fill_value(key, tuple(tensor.shape), tensor.dtype)
+        for key, tensor in module.state_dict().items()
+    }
+
+
+def fill_deterministic(module: torch.nn.Module) -> torch.nn.Module:
+    """Load :func:`deterministic_state_dict` into ``module`` (strict) and return it."""
+    module.load_state_dict(deterministic_state_dict(module), strict=True)
+    return module
