@@ -66,7 +66,10 @@ def export_model(
             if sources
             else None,
             "files": {
-                name: {"sha256": sha256_of(workdir / name), "bytes": (workdir / name).stat().st_size}
+                name: {
+                    "sha256": sha256_of(workdir / name),
+                    "bytes": (workdir / name).stat().st_size,
+                }
                 for name in sorted(os.listdir(workdir))
                 if name.endswith(".onnx")
             },

@@ -38,7 +38,11 @@ class Face:
 
 
 def select_faces(
-    faces: list[Face], image_size: tuple[int, int], *, only_center: bool = False, largest: bool = False
+    faces: list[Face],
+    image_size: tuple[int, int],
+    *,
+    only_center: bool = False,
+    largest: bool = False,
 ) -> list[Face]:
     """Keep every face, or only the one nearest the image centre / the largest one.
 

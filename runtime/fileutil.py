@@ -31,7 +31,9 @@ def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
     file behind; an existing ``path`` is replaced only when the new one is complete.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=path.parent)
+    fd, name = tempfile.mkstemp(
+        prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=path.parent
+    )
     os.close(fd)
     tmp = Path(name)
     try:

@@ -14,10 +14,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, UnidentifiedImageError
-
 from facert.errors import InputError, OutputError
 from facert.fileutil import write_atomic
+from PIL import Image, UnidentifiedImageError
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 
@@ -106,7 +105,9 @@ def encode_image(image: LoadedImage, suffix: str) -> bytes:
     if image.alpha is not None:
         alpha = image.alpha
         if alpha.shape != pixels.shape[:2]:
-            alpha = cv2.resize(alpha, (pixels.shape[1], pixels.shape[0]), interpolation=cv2.INTER_LINEAR)
+            alpha = cv2.resize(
+                alpha, (pixels.shape[1], pixels.shape[0]), interpolation=cv2.INTER_LINEAR
+            )
         pixels = np.dstack([pixels, alpha])
     if image.bit_depth == 16 and suffix.lower() in {".png", ".tif", ".tiff"}:
         pixels = pixels.astype(np.uint16) * 257

@@ -42,16 +42,24 @@ def _http_download(weight: WeightFile, target: Path) -> None:
 def _pip_download(weight: WeightFile, target: Path) -> None:
     assert weight.pip_requirement is not None
     with tempfile.TemporaryDirectory() as scratch:
-        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check"]
+        command = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--disable-pip-version-check",
+        ]
         command += ["--no-input", "--only-binary", ":all:", "-d", scratch, weight.pip_requirement]
         result = subprocess.run(command, capture_output=True, text=True, timeout=600)
         wheel = Path(scratch) / weight.filename
         if result.returncode != 0 or not wheel.is_file():
-            lines = [ln for ln in (result.stderr or result.stdout).strip().splitlines() if ln.strip()]
+            lines = [
+                ln for ln in (result.stderr or result.stdout).strip().splitlines() if ln.strip()
+            ]
             reason = lines[-1].strip() if lines else f"pip exited with {result.returncode}"
             raise DownloadError(f"`pip download {weight.pip_requirement}` failed ({reason})")
         shutil.move(str(wheel), target)
-
 
 
 def _pip_importable() -> bool:

@@ -8,7 +8,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
 from facert.config import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,7 +1,6 @@
 from pathlib import Path
 
 import pytest
-
 from facert.config import DEFAULT_MAX_PIXELS, load_settings
 from facert.errors import UsageError
 

@@ -1,5 +1,4 @@
 import pytest
-
 from facert.errors import UnknownModelError
 from facert.registry import ModelSpec, get_spec, list_specs, register
 

@@ -9,7 +9,6 @@ from types import TracebackType
 from typing import Any
 
 import numpy as np
-
 from facert.errors import ArtifactError, FacertError
 
 log = logging.getLogger(__name__)
@@ -53,8 +52,12 @@ class OrtSession:
                 str(self.path), sess_options=options, providers=list(self.providers)
             )
         except Exception as exc:  # ORT raises its own Fail/InvalidGraph/NoSuchFile types
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ArtifactError(f"ONNX Runtime cannot load it ({first_line})", path=str(self.path)) from None
+            first_line = (
+                str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            )
+            raise ArtifactError(
+                f"ONNX Runtime cannot load it ({first_line})", path=str(self.path)
+            ) from None
         self._inputs = {
             i.name: (tuple(i.shape), _ORT_TYPES.get(i.type)) for i in self._session.get_inputs()
         }

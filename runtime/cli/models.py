@@ -17,7 +17,9 @@ def add_parser(commands: Any) -> None:
         "models", help="list, fetch and export models", description="Manage the model cache."
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    listing = actions.add_parser("list", help="every model, its role, size, licence and cache state")
+    listing = actions.add_parser(
+        "list", help="every model, its role, size, licence and cache state"
+    )
     listing.set_defaults(run=run_list)
     fetch = actions.add_parser("fetch", help="download a model's official weights (sha256 checked)")
     fetch.add_argument("name", help="model name (see `facert models list`)")
