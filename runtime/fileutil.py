@@ -24,7 +24,7 @@ def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+def write_atomic(path: Path, write: Callable[[Path], object]) -> None:
     """Write ``path`` by calling ``write(tmp)`` on a temporary file beside it, then renaming.
 
     A failure (an exception in ``write``, a full disk) leaves no file at ``path`` and no temporary

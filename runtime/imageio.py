@@ -120,12 +120,11 @@ def encode_image(image: LoadedImage, suffix: str) -> bytes:
 
 def write_image(path: Path, image: LoadedImage) -> None:
     """Write ``image`` to ``path`` through a temporary file and a rename (never half-written)."""
-    data = encode_image(image, path.suffix or ".png")
-
-    def _write(tmp: Path) -> None:
-        tmp.write_bytes(data)
-
     try:
-        write_atomic(path, _write)
+        data = encode_image(image, path.suffix or ".png")
+    except OutputError as exc:
+        raise OutputError(str(exc), path=str(path)) from None
+    try:
+        write_atomic(path, lambda tmp: tmp.write_bytes(data))
     except OSError as exc:
         raise OutputError(f"cannot write ({exc.strerror or exc})", path=str(path)) from None

@@ -31,9 +31,11 @@ DOWNLOAD_TIMEOUT_S = 60
 
 def _http_download(weight: WeightFile, target: Path) -> None:
     try:
-        with urllib.request.urlopen(weight.url, timeout=DOWNLOAD_TIMEOUT_S) as response:
-            with open(target, "wb") as out:
-                shutil.copyfileobj(response, out, 1 << 20)
+        with (
+            urllib.request.urlopen(weight.url, timeout=DOWNLOAD_TIMEOUT_S) as response,
+            open(target, "wb") as out,
+        ):
+            shutil.copyfileobj(response, out, 1 << 20)
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", None) or exc
         raise DownloadError(f"cannot download {weight.url} ({reason})") from None
@@ -105,7 +107,7 @@ def fetch_weights(spec: ModelSpec, cache_dir: Path) -> list[Path]:
     if not spec.weights:
         return []
     folder = weights_dir(cache_dir, spec)
-    paths = []
+    paths: list[Path] = []
     for weight in spec.weights:
         dest = folder / weight.filename
         if dest.is_file() and sha256_of(dest) == weight.sha256:

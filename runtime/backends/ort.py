@@ -110,7 +110,7 @@ class OrtSession:
                     f"got {array.dtype.name}"
                 )
             if len(shape) != array.ndim or any(
-                isinstance(d, int) and d != a for d, a in zip(shape, array.shape)
+                isinstance(d, int) and d != a for d, a in zip(shape, array.shape, strict=True)
             ):
                 raise FacertError(
                     f"{self.path.name}: input {name!r} must have shape {list(shape)}, "
@@ -122,4 +122,4 @@ class OrtSession:
         self._require_open()
         self._check(feed)
         outputs = self._session.run(None, feed)
-        return dict(zip(self.output_names, outputs))
+        return dict(zip(self.output_names, outputs, strict=True))

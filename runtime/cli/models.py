@@ -53,7 +53,7 @@ def run_list(args: argparse.Namespace, settings: Settings) -> int:
         rows.append((spec.name, spec.role, size, weights, onnx, spec.licence))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[-1])
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1])
     print(f"\ncache: {settings.cache_dir}")
     return 0
 
