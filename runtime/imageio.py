@@ -38,17 +38,21 @@ def _probe_size(path: Path, data: bytes) -> tuple[int, int, str]:
     """(width, height, format) from the header only, without decoding pixels."""
     from io import BytesIO
 
+    pillow_limit = Image.MAX_IMAGE_PIXELS
     try:
+        # facert applies its own limit (max_pixels) to the size read here; Pillow's bomb check
+        # would refuse first with a less useful message, so it is off while the header is read.
+        Image.MAX_IMAGE_PIXELS = None
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # Pillow's own decompression-bomb warning
+            warnings.simplefilter("ignore")
             with Image.open(BytesIO(data)) as img:
                 return img.width, img.height, img.format or "?"
     except UnidentifiedImageError:
         raise InputError("not an image file (unknown format)", path=str(path)) from None
-    except Image.DecompressionBombError as exc:
-        raise InputError(f"image too large ({exc})", path=str(path)) from None
     except (OSError, ValueError, SyntaxError) as exc:
         raise InputError(f"corrupt image header ({exc})", path=str(path)) from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = pillow_limit
 
 
 def _check_complete(path: Path, data: bytes, fmt: str) -> None:

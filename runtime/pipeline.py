@@ -1,0 +1,135 @@
+"""The photo pipeline: detect, align, restore, blend.
+
+:class:`Pipeline` owns a detector and a restorer (both opened by :meth:`Pipeline.open`, released by
+:meth:`Pipeline.close`) and turns one (H, W, 3) uint8 BGR frame into the restored frame, touching only
+the faces' bounding boxes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+
+from facert.align import align_faces, crop_scale
+from facert.blend import paste_faces, upscale_background
+from facert.config import Settings
+from facert.detect import Detector, open_detector
+from facert.errors import UsageError
+from facert.exporting import ensure_artifact
+from facert.faces import Face, select_faces
+from facert.registry import get_spec
+from facert.restore import Restorer
+
+DEFAULT_RESTORER = "wipa"
+DEFAULT_DETECTOR = "mtcnn"
+MAX_UPSCALE = 8.0
+
+
+@dataclass(frozen=True)
+class EnhanceOptions:
+    """How faces are chosen and the frame is resized. ``upscale`` multiplies the output size."""
+
+    upscale: float = 1.0
+    only_center_face: bool = False
+    largest_face: bool = False
+
+    def __post_init__(self) -> None:
+        if not 1.0 <= self.upscale <= MAX_UPSCALE:
+            raise UsageError(f"--upscale must be between 1 and {MAX_UPSCALE:g}, got {self.upscale:g}")
+
+
+@dataclass
+class EnhanceResult:
+    """The restored frame, (H*up, W*up, 3) uint8 BGR, the faces used, and stage times in seconds."""
+
+    image: np.ndarray
+    faces: list[Face]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class Pipeline:
+    """Detect, align, restore and blend the faces of frames with one detector and one restorer."""
+
+    def __init__(
+        self, detector: Detector, restorer: Restorer, options: EnhanceOptions | None = None
+    ) -> None:
+        self.detector = detector
+        self.restorer = restorer
+        self.options = options or EnhanceOptions()
+
+    @classmethod
+    def open(
+        cls,
+        settings: Settings,
+        model: str = DEFAULT_RESTORER,
+        *,
+        weights: Any = None,
+        model_options: Mapping[str, float] | None = None,
+        detector_options: Mapping[str, Any] | None = None,
+        options: EnhanceOptions | None = None,
+    ) -> Pipeline:
+        """Resolve, export if needed, and open the restorer ``model`` and the default detector."""
+        spec = get_spec(model)
+        if spec.role != "restorer":
+            raise UsageError(f"{model} is a {spec.role}, not a restorer")
+        artifact = ensure_artifact(spec, settings.cache_dir, weights)
+        restorer = Restorer(artifact, options=model_options, threads=settings.threads).open()
+        try:
+            detector = open_detector(settings, DEFAULT_DETECTOR, **dict(detector_options or {}))
+        except BaseException:
+            restorer.close()
+            raise
+        return cls(detector, restorer, options)
+
+    def close(self) -> None:
+        self.detector.close()
+        self.restorer.close()
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def detect(self, image: np.ndarray) -> list[Face]:
+        """The faces to restore in ``image`` ((H, W, 3) uint8 BGR), after the selection options."""
+        faces = self.detector.detect(image)
+        return select_faces(
+            faces,
+            (image.shape[1], image.shape[0]),
+            only_center=self.options.only_center_face,
+            largest=self.options.largest_face,
+        )
+
+    def enhance(self, image: np.ndarray) -> EnhanceResult:
+        """Restore every selected face of ``image`` ((H, W, 3) uint8 BGR) and blend it back."""
+        timings: dict[str, float] = {}
+        start = time.perf_counter()
+        faces = self.detect(image)
+        timings["detect"] = time.perf_counter() - start
+        start = time.perf_counter()
+        crops, affines = align_faces(image, faces, self.restorer.spec.input_size)
+        timings["align"] = time.perf_counter() - start
+        start = time.perf_counter()
+        scales = np.array([crop_scale(a) for a in affines], np.float32)
+        restored = self.restorer.restore(crops, scales) if faces else crops
+        timings["restore"] = time.perf_counter() - start
+        start = time.perf_counter()
+        background = upscale_background(image, self.options.upscale)
+        output = (
+            paste_faces(background, list(restored), affines, self.options.upscale)
+            if faces
+            else background
+        )
+        timings["blend"] = time.perf_counter() - start
+        return EnhanceResult(image=output, faces=faces, timings=timings)

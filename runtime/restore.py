@@ -1,0 +1,121 @@
+"""Restorer: one restoration model on ONNX Runtime, batched over the faces of an image.
+
+The graph takes the aligned crops as its image input, (N, 3, S, S) float32 in the spec's colour
+order and input range, plus one (N,) float32 input per run-time option of the spec (CodeFormer's
+``fidelity``, ISPL's ``blur_sigma``...). Options measured in photo pixels are multiplied by each
+face's magnification into the crop, so a blur width means the same thing for a small and a large face.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from types import TracebackType
+
+import numpy as np
+
+from facert.align import from_tensor, to_tensor
+from facert.artifacts import Artifact
+from facert.backends.ort import OrtSession
+from facert.errors import UsageError
+from facert.registry import ModelSpec
+
+
+def parse_options(spec: ModelSpec, assignments: Iterable[str]) -> dict[str, float]:
+    """``["name=value", ...]`` -> {name: value}, checked against the spec's options and ranges."""
+    values: dict[str, float] = {}
+    for item in assignments:
+        name, sep, raw = item.partition("=")
+        if not sep:
+            raise UsageError(f"--option expects NAME=VALUE, got {item!r}")
+        option = spec.option(name.strip())
+        if not option.graph_input:
+            raise UsageError(f"option {name} of {spec.name} is fixed when the model is exported")
+        try:
+            value = float(raw)
+        except ValueError:
+            raise UsageError(f"option {name}={raw!r} is not a number") from None
+        if not option.minimum <= value <= option.maximum:
+            raise UsageError(
+                f"option {name}={value:g} is outside [{option.minimum:g}, {option.maximum:g}]"
+            )
+        values[option.name] = value
+    return values
+
+
+class Restorer:
+    """Aligned face crops in, restored crops out, through one exported model.
+
+    ``options`` overrides the spec's defaults for its run-time options. ``max_batch`` bounds how many
+    faces go through the network at once (1 when the spec says the model does not batch).
+    """
+
+    def __init__(
+        self,
+        artifact: Artifact,
+        *,
+        options: Mapping[str, float] | None = None,
+        threads: int = 0,
+        max_batch: int = 4,
+        filename: str | None = None,
+    ) -> None:
+        self.spec = artifact.spec
+        self.artifact = artifact
+        self.options = {o.name: o.default for o in self.spec.options if o.graph_input}
+        self.options.update(options or {})
+        self.max_batch = max_batch if self.spec.batches else 1
+        self.session = OrtSession(artifact.path(filename or self.spec.onnx_files[0]), threads=threads)
+        self._image_input = ""
+
+    def open(self) -> Restorer:
+        self.session.open()
+        names = [n for n in self.session.input_names if n not in self.options]
+        if len(names) != 1 or set(self.options) - set(self.session.input_names):
+            self.session.close()
+            raise UsageError(
+                f"{self.artifact.folder}: graph inputs {self.session.input_names} do not match the "
+                f"{self.spec.name} spec (options {sorted(self.options)}); export the model again"
+            )
+        self._image_input = names[0]
+        return self
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> Restorer:
+        return self.open()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _option_feed(self, scales: np.ndarray) -> dict[str, np.ndarray]:
+        feed = {}
+        for name, value in self.options.items():
+            per_face = np.full(len(scales), value, np.float32)
+            if self.spec.option(name).photo_pixels:
+                per_face *= scales.astype(np.float32)
+            feed[name] = per_face
+        return feed
+
+    def restore(self, crops: np.ndarray, scales: np.ndarray | None = None) -> np.ndarray:
+        """Restore aligned crops.
+
+        ``crops``: (N, S, S, 3) uint8 BGR, S = spec.input_size. ``scales``: (N,) crop pixels per
+        photo pixel of each face (from the alignment), 1 if None. Returns (N, S, S, 3) uint8 BGR.
+        """
+        count = len(crops)
+        if count == 0:
+            return crops.copy()
+        scales = np.ones(count, np.float32) if scales is None else np.asarray(scales, np.float32)
+        results = []
+        for start in range(0, count, self.max_batch):
+            part = slice(start, start + self.max_batch)
+            feed = self._option_feed(scales[part])
+            feed[self._image_input] = to_tensor(crops[part], self.spec)
+            output = next(iter(self.session.run(feed).values()))
+            results.append(from_tensor(output, self.spec))
+        return np.concatenate(results, axis=0)
