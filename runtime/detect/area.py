@@ -16,18 +16,28 @@ and every crop.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
 
 
-def summed_area_table(image: np.ndarray) -> np.ndarray:
-    """(H, W, C) uint8 -> (H + 1, W + 1, C) table of exact sums, ``table[y, x] = image[:y, :x].sum()``.
+def summed_area_table(image: np.ndarray, order: Sequence[int] | None = None) -> np.ndarray:
+    """(H, W, C) uint8 -> (C, H + 1, W + 1) exact sums, ``table[c, y, x] = image[:y, :x, c].sum()``.
 
-    int32 when every sum fits (frames up to about 8.4 megapixels), else float64 (exact to 2**53).
+    ``order`` picks and orders the channels (``(2, 1, 0)``: BGR in, RGB planes out). One plane per
+    channel, so the gathers below copy contiguous rows. int32 when every sum fits (frames up to
+    about 8.4 megapixels), else float64 (exact to 2**53).
     """
     height, width = image.shape[:2]
     depth = cv2.CV_32S if height * width * 255 < 2**31 else cv2.CV_64F
-    table: np.ndarray = cv2.integral(image, sdepth=depth)
+    planes = cv2.split(image)
+    if order is not None:
+        planes = [planes[c] for c in order]
+    dtype = np.int32 if depth == cv2.CV_32S else np.float64
+    table = np.empty((len(planes), height + 1, width + 1), dtype)
+    for plane, out in zip(planes, table, strict=True):
+        cv2.integral(plane, out, sdepth=depth)  # written in place (np.stack would copy 25 MB)
     return table
 
 
@@ -38,40 +48,49 @@ def bins(start: np.ndarray, length: np.ndarray, out_size: int) -> tuple[np.ndarr
     int64: output ``i`` of span ``n`` averages input indices ``first[n, i] .. stop[n, i] - 1``.
     """
     index = np.arange(out_size, dtype=np.int64)
-    length = length.astype(np.int64)[:, None]
+    length = np.asarray(length, dtype=np.int64)[:, None]
+    start = np.asarray(start, dtype=np.int64)[:, None]
     first = (index * length) // out_size
     stop = -((-(index + 1) * length) // out_size)
-    return start.astype(np.int64)[:, None] + first, start.astype(np.int64)[:, None] + stop
+    return start + first, start + stop
 
 
 def resize_area(table: np.ndarray, out_height: int, out_width: int) -> np.ndarray:
-    """The whole image of ``table`` resized to (out_height, out_width, C) float32 (values 0-255).
+    """The whole image of ``table`` resized to (C, out_height, out_width) float32 (values 0-255).
 
-    Separable: rows are gathered first (contiguous copies), then columns, so the cost is about
-    ``out_height * (W + out_width) * C`` element operations.
+    Separable: rows are gathered first, then columns, about ``C * out_height * (W + out_width)``
+    element operations.
     """
-    height, width = table.shape[0] - 1, table.shape[1] - 1
-    row_first, row_stop = bins(np.zeros(1), np.array([height]), out_height)
-    col_first, col_stop = bins(np.zeros(1), np.array([width]), out_width)
-    row_sums = table[row_stop[0]] - table[row_first[0]]  # (out_height, W + 1, C)
-    sums = row_sums[:, col_stop[0]] - row_sums[:, col_first[0]]
-    rows = (row_stop[0] - row_first[0]).astype(np.float32)[:, None, None]
-    cols = (col_stop[0] - col_first[0]).astype(np.float32)[None, :, None]
-    return sums.astype(np.float32) / rows / cols
+    height, width = table.shape[1] - 1, table.shape[2] - 1
+    (row_first,), (row_stop,) = bins(np.zeros(1), np.array([height]), out_height)
+    (col_first,), (col_stop,) = bins(np.zeros(1), np.array([width]), out_width)
+    row_sums = np.take(table, row_stop, axis=1) - np.take(table, row_first, axis=1)
+    sums = np.take(row_sums, col_stop, axis=2) - np.take(row_sums, col_first, axis=2)
+    means = sums.astype(np.float32)
+    means /= (row_stop - row_first).astype(np.float32)[:, None]
+    means /= (col_stop - col_first).astype(np.float32)
+    return means
 
 
 def crop_area(table: np.ndarray, windows: np.ndarray, size: int) -> np.ndarray:
-    """Every window of ``table`` resized to (size, size): (N, size, size, C) float32 (0-255).
+    """Every window of ``table`` resized to (size, size): (N, C, size, size) float32 (0-255).
 
     ``windows``: (N, 4) integer ``top, bottom, left, right``, half-open and inside the image, each
     at least one pixel tall and wide. All crops are gathered at once (four corner lookups per
     output pixel), with no loop over windows.
     """
+    channels, stride = table.shape[0], table.shape[2]
     row_first, row_stop = bins(windows[:, 0], windows[:, 1] - windows[:, 0], size)
     col_first, col_stop = bins(windows[:, 2], windows[:, 3] - windows[:, 2], size)
-    top, bottom = row_first[:, :, None], row_stop[:, :, None]
+    top, bottom = (row_first * stride)[:, :, None], (row_stop * stride)[:, :, None]
     left, right = col_first[:, None, :], col_stop[:, None, :]
-    sums = table[bottom, right] - table[top, right] - table[bottom, left] + table[top, left]
-    rows = (row_stop - row_first).astype(np.float32)[:, :, None, None]
-    cols = (col_stop - col_first).astype(np.float32)[:, None, :, None]
-    return sums.astype(np.float32) / rows / cols
+    flat = table.reshape(channels, -1)
+
+    def corner(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        return np.take(flat, (rows + cols).ravel(), axis=1)
+
+    sums = corner(bottom, right) - corner(top, right) - corner(bottom, left) + corner(top, left)
+    means = sums.reshape(channels, len(windows), size, size).astype(np.float32)
+    means /= (row_stop - row_first).astype(np.float32)[:, :, None]
+    means /= (col_stop - col_first).astype(np.float32)[:, None, :]
+    return means.transpose(1, 0, 2, 3)

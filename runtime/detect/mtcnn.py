@@ -64,9 +64,12 @@ class MtcnnOptions:
 
 
 def _normalise(pixels: np.ndarray) -> np.ndarray:
-    """(..., H, W, 3) float32 BGR 0-255 -> (..., 3, H, W) float32 RGB, (x - 127.5) / 128."""
-    rgb = np.moveaxis(pixels[..., ::-1], -1, -3)
-    return np.ascontiguousarray((rgb - np.float32(127.5)) * np.float32(0.0078125))
+    """Pixel values 0-255 (float32, any layout) -> ``(x - 127.5) / 128``, contiguous, in place when
+    ``pixels`` is already contiguous."""
+    pixels = np.ascontiguousarray(pixels)
+    pixels -= np.float32(127.5)
+    pixels *= np.float32(0.0078125)
+    return pixels
 
 
 class MtcnnDetector:
@@ -135,7 +138,7 @@ class MtcnnDetector:
         if image.shape[2] != 3 or image.shape[0] == 0 or image.shape[1] == 0:
             raise InputError(f"expected an (H, W, 3) uint8 BGR image, got {_describe(image)}")
         clock = _Clock(timings)
-        table = summed_area_table(np.ascontiguousarray(image))
+        table = summed_area_table(image, order=(2, 1, 0))  # RGB planes
         clock.lap("summed_area_table")
         boxes = self._propose(table, clock)
         if len(boxes):
@@ -151,7 +154,7 @@ class MtcnnDetector:
 
     def _propose(self, table: np.ndarray, clock: _Clock) -> np.ndarray:
         """Stage 1: P-Net over the pyramid -> squared candidate boxes (N, 4) float32."""
-        height, width = table.shape[0] - 1, table.shape[1] - 1
+        height, width = table.shape[1] - 1, table.shape[2] - 1
         threshold = self.options.thresholds[0]
         found = []
         for scale in pyramid_scales(
@@ -179,7 +182,7 @@ class MtcnnDetector:
         self, table: np.ndarray, boxes: np.ndarray, name: str
     ) -> tuple[np.ndarray, np.ndarray]:
         """The boxes that touch the frame and their crops for ``name``: (N, 3, S, S) float32."""
-        windows, valid = crop_windows(boxes, table.shape[1] - 1, table.shape[0] - 1)
+        windows, valid = crop_windows(boxes, table.shape[2] - 1, table.shape[1] - 1)
         return boxes[valid], _normalise(crop_area(table, windows[valid], CROP_SIZES[name]))
 
     def _refine(self, table: np.ndarray, boxes: np.ndarray, clock: _Clock) -> np.ndarray:

@@ -52,52 +52,62 @@ def proposals(
     return boxes, face_probability[rows, cols], offsets[:, rows, cols].T
 
 
-def _greedy(
-    order: np.ndarray, overlap: Callable[[int, np.ndarray], np.ndarray], limit: float
-) -> np.ndarray:
-    keep = []
-    while order.size:
-        best, rest = order[0], order[1:]
-        keep.append(best)
-        order = rest[overlap(best, rest) <= limit]
-    return np.asarray(keep, dtype=np.int64)
+MATRIX_LIMIT = 2048  # up to this many boxes, suppression works from the full overlap matrix
+
+Overlap = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def _greedy(scores: np.ndarray, overlap: Overlap, limit: float) -> np.ndarray:
+    """Indices kept by greedy suppression: visit boxes by descending score, keep one unless an
+    already kept box overlaps it by more than ``limit``. ``overlap(a, b)``: (len(a), len(b))."""
+    order = np.argsort(-scores, kind="stable")
+    if len(order) > MATRIX_LIMIT:  # memory-bound: one kept box against the rest at a time
+        keep = []
+        while order.size:
+            keep.append(order[0])
+            order = order[1:][overlap(order[:1], order[1:])[0] <= limit]
+        return np.asarray(keep, dtype=np.int64)
+    suppresses = overlap(order, order) > limit
+    removed = np.zeros(len(order), dtype=bool)
+    kept = []
+    for rank in range(len(order)):
+        if not removed[rank]:
+            kept.append(rank)
+            removed |= suppresses[rank]
+    return order[np.asarray(kept, dtype=np.int64)]
+
+
+def _intersection(boxes: np.ndarray, a: np.ndarray, b: np.ndarray, plus: float) -> np.ndarray:
+    """(len(a), len(b)) float32 intersection areas; ``plus`` 1 counts pixels inclusively."""
+    x1, y1, x2, y2 = (column[:, None] for column in boxes[a].T)
+    u1, v1, u2, v2 = boxes[b].T
+    zero, plus32 = np.float32(0), np.float32(plus)
+    width = np.maximum(zero, np.minimum(x2, u2) - np.maximum(x1, u1) + plus32)
+    height = np.maximum(zero, np.minimum(y2, v2) - np.maximum(y1, v1) + plus32)
+    return width * height
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:
-    """Greedy non-maximum suppression by IoU (areas ``(x2 - x1) * (y2 - y1)``, as torchvision's
-    ``nms``): indices of the kept boxes, highest score first."""
-    x1, y1, x2, y2 = boxes.T
-    areas = (x2 - x1) * (y2 - y1)
+    """Greedy non-maximum suppression by IoU > ``threshold`` (areas ``(x2 - x1) * (y2 - y1)``, as
+    torchvision's ``nms``): indices of the kept boxes, highest score first."""
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
 
-    def iou(best: int, rest: np.ndarray) -> np.ndarray:
-        width = np.maximum(
-            np.float32(0), np.minimum(x2[best], x2[rest]) - np.maximum(x1[best], x1[rest])
-        )
-        height = np.maximum(
-            np.float32(0), np.minimum(y2[best], y2[rest]) - np.maximum(y1[best], y1[rest])
-        )
-        inter = width * height
-        return inter / (areas[best] + areas[rest] - inter)
+    def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        inter = _intersection(boxes, a, b, 0)
+        return inter / (areas[a][:, None] + areas[b] - inter)
 
-    return _greedy(np.argsort(-scores, kind="stable"), iou, threshold)
+    return _greedy(scores, iou, threshold)
 
 
 def nms_min(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:
-    """Greedy suppression by intersection over the smaller box (areas with the +1 pixel
-    convention), the reference's last step: indices of the kept boxes, highest score first."""
-    x1, y1, x2, y2 = boxes.T
-    areas = (x2 - x1 + 1) * (y2 - y1 + 1)
+    """Greedy suppression by intersection over the smaller box > ``threshold`` (pixels counted
+    inclusively, ``x2 - x1 + 1``), the reference's last step: kept indices, highest score first."""
+    areas = (boxes[:, 2] - boxes[:, 0] + 1) * (boxes[:, 3] - boxes[:, 1] + 1)
 
-    def overlap(best: int, rest: np.ndarray) -> np.ndarray:
-        width = np.maximum(
-            np.float32(0), np.minimum(x2[best], x2[rest]) - np.maximum(x1[best], x1[rest]) + 1
-        )
-        height = np.maximum(
-            np.float32(0), np.minimum(y2[best], y2[rest]) - np.maximum(y1[best], y1[rest]) + 1
-        )
-        return width * height / np.minimum(areas[best], areas[rest])
+    def over_smaller(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return _intersection(boxes, a, b, 1) / np.minimum(areas[a][:, None], areas[b])
 
-    return _greedy(np.argsort(-scores, kind="stable"), overlap, threshold)
+    return _greedy(scores, over_smaller, threshold)
 
 
 def shift_proposals(boxes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
