@@ -21,7 +21,6 @@ from pathlib import Path
 import cv2
 import matplotlib
 import numpy as np
-
 from facert.config import load_settings
 from facert.detect.mtcnn import MtcnnDetector, MtcnnOptions
 from facert.exporting import ensure_artifact
@@ -58,10 +57,14 @@ def main() -> None:
             faces = detector.detect(frame, timings)
             totals.append(time.perf_counter() - start)
             stages.append(timings)
-    print(f"frame {frame.shape[1]}x{frame.shape[0]}, min face {args.min_face:g} px, "
-          f"ORT threads {args.threads}, {len(faces)} faces")
-    print(f"median of {args.runs} runs: {1e3 * statistics.median(totals):.1f} ms "
-          f"(min {1e3 * min(totals):.1f}, max {1e3 * max(totals):.1f})")
+    print(
+        f"frame {frame.shape[1]}x{frame.shape[0]}, min face {args.min_face:g} px, "
+        f"ORT threads {args.threads}, {len(faces)} faces"
+    )
+    print(
+        f"median of {args.runs} runs: {1e3 * statistics.median(totals):.1f} ms "
+        f"(min {1e3 * min(totals):.1f}, max {1e3 * max(totals):.1f})"
+    )
     for stage in stages[0]:
         values = [s.get(stage, 0.0) for s in stages]
         print(f"  {stage:18s} {1e3 * statistics.median(values):7.1f} ms")

@@ -21,6 +21,8 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+INT32_SUMS = 2**31  # tables of frames whose pixel sum can reach this are float64
+
 
 def summed_area_table(image: np.ndarray, order: Sequence[int] | None = None) -> np.ndarray:
     """(H, W, C) uint8 -> (C, H + 1, W + 1) exact sums, ``table[c, y, x] = image[:y, :x, c].sum()``.
@@ -30,14 +32,16 @@ def summed_area_table(image: np.ndarray, order: Sequence[int] | None = None) -> 
     about 8.4 megapixels), else float64 (exact to 2**53).
     """
     height, width = image.shape[:2]
-    depth = cv2.CV_32S if height * width * 255 < 2**31 else cv2.CV_64F
+    depth = cv2.CV_32S if height * width * 255 < INT32_SUMS else cv2.CV_64F
     planes = cv2.split(image)
     if order is not None:
         planes = [planes[c] for c in order]
     dtype = np.int32 if depth == cv2.CV_32S else np.float64
     table = np.empty((len(planes), height + 1, width + 1), dtype)
     for plane, out in zip(planes, table, strict=True):
-        cv2.integral(plane, out, sdepth=depth)  # written in place (np.stack would copy 25 MB)
+        written = cv2.integral(plane, out, sdepth=depth)  # in place: np.stack would copy 25 MB
+        if written is not out:  # OpenCV allocates anew when it dislikes ``out``
+            out[...] = written
     return table
 
 

@@ -49,7 +49,7 @@ def detect(mtcnn: MTCNN, path: Path) -> dict:
     boxes, probs, points = mtcnn.detect(rgb, landmarks=True)
     faces = []
     if boxes is not None:
-        for box, prob, landmarks in zip(boxes, probs, points):
+        for box, prob, landmarks in zip(boxes, probs, points, strict=True):
             faces.append(
                 {
                     "box": [round(float(v), 4) for v in box],
@@ -62,7 +62,9 @@ def detect(mtcnn: MTCNN, path: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--shared", type=Path, required=True, help="the shared folder (/work/shared)")
+    parser.add_argument(
+        "--shared", type=Path, required=True, help="the shared folder (/work/shared)"
+    )
     parser.add_argument("-o", "--output", type=Path, required=True, help="golden.json to write")
     args = parser.parse_args()
     torch.set_num_threads(1)  # deterministic summation order
