@@ -191,3 +191,10 @@ def test_open_detector(settings: Settings, mtcnn_artifact: Artifact, astronaut: 
         open_detector(settings, min_face=40)
     with pytest.raises(UsageError, match="not a detector"):
         open_detector(settings, "ispl")
+
+
+def test_views_of_frames_are_accepted(detector: MtcnnDetector, grace_hopper: np.ndarray) -> None:
+    rgb = np.ascontiguousarray(grace_hopper[:, :, ::-1])
+    (face,) = detector.detect(grace_hopper)
+    (from_view,) = detector.detect(rgb[:, :, ::-1])  # negative strides, as from an RGB->BGR flip
+    np.testing.assert_array_equal(from_view.box, face.box)
