@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from facert.artifacts import Artifact
 from facert.config import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,3 +58,16 @@ def astronaut() -> np.ndarray:
     image = cv2.imread(str(astronaut_path()))
     assert image is not None
     return image
+
+
+@pytest.fixture(scope="session")
+def mtcnn_artifact(settings: Settings) -> Artifact:
+    """The MTCNN export in the cache, built first when torch is present (weights must be fetched)."""
+    from facert.errors import FacertError
+    from facert.exporting import ensure_artifact
+    from facert.registry import get_spec
+
+    try:
+        return ensure_artifact(get_spec("mtcnn"), settings.cache_dir)
+    except FacertError as exc:
+        pytest.skip(f"no MTCNN export and none can be built here ({exc}); run `make models`")

@@ -7,6 +7,16 @@ sha256 and copies the three ``.pt`` state dicts into the cache.
 
 from facert.registry import ModelSpec, WeightFile, register
 
+# The graphs' tensor names, shared by the exporter and the detector. Inputs are (N, 3, H, W) float32
+# RGB, (pixel - 127.5) / 128; see facert.export.nets.mtcnn for the output layouts.
+INPUT_NAME = "image"
+OUTPUT_NAMES: dict[str, tuple[str, ...]] = {
+    "pnet": ("offsets", "probabilities"),
+    "rnet": ("offsets", "probabilities"),
+    "onet": ("offsets", "landmarks", "probabilities"),
+}
+CROP_SIZES = {"rnet": 24, "onet": 48}  # R-Net and O-Net take square crops of these sizes
+
 FACENET_WHEEL = WeightFile(
     filename="facenet_pytorch-2.6.0-py3-none-any.whl",
     sha256="ecb82b27beb226d106f2219efe8f829b01b87a8595badd01545679bdb9f19cca",

@@ -1,0 +1,114 @@
+"""MTCNN's three networks (P-Net, R-Net, O-Net) as torch modules.
+
+The layer names, shapes and the flattening order match the state dicts that ship in the
+facenet-pytorch 2.6.0 wheel (``facenet_pytorch/data/{pnet,rnet,onet}.pt``, converted from the
+original Caffe/TensorFlow MTCNN), so those files load unchanged with ``strict=True``.
+
+Every network takes ``(N, 3, H, W)`` float32 RGB normalised as ``(pixel - 127.5) / 128`` (range
+about [-1, 1]). R-Net needs H = W = 24, O-Net H = W = 48; P-Net takes any size of at least 12.
+Outputs, all float32:
+
+- P-Net: ``offsets`` (N, 4, h, w) and ``probabilities`` (N, 2, h, w), one cell per 12x12 window at
+  stride 2 (h = ceil((H - 2) / 2) - 4), channel 1 of ``probabilities`` being the face probability;
+- R-Net: ``offsets`` (N, 4) and ``probabilities`` (N, 2);
+- O-Net: ``offsets`` (N, 4), ``landmarks`` (N, 10) (five x then five y, as fractions of the box) and
+  ``probabilities`` (N, 2).
+
+The dense layers of R-Net and O-Net read the feature map in (N, W, H, C) order, the layout the
+original weights were trained with; :func:`flatten_whc` does that.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def flatten_whc(features: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) -> (N, W * H * C), the element order the original dense weights expect."""
+    return features.permute(0, 3, 2, 1).flatten(1)
+
+
+class PNet(nn.Module):
+    """Proposal network: fully convolutional, a 12x12 receptive field at stride 2."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 10, kernel_size=3)
+        self.prelu1 = nn.PReLU(10)
+        self.pool1 = nn.MaxPool2d(2, 2, ceil_mode=True)
+        self.conv2 = nn.Conv2d(10, 16, kernel_size=3)
+        self.prelu2 = nn.PReLU(16)
+        self.conv3 = nn.Conv2d(16, 32, kernel_size=3)
+        self.prelu3 = nn.PReLU(32)
+        self.conv4_1 = nn.Conv2d(32, 2, kernel_size=1)
+        self.conv4_2 = nn.Conv2d(32, 4, kernel_size=1)
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N, 3, H, W) -> offsets (N, 4, h, w), probabilities (N, 2, h, w)."""
+        x = self.pool1(self.prelu1(self.conv1(image)))
+        x = self.prelu2(self.conv2(x))
+        x = self.prelu3(self.conv3(x))
+        return self.conv4_2(x), torch.softmax(self.conv4_1(x), dim=1)
+
+
+class RNet(nn.Module):
+    """Refinement network on 24x24 crops."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 28, kernel_size=3)
+        self.prelu1 = nn.PReLU(28)
+        self.pool1 = nn.MaxPool2d(3, 2, ceil_mode=True)
+        self.conv2 = nn.Conv2d(28, 48, kernel_size=3)
+        self.prelu2 = nn.PReLU(48)
+        self.pool2 = nn.MaxPool2d(3, 2, ceil_mode=True)
+        self.conv3 = nn.Conv2d(48, 64, kernel_size=2)
+        self.prelu3 = nn.PReLU(64)
+        self.dense4 = nn.Linear(576, 128)
+        self.prelu4 = nn.PReLU(128)
+        self.dense5_1 = nn.Linear(128, 2)
+        self.dense5_2 = nn.Linear(128, 4)
+
+    def forward(self, crops: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N, 3, 24, 24) -> offsets (N, 4), probabilities (N, 2)."""
+        x = self.pool1(self.prelu1(self.conv1(crops)))
+        x = self.pool2(self.prelu2(self.conv2(x)))
+        x = self.prelu3(self.conv3(x))
+        x = self.prelu4(self.dense4(flatten_whc(x)))
+        return self.dense5_2(x), torch.softmax(self.dense5_1(x), dim=1)
+
+
+class ONet(nn.Module):
+    """Output network on 48x48 crops: final box, five landmarks, face probability."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 32, kernel_size=3)
+        self.prelu1 = nn.PReLU(32)
+        self.pool1 = nn.MaxPool2d(3, 2, ceil_mode=True)
+        self.conv2 = nn.Conv2d(32, 64, kernel_size=3)
+        self.prelu2 = nn.PReLU(64)
+        self.pool2 = nn.MaxPool2d(3, 2, ceil_mode=True)
+        self.conv3 = nn.Conv2d(64, 64, kernel_size=3)
+        self.prelu3 = nn.PReLU(64)
+        self.pool3 = nn.MaxPool2d(2, 2, ceil_mode=True)
+        self.conv4 = nn.Conv2d(64, 128, kernel_size=2)
+        self.prelu4 = nn.PReLU(128)
+        self.dense5 = nn.Linear(1152, 256)
+        self.prelu5 = nn.PReLU(256)
+        self.dense6_1 = nn.Linear(256, 2)
+        self.dense6_2 = nn.Linear(256, 4)
+        self.dense6_3 = nn.Linear(256, 10)
+
+    def forward(self, crops: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(N, 3, 48, 48) -> offsets (N, 4), landmarks (N, 10), probabilities (N, 2)."""
+        x = self.pool1(self.prelu1(self.conv1(crops)))
+        x = self.pool2(self.prelu2(self.conv2(x)))
+        x = self.pool3(self.prelu3(self.conv3(x)))
+        x = self.prelu4(self.conv4(x))
+        x = self.prelu5(self.dense5(flatten_whc(x)))
+        return self.dense6_2(x), self.dense6_3(x), torch.softmax(self.dense6_1(x), dim=1)
+
+
+NETWORKS: dict[str, type[nn.Module]] = {"pnet": PNet, "rnet": RNet, "onet": ONet}
