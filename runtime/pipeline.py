@@ -24,9 +24,8 @@ from facert.exporting import ensure_artifact
 from facert.faces import Face, select_faces
 from facert.registry import get_spec
 from facert.restore import Restorer
+from facert.specs import DEFAULT_DETECTOR, DEFAULT_RESTORER
 
-DEFAULT_RESTORER = "wipa"
-DEFAULT_DETECTOR = "mtcnn"
 MAX_UPSCALE = 8.0
 
 

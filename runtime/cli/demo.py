@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from facert.config import Settings
-from facert.demo import CASES, format_table, run_case
 
 
 def add_parser(commands: Any) -> None:
@@ -26,6 +25,7 @@ def add_parser(commands: Any) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from facert.batch import check_writable
+    from facert.demo import CASES, format_table, run_case
 
     check_writable(args.output)
     results = [run_case(case, settings, args.output, args.seed) for case in CASES]

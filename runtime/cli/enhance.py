@@ -7,16 +7,17 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from facert.batch import Job, check_writable, plan_jobs
 from facert.config import Settings
 from facert.errors import FacertError, UsageError
 from facert.imageio import LoadedImage, read_image, write_image
-from facert.pipeline import DEFAULT_RESTORER, EnhanceOptions, Pipeline
 from facert.registry import get_spec
-from facert.restore import parse_options
+from facert.specs import DEFAULT_RESTORER
 
+if TYPE_CHECKING:
+    from facert.pipeline import Pipeline
 
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
@@ -76,6 +77,9 @@ def _process(pipeline: Pipeline, job: Job, settings: Settings, summary: Summary)
 
 
 def _open_pipeline(args: argparse.Namespace, settings: Settings) -> Pipeline:
+    from facert.pipeline import EnhanceOptions, Pipeline
+    from facert.restore import parse_options
+
     spec = get_spec(args.model)
     assignments = list(args.option)
     if args.fidelity is not None:

@@ -2,4 +2,8 @@
 
 from facert.specs import ispl, mtcnn, wipa
 
-__all__ = ["ispl", "mtcnn", "wipa"]
+# The embedded default: runs on a fresh machine with nothing to download beyond package installs.
+DEFAULT_DETECTOR = "mtcnn"
+DEFAULT_RESTORER = "wipa"
+
+__all__ = ["DEFAULT_DETECTOR", "DEFAULT_RESTORER", "ispl", "mtcnn", "wipa"]
