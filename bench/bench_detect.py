@@ -21,6 +21,7 @@ from pathlib import Path
 import cv2
 import matplotlib
 import numpy as np
+
 from facert.config import load_settings
 from facert.detect.mtcnn import MtcnnDetector, MtcnnOptions
 from facert.exporting import ensure_artifact

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import torch
+
 from facert.errors import WeightsError
 from facert.registry import WeightFile
 

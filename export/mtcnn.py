@@ -23,6 +23,7 @@ from typing import Any
 import cv2
 import numpy as np
 import torch
+
 from facert.backends.ort import OrtSession
 from facert.errors import FacertError, WeightsError
 from facert.export.checkpoint import load_state_dict, load_strict

@@ -59,7 +59,11 @@ def plan_jobs(inputs: list[Path], out_dir: Path) -> tuple[list[Job], list[InputE
     for job in jobs:
         key = job.target.resolve()
         if key in sources:
-            errors.append(InputError("output would overwrite an input; choose another -o", path=str(job.source)))
+            errors.append(
+                InputError(
+                    "output would overwrite an input; choose another -o", path=str(job.source)
+                )
+            )
         elif key in planned:
             errors.append(
                 InputError(f"same output name as {planned[key].source}", path=str(job.source))

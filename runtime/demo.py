@@ -69,7 +69,9 @@ def photo_path(name: str) -> Path:
     package, _, relative = PHOTOS[name].partition(":")
     spec = importlib.util.find_spec(package)
     if spec is None or spec.origin is None:
-        raise MissingDependencyError(f"the demo reads its photos from {package}: pip install 'facert[demo]'")
+        raise MissingDependencyError(
+            f"the demo reads its photos from {package}: pip install 'facert[demo]'"
+        )
     return Path(spec.origin).parent / relative
 
 
@@ -86,7 +88,9 @@ def _side_by_side(images: list[np.ndarray], labels: list[str]) -> np.ndarray:
     height = max(i.shape[0] for i in images)
     tiles = []
     for image, label in zip(images, labels, strict=True):
-        tile = cv2.copyMakeBorder(image, 28, height - image.shape[0] + 4, 4, 4, cv2.BORDER_CONSTANT, value=(255, 255, 255))
+        tile = cv2.copyMakeBorder(
+            image, 28, height - image.shape[0] + 4, 4, 4, cv2.BORDER_CONSTANT, value=(255, 255, 255)
+        )
         cv2.putText(tile, label, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
         tiles.append(tile)
     return np.hstack(tiles)
@@ -101,20 +105,30 @@ def run_case(case: DemoCase, settings: Settings, out_dir: Path, seed: int = 0) -
         result = pipeline.enhance(degraded)
         seconds = time.perf_counter() - start
     if not result.faces:
-        raise InputError(f"no face found in the degraded photo ({case.degradation})", path=case.photo)
+        raise InputError(
+            f"no face found in the degraded photo ({case.degradation})", path=case.photo
+        )
     restored = result.image
     rows, cols = _face_region(result.faces, clean.shape)
     stem = f"{case.photo}-{case.model}"
     for suffix, image in (("clean", clean), ("degraded", degraded), ("restored", restored)):
         write_image(out_dir / f"{stem}-{suffix}.png", LoadedImage(image))
-    panel = _side_by_side([clean, degraded, restored], ["clean", case.degradation, f"restored ({case.model})"])
+    panel = _side_by_side(
+        [clean, degraded, restored], ["clean", case.degradation, f"restored ({case.model})"]
+    )
     write_image(out_dir / f"{stem}-side-by-side.png", LoadedImage(panel))
     return CaseResult(
         case=case,
         psnr=(psnr(degraded, clean), psnr(restored, clean)),
         ssim=(ssim(degraded, clean), ssim(restored, clean)),
-        face_psnr=(psnr(degraded[rows, cols], clean[rows, cols]), psnr(restored[rows, cols], clean[rows, cols])),
-        face_ssim=(ssim(degraded[rows, cols], clean[rows, cols]), ssim(restored[rows, cols], clean[rows, cols])),
+        face_psnr=(
+            psnr(degraded[rows, cols], clean[rows, cols]),
+            psnr(restored[rows, cols], clean[rows, cols]),
+        ),
+        face_ssim=(
+            ssim(degraded[rows, cols], clean[rows, cols]),
+            ssim(restored[rows, cols], clean[rows, cols]),
+        ),
         faces=len(result.faces),
         seconds=seconds,
     )

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image, UnidentifiedImageError
+
 from facert.errors import InputError, OutputError
 from facert.fileutil import write_atomic
-from PIL import Image, UnidentifiedImageError
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 
@@ -116,7 +117,10 @@ def encode_image(image: LoadedImage, suffix: str) -> bytes:
     if image.bit_depth == 16 and suffix.lower() in {".png", ".tif", ".tiff"}:
         pixels = pixels.astype(np.uint16) * 257
     params = [cv2.IMWRITE_JPEG_QUALITY, 95] if suffix.lower() in {".jpg", ".jpeg"} else []
-    ok, buffer = cv2.imencode(suffix, pixels, params)
+    try:
+        ok, buffer = cv2.imencode(suffix, pixels, params)
+    except cv2.error:
+        ok = False
     if not ok:
         raise OutputError(f"cannot encode image as {suffix}")
     return buffer.tobytes()

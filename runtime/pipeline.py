@@ -39,7 +39,9 @@ class EnhanceOptions:
 
     def __post_init__(self) -> None:
         if not 1.0 <= self.upscale <= MAX_UPSCALE:
-            raise UsageError(f"--upscale must be between 1 and {MAX_UPSCALE:g}, got {self.upscale:g}")
+            raise UsageError(
+                f"--upscale must be between 1 and {MAX_UPSCALE:g}, got {self.upscale:g}"
+            )
 
 
 @dataclass

@@ -63,7 +63,9 @@ class Restorer:
         self.options = {o.name: o.default for o in self.spec.options if o.graph_input}
         self.options.update(options or {})
         self.max_batch = max_batch if self.spec.batches else 1
-        self.session = OrtSession(artifact.path(filename or self.spec.onnx_files[0]), threads=threads)
+        self.session = OrtSession(
+            artifact.path(filename or self.spec.onnx_files[0]), threads=threads
+        )
         self._image_input = ""
 
     def open(self) -> Restorer:

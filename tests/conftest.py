@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+
 from facert.artifacts import Artifact
 from facert.config import Settings, load_settings
 

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 from conftest import grace_hopper_path
+
 from facert.artifacts import Artifact
 from facert.cli.main import main
 from facert.detect.mtcnn import MtcnnDetector

@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+
 from facert.config import DEFAULT_MAX_PIXELS, load_settings
 from facert.errors import UsageError
 

@@ -13,6 +13,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+
 from facert.artifacts import Artifact
 from facert.config import Settings
 from facert.detect import open_detector

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from facert.detect import mtcnn_boxes as boxes_module
 from facert.detect.mtcnn_boxes import (
     crop_windows,

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from facert.errors import InputError
+from facert.errors import InputError, OutputError
 from facert.imageio import LoadedImage, read_image, write_image
 
 LIMIT = 50_000_000
@@ -94,7 +94,9 @@ def test_grayscale_rgba_and_16_bit_are_handled(tmp_path: Path, photo: np.ndarray
     loaded = read_image(tmp_path / "a.png", LIMIT)
     assert np.array_equal(loaded.bgr, photo) and np.array_equal(loaded.alpha, alpha)
     write_image(tmp_path / "a_out.png", loaded)
-    assert np.array_equal(cv2.imread(str(tmp_path / "a_out.png"), cv2.IMREAD_UNCHANGED)[:, :, 3], alpha)
+    assert np.array_equal(
+        cv2.imread(str(tmp_path / "a_out.png"), cv2.IMREAD_UNCHANGED)[:, :, 3], alpha
+    )
 
     deep = photo.astype(np.uint16) * 257
     cv2.imwrite(str(tmp_path / "d.png"), deep)
@@ -108,6 +110,6 @@ def test_grayscale_rgba_and_16_bit_are_handled(tmp_path: Path, photo: np.ndarray
 def test_write_is_atomic(tmp_path: Path, photo: np.ndarray) -> None:
     """A failed encode leaves neither the target nor a temporary file."""
     target = tmp_path / "out.unknownformat"
-    with pytest.raises(Exception):
+    with pytest.raises(OutputError, match="out.unknownformat"):
         write_image(target, LoadedImage(photo))
     assert list(tmp_path.iterdir()) == []

@@ -1,4 +1,5 @@
 import pytest
+
 from facert.errors import UnknownModelError
 from facert.registry import ModelSpec, get_spec, list_specs, register
 

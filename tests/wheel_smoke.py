@@ -23,7 +23,9 @@ def main() -> int:
     import facert as package
 
     assert importlib.util.find_spec("torch") is None, "the wheel environment must not hold torch"
-    assert "site-packages" in str(package.__file__), f"imported from {package.__file__}, not the wheel"
+    assert "site-packages" in str(package.__file__), (
+        f"imported from {package.__file__}, not the wheel"
+    )
     version = facert("--version")
     assert version.returncode == 0 and version.stdout.startswith("facert "), version
     listing = facert("models", "list")

@@ -9,6 +9,7 @@ from types import TracebackType
 from typing import Any
 
 import numpy as np
+
 from facert.errors import ArtifactError, FacertError
 
 log = logging.getLogger(__name__)

@@ -19,6 +19,7 @@ from facert.specs import DEFAULT_RESTORER
 if TYPE_CHECKING:
     from facert.pipeline import Pipeline
 
+
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
         "enhance",

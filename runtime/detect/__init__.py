@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 import numpy as np
+
 from facert.config import Settings
 from facert.faces import Face
 

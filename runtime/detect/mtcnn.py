@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from types import TracebackType
 
 import numpy as np
+
 from facert.artifacts import Artifact
 from facert.backends.ort import OrtSession
 from facert.detect.area import crop_area, resize_area, summed_area_table
