@@ -71,8 +71,8 @@ def paste_faces(
     """Blend restored faces into the background; facexlib's square-mask paste-back.
 
     ``background``: (Hu, Wu, 3) uint8 BGR, the frame already upscaled (:func:`upscale_background`).
-    ``restored``: faces, each (S, S, 3) uint8 BGR. ``affines``: one (2, 3) frame -> crop matrix per
-    face, in original frame pixels. Returns (Hu, Wu, 3) uint8 BGR, later faces over earlier ones:
+    ``restored``: faces, each (S, S, 3) uint8 BGR on the pixel grid of the crop its affine made.
+    ``affines``: one (2, 3) frame -> crop matrix per face, in original frame pixels. Returns (Hu, Wu, 3) uint8 BGR, later faces over earlier ones:
     a new array, or ``out`` when given (it may be ``background`` itself, to paste in place).
     """
     if background.ndim != 3 or background.shape[2] != 3 or background.dtype != np.uint8:
@@ -81,6 +81,8 @@ def paste_faces(
         )
     if len(restored) != len(affines):
         raise ValueError(f"{len(restored)} restored faces but {len(affines)} affine matrices")
+    if not upscale > 0:
+        raise ValueError(f"upscale must be positive, got {upscale}")
     if out is None:
         output = background.copy()
     else:

@@ -74,8 +74,11 @@ def erode_box(image: np.ndarray, size: int, out: np.ndarray, workspace: Workspac
     The window of pixel ``x`` is ``[x - size // 2, x - size // 2 + size - 1]`` on each axis, and the
     frame's outside counts as +inf (clamping the window to the frame), as in OpenCV. The minimum over
     a window is the smaller of its two end values when every row and column of ``image`` rises, stays
-    and falls (unimodal): true of a bilinearly warped square (a product of two such ramps along any
-    line) and kept by erosions (minima of unimodal sequences are unimodal).
+    and falls (is unimodal). The bilinear warp of a square is: it samples a product of two
+    trapezoids, one per crop axis, a log-concave function, which is unimodal along any line; erosions
+    keep the property (minima of unimodal sequences are unimodal). Checked exact against
+    ``cv2.erode`` on 9,000 random placements (magnifications 0.1 to 8, kernels 2 to 41);
+    tests/test_blend.py keeps checking it.
     """
     height, width = image.shape
     before, after = size // 2, size - 1 - size // 2

@@ -178,6 +178,8 @@ def test_rejects_mismatched_inputs() -> None:
         paste_faces(background, [np.zeros((16, 16, 3), np.uint8)], [], 1)
     with pytest.raises(ValueError, match="uint8"):
         paste_faces(background.astype(np.float32), [], [], 1)
+    with pytest.raises(ValueError, match="positive"):
+        paste_faces(background, [], [], 0)
     with pytest.raises(ValueError, match="restored faces"):
         paste_faces(background, [np.zeros((16, 8, 3), np.uint8)], [np.eye(2, 3)], 1)
 
