@@ -32,6 +32,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
 from facert.align import estimate_affine, face_template, warp_crop
 from facert.blend import paste_faces
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+
 from facert.errors import InputError
 from facert.faces import Face
 from facert.registry import ModelSpec

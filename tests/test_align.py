@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+
 from facert.align import (
     CROP_BORDER_BGR,
     FFHQ_TEMPLATE_512,

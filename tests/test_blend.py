@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+
 from facert.align import warp_crop
 from facert.blend import paste_faces, upscale_background
 from facert.feather import Workspace, erode_box
