@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
-from onnx import TensorProto, numpy_helper
-
 from facert.errors import ExportError
+from onnx import TensorProto, numpy_helper
 
 DEMOTED = {TensorProto.FLOAT: TensorProto.FLOAT16, TensorProto.DOUBLE: TensorProto.FLOAT}
 NUMPY_DEMOTED = {np.dtype(np.float32): np.float16, np.dtype(np.float64): np.float32}

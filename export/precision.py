@@ -11,12 +11,12 @@ thus serves three purposes:
   PyTorch's CPU float16 convolutions are hundreds of times slower than float32).
 - :data:`FP16_STAGED`: everything one step wider: activations float32, pinned ops float64. The FP16
   ONNX graph is traced from this form and demoted one step (float32 -> float16, float64 -> float32,
-  see :mod:`facert.export.onnx_fp16`); run under :class:`Float16Rounding` with weights rounded to
-  float16 it is an exact CPU emulation of float16 storage with float32 arithmetic.
+  see :mod:`facert.export.onnx_fp16`); with weights rounded to float16 it is a CPU emulation of float16 storage with float32 arithmetic (:class:`Float16Monitor`).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -55,18 +55,20 @@ def round_weights_to_float16(module: torch.nn.Module) -> torch.nn.Module:
     return module
 
 
-class Float16Rounding(TorchFunctionMode):
-    """Rounds the float32 result of every torch call to float16 values (storage in float16).
+class Float16Monitor(TorchFunctionMode):
+    """Watches the float16 results of every torch call: the largest magnitude and any overflow.
 
-    Used with a :data:`FP16_STAGED` module whose weights went through
-    :func:`round_weights_to_float16`: float32 arithmetic inside each op, float16 between ops, pinned
-    ops in float64 untouched. Values past 65504 become inf, as they would in a float16 engine.
-    ``peak`` records the largest finite magnitude seen, ``overflowed`` whether any result was not
-    finite.
+    With ``emulate`` it first rounds every float32 result to float16 values: used with a
+    :data:`FP16_STAGED` module whose weights went through :func:`round_weights_to_float16`, this is
+    float32 arithmetic inside each op and float16 storage between ops, pinned ops (float64)
+    untouched; values past 65504 become inf as in a float16 engine. Without ``emulate`` it only
+    watches a true float16 module (pinned float32 results pass untouched). ``peak`` is the largest
+    finite magnitude seen, ``overflowed`` whether any watched result was not finite.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, emulate: bool) -> None:
         super().__init__()
+        self.emulate = emulate
         self.peak = 0.0
         self.overflowed = False
 
@@ -78,20 +80,29 @@ class Float16Rounding(TorchFunctionMode):
         kwargs: Mapping[str, Any] | None = None,
     ) -> Any:
         result = func(*args, **(kwargs or {}))
-        if not (isinstance(result, torch.Tensor) and result.dtype == torch.float32):
+        if not isinstance(result, torch.Tensor):
             return result
-        rounded = self._round(result)
-        if getattr(func, "__name__", "").endswith("_"):  # in-place op: round the tensor itself
-            with torch.no_grad():
-                result.copy_(rounded)
-            return result
-        return rounded
+        if result.dtype == torch.float16:
+            self._watch(result)
+        elif self.emulate and result.dtype == torch.float32:
+            rounded = to_float16_grid(result)
+            self._watch(rounded)
+            if getattr(func, "__name__", "").endswith("_"):  # in-place op: round the tensor itself
+                with torch.no_grad():
+                    result.copy_(rounded)
+                return result
+            return rounded
+        return result
 
-    def _round(self, result: torch.Tensor) -> torch.Tensor:
-        rounded = to_float16_grid(result)
-        finite = torch.isfinite(rounded)
-        if not bool(finite.all()):
-            self.overflowed = True
-        if rounded.numel():
-            self.peak = max(self.peak, float(rounded.abs().where(finite, 0.0).max()))
-        return rounded
+    def _watch(self, values: torch.Tensor) -> None:
+        if not values.numel():
+            return
+        largest = float(values.detach().abs().amax())  # inf or nan when anything overflowed
+        if math.isfinite(largest):
+            self.peak = max(self.peak, largest)
+            return
+        self.overflowed = True
+        magnitude = values.detach().abs().float()
+        finite = torch.isfinite(magnitude)
+        if bool(finite.any()):
+            self.peak = max(self.peak, float(magnitude[finite].max()))

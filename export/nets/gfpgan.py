@@ -19,10 +19,9 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from facert.export.checkpoint import load_strict
 from facert.export.nets.stylegan2 import LEAKY_SLOPE, StyleGAN2Decoder, stylegan_channels
+from torch import nn
 
 
 @dataclass(frozen=True)

@@ -17,13 +17,12 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from facert.export.nets.gfpgan import GFPGAN, GFPGANConfig, load_gfpgan
 from facert.export.nets.stylegan2 import LEAKY_SLOPE
 from facert.export.nets.stylegan2_export import StaticStyleConv, StaticToRGB
 from facert.export.precision import Precision
 from facert.registry import ModelSpec
+from torch import nn
 
 
 class GFPGANExport(nn.Module):
@@ -40,7 +39,9 @@ class GFPGANExport(nn.Module):
         decoder = model.stylegan_decoder
         noises = decoder.stored_noise()
         self.constant = nn.Parameter(decoder.constant_input.weight.detach().clone())
-        self.style_conv1 = StaticStyleConv(decoder.style_conv1, noises[0], precision, rescale_styles)
+        self.style_conv1 = StaticStyleConv(
+            decoder.style_conv1, noises[0], precision, rescale_styles
+        )
         self.to_rgb1 = StaticToRGB(decoder.to_rgb1, precision, rescale_styles)
         self.style_convs = nn.ModuleList(
             StaticStyleConv(conv, noise, precision, rescale_styles)
@@ -50,7 +51,9 @@ class GFPGANExport(nn.Module):
             StaticToRGB(to_rgb, precision, rescale_styles) for to_rgb in decoder.to_rgbs
         )
         # SFT acts on the second half of each level's channels (a Python int: a static Split).
-        self.sft_split = [conv.modulated_conv.out_channels // 2 for conv in decoder.style_convs[::2]]
+        self.sft_split = [
+            conv.modulated_conv.out_channels // 2 for conv in decoder.style_convs[::2]
+        ]
 
     def encode(self, image: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """image (N, 3, S, S) -> latents (N, num_latent, F) and SFT conditions [scale, shift] x levels."""
@@ -81,7 +84,9 @@ class GFPGANExport(nn.Module):
             out = self.style_convs[2 * level](out, latent[:, i])
             same, transformed = torch.split(out, self.sft_split[level], dim=1)
             transformed = transformed * conditions[2 * level] + conditions[2 * level + 1]
-            out = self.style_convs[2 * level + 1](torch.cat([same, transformed], 1), latent[:, i + 1])
+            out = self.style_convs[2 * level + 1](
+                torch.cat([same, transformed], 1), latent[:, i + 1]
+            )
             skip = to_rgb(out, latent[:, i + 2], skip)
         return skip
 
@@ -105,4 +110,6 @@ def export_gfpgan(spec: ModelSpec, sources: list[Path], workdir: Path) -> dict[s
     from facert.export.learned import export_learned
 
     config = GFPGANConfig(out_size=spec.input_size)
-    return export_learned(spec, sources, workdir, functools.partial(build_gfpgan_export, config=config))
+    return export_learned(
+        spec, sources, workdir, functools.partial(build_gfpgan_export, config=config)
+    )

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from facert.export.nets.stylegan2 import (
     LEAKY_SLOPE,
     ModulatedConv2d,
@@ -28,6 +26,7 @@ from facert.export.nets.stylegan2 import (
     upsample2x,
 )
 from facert.export.precision import Precision
+from torch import nn
 
 STYLE_FLOOR = 1e-12  # c for an all-zero style: keeps s' = 0 instead of 0/0
 
