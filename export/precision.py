@@ -41,6 +41,11 @@ FP16 = Precision("fp16", torch.float16, torch.float32)
 FP16_STAGED = Precision("fp16-staged", torch.float32, torch.float64)
 
 
+def cast(tensor: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``tensor`` in ``dtype``; unchanged (no Cast node in a traced graph) when it already is."""
+    return tensor if tensor.dtype == dtype else tensor.to(dtype)
+
+
 def to_float16_grid(tensor: torch.Tensor) -> torch.Tensor:
     """``tensor`` (float32) rounded to the nearest float16 value, kept float32 (inf past 65504)."""
     return tensor.to(torch.float16).to(tensor.dtype)

@@ -146,14 +146,14 @@ class GFPGAN(nn.Module):
     def forward(self, x: torch.Tensor, randomize_noise: bool = False) -> torch.Tensor:
         """x (N, 3, S, S) float32 RGB [-1, 1] -> restored (N, 3, S, S), roughly [-1, 1]."""
         feat = F.leaky_relu(self.conv_body_first(x), LEAKY_SLOPE)
-        skips = []
+        skips: list[torch.Tensor] = []
         for block in self.conv_body_down:
             feat = block(feat)
             skips.insert(0, feat)
         feat = F.leaky_relu(self.final_conv(feat), LEAKY_SLOPE)
         latent = self.final_linear(feat.flatten(1))
         latent = latent.view(latent.shape[0], -1, self.config.num_style_feat)
-        conditions = []
+        conditions: list[torch.Tensor] = []
         for skip, block, scale, shift in zip(
             skips, self.conv_body_up, self.condition_scale, self.condition_shift, strict=True
         ):

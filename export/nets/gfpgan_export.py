@@ -32,10 +32,14 @@ class GFPGANExport(nn.Module):
         super().__init__()
         self.num_latent = model.config.num_latent
         self.num_style_feat = model.config.num_style_feat
-        for name in ("conv_body_first", "conv_body_down", "final_conv", "final_linear"):
-            setattr(self, name, copy.deepcopy(getattr(model, name)))
-        for name in ("conv_body_up", "condition_scale", "condition_shift"):
-            setattr(self, name, copy.deepcopy(getattr(model, name)))
+        # The U-Net is plain convolutions: used as they are (copies; the source stays untouched).
+        self.conv_body_first = copy.deepcopy(model.conv_body_first)
+        self.conv_body_down = copy.deepcopy(model.conv_body_down)
+        self.final_conv = copy.deepcopy(model.final_conv)
+        self.final_linear = copy.deepcopy(model.final_linear)
+        self.conv_body_up = copy.deepcopy(model.conv_body_up)
+        self.condition_scale = copy.deepcopy(model.condition_scale)
+        self.condition_shift = copy.deepcopy(model.condition_shift)
         decoder = model.stylegan_decoder
         noises = decoder.stored_noise()
         self.constant = nn.Parameter(decoder.constant_input.weight.detach().clone())
@@ -58,7 +62,7 @@ class GFPGANExport(nn.Module):
     def encode(self, image: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """image (N, 3, S, S) -> latents (N, num_latent, F) and SFT conditions [scale, shift] x levels."""
         feat = F.leaky_relu(self.conv_body_first(image), LEAKY_SLOPE)
-        skips = []
+        skips: list[torch.Tensor] = []
         for block in self.conv_body_down:
             feat = block(feat)
             skips.insert(0, feat)
@@ -66,7 +70,7 @@ class GFPGANExport(nn.Module):
         latent = self.final_linear(feat.flatten(1)).reshape(
             -1, self.num_latent, self.num_style_feat
         )
-        conditions = []
+        conditions: list[torch.Tensor] = []
         for skip, block, scale, shift in zip(
             skips, self.conv_body_up, self.condition_scale, self.condition_shift, strict=True
         ):

@@ -25,7 +25,7 @@ from facert.export.nets.stylegan2 import (
     ToRGB,
     upsample2x,
 )
-from facert.export.precision import Precision
+from facert.export.precision import Precision, cast
 from torch import nn
 
 STYLE_FLOOR = 1e-12  # c for an all-zero style: keeps s' = 0 instead of 0/0
@@ -62,7 +62,9 @@ class StaticModulatedConv(nn.Module):
         """
         pinned = self.pinned
         style = F.linear(
-            latent.to(pinned), self.modulation.weight.to(pinned), self.modulation.bias.to(pinned)
+            cast(latent, pinned),
+            cast(self.modulation.weight, pinned),
+            cast(self.modulation.bias, pinned),
         )
         if self.rescale_styles:
             peak = style.abs().amax(dim=1, keepdim=True).clamp_min(STYLE_FLOOR)
@@ -70,11 +72,11 @@ class StaticModulatedConv(nn.Module):
         else:  # the naive form, kept to show what the rescaling prevents
             peak = torch.ones_like(style[:, :1])
         if self.demodulate:
-            square_sums = F.linear(style.square(), self.weight_square_sums.to(pinned))
+            square_sums = F.linear(style.square(), cast(self.weight_square_sums, pinned))
             out_scale = torch.rsqrt(square_sums + self.eps / peak.square()) * self.gain
         else:
             out_scale = peak * self.gain
-        return style.to(dtype)[:, :, None, None], out_scale.to(dtype)[:, :, None, None]
+        return cast(style, dtype)[:, :, None, None], cast(out_scale, dtype)[:, :, None, None]
 
     def forward(self, x: torch.Tensor, latent: torch.Tensor) -> torch.Tensor:
         """x (N or 1, C_in, H, W), latent (N, F) -> (N, C_out, H', W')."""
