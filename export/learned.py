@@ -21,7 +21,6 @@ PyTorch), and a batch of 4 gives the rows of 4 single runs. The returned manifes
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -67,11 +66,12 @@ def export_learned(
     """
     if len(sources) != 1 or len(spec.weights) != 1:
         raise ExportError(f"{spec.name}: expected one checkpoint file, got {len(sources)}")
+    if set(spec.onnx_files) != {FP32_FILE, FP16_FILE}:
+        raise ExportError(f"{spec.name}: onnx_files must be {FP32_FILE} and {FP16_FILE}")
     source = sources[0]
     state = load_state_dict(source, spec.weights[0])
     face_paths = list(faces) if faces is not None else checks.default_faces()
-    batch = checks.load_faces(spec, face_paths)
-    names = [face_paths[i % len(face_paths)].name for i in range(len(batch))]
+    batch, names = checks.load_faces(spec, face_paths)
     reference = build_module(build, state, FP32, source)
     expected = checks.run_rows(torch_runner(spec, reference, torch.float32), batch)
     write_onnx(spec, reference, batch[:1], workdir / FP32_FILE)
@@ -92,19 +92,8 @@ def export_learned(
             FP32_FILE: {"precision": "fp32", "io_dtype": "float32"},
             FP16_FILE: {"precision": "fp16", "io_dtype": "float16", "pinned_dtype": "float32"},
         },
-        "parity": json_safe(parity),
+        "parity": checks.json_safe(parity),
     }
-
-
-def json_safe(value: Any) -> Any:
-    """``value`` with non-finite floats as strings ("inf": identical outputs), for strict JSON."""
-    if isinstance(value, dict):
-        return {key: json_safe(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [json_safe(item) for item in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    return value
 
 
 def build_module(

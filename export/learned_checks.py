@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -50,15 +51,17 @@ def default_faces(limit: int = BATCH) -> list[Path]:
     return chosen
 
 
-def load_faces(spec: ModelSpec, paths: Sequence[Path], count: int = BATCH) -> np.ndarray:
-    """(count, 3, S, S) float32 network inputs (spec's colour order and range) from face images.
+def load_faces(
+    spec: ModelSpec, paths: Sequence[Path], count: int = BATCH
+) -> tuple[np.ndarray, list[str]]:
+    """(count, 3, S, S) float32 network inputs (spec's colour order and range) and their names.
 
     Images are resized to the spec's input size when needed; with fewer images than ``count`` the
-    rest are mirrored copies, so every row of a batch differs.
+    rest are mirrored copies (named "<file> mirrored"), so every row of a batch differs.
     """
     size = spec.input_size
     low, high = spec.input_range
-    rows = []
+    rows, names = [], []
     for index in range(count):
         path = paths[index % len(paths)]
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
@@ -68,13 +71,15 @@ def load_faces(spec: ModelSpec, paths: Sequence[Path], count: int = BATCH) -> np
             shrink = image.shape[0] > size
             interpolation = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
             image = cv2.resize(image, (size, size), interpolation=interpolation)
-        if (index // len(paths)) % 2:
+        mirrored = (index // len(paths)) % 2 == 1
+        if mirrored:
             image = image[:, ::-1]
+        names.append(f"{path.name} mirrored" if mirrored else path.name)
         if spec.color_order == "RGB":
             image = image[:, :, ::-1]
         values = image.astype(np.float32) / 255.0 * (high - low) + low
         rows.append(values.transpose(2, 0, 1))
-    return np.ascontiguousarray(np.stack(rows))
+    return np.ascontiguousarray(np.stack(rows)), names
 
 
 def output_scale(reference: np.ndarray) -> float:
@@ -136,6 +141,17 @@ def check_psnr(
         path,
     )
     return values[worst]
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with non-finite floats as strings ("inf": identical outputs), for strict JSON."""
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [json_safe(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
 
 
 def run_rows(run: Callable[[np.ndarray], np.ndarray], faces: np.ndarray) -> np.ndarray:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 from pathlib import Path
 
 import numpy as np
@@ -65,7 +66,9 @@ def test_export_records_the_parity_it_reached(exported: tuple) -> None:
     spec, folder, facts, _ = exported
     assert facts["opset"] == 17 and facts["precision_policy"] == list(spec.precision_policy)
     parity = facts["parity"]
-    assert parity["faces"][:2] == [p.name for p in FACES] and len(parity["faces"]) == 4
+    mirrored = [f"{p.name} mirrored" for p in FACES]
+    assert parity["faces"] == [p.name for p in FACES] + mirrored
+    json.dumps(facts, allow_nan=False)  # the manifest is strict JSON
     assert parity["ort_fp32_vs_torch_max_abs"] <= 1e-4 * parity["output_scale"]
     assert parity["ort_fp16_psnr_db"] >= 40.0
     assert parity["torch_fp16"]["psnr_db"] >= 40.0
@@ -106,7 +109,7 @@ def test_graphs_have_static_weights_free_batch_and_fp16_types(exported: tuple) -
 
 def test_onnx_runs_any_batch_like_the_faithful_port(exported: tuple) -> None:
     spec, folder, _, state = exported
-    faces = load_faces(spec, FACES, count=3)
+    faces, _ = load_faces(spec, FACES, count=3)
     with torch.no_grad():
         expected = load_gfpgan(state, TINY)(torch.from_numpy(faces)).numpy()
     with OrtSession(folder / "model.onnx") as session:
@@ -122,11 +125,11 @@ def test_naive_fp16_overflows_where_the_export_form_does_not(exported: tuple) ->
         unpinned = Precision("unpinned", precision.activation, precision.activation)
         return build_gfpgan_export(state, unpinned, TINY, rescale_styles=False)
 
-    faces = load_faces(spec, FACES)
+    faces, names = load_faces(spec, FACES)
     with torch.no_grad():
         expected = load_gfpgan(state, TINY)(torch.from_numpy(faces)).numpy()
     with pytest.raises(ExportError, match="overflowed float16"):
-        torch_fp16_proof(spec, naive, state, expected, faces, ["face"] * 4)
+        torch_fp16_proof(spec, naive, state, expected, faces, names)
     assert facts["parity"]["torch_fp16"]["psnr_db"] >= 40.0  # same checkpoint, fixed form
 
 
