@@ -77,9 +77,18 @@ def describe_mismatch(
     return "; ".join(parts) or None
 
 
-def load_strict(module: torch.nn.Module, state: Mapping[str, torch.Tensor], path: Path) -> None:
-    """Load ``state`` into ``module`` requiring exactly the same keys and shapes."""
+def load_strict(
+    module: torch.nn.Module, state: Mapping[str, torch.Tensor], path: Path | None = None
+) -> None:
+    """Load ``state`` into ``module`` requiring exactly the same keys and shapes.
+
+    ``path`` names the file in the error; without it the error carries no path and the caller that
+    knows the file may set ``error.path`` (see :func:`facert.export.learned.export_learned`).
+    """
     problem = describe_mismatch(module.state_dict(), state)
     if problem:
-        raise WeightsError(f"keys do not match {type(module).__name__}: {problem}", path=str(path))
+        raise WeightsError(
+            f"keys do not match {type(module).__name__}: {problem}",
+            path=str(path) if path is not None else None,
+        )
     module.load_state_dict(state, strict=True)

@@ -44,6 +44,10 @@ class MissingDependencyError(UsageError):
     """An optional dependency (an extra) is needed for this operation and is not installed."""
 
 
+class ExportError(FacertError):
+    """An export failed its own checks (parity with PyTorch, FP16 accuracy, batching, overflow)."""
+
+
 class DownloadError(FacertError):
     """A download failed (offline, HTTP error, wrong checksum)."""
 

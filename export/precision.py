@@ -1,0 +1,113 @@
+"""Precision of export-form modules: which dtype activations use, and which dtype pinned ops use.
+
+Export-form modules (the deployable networks that become ONNX graphs) follow one protocol: weights
+and activations take the module's dtype; the few numerically fragile ops named by a spec's precision
+policy (StyleGAN2 demodulation sums, PixelNorm, GroupNorm, softmax) cast their inputs to
+``precision.pinned``, compute there, and cast the result back to the activation dtype. The same module
+thus serves three purposes:
+
+- :data:`FP32`: the FP32 graph and the FP32 reference (no casts at all).
+- :data:`FP16`: true half precision with FP32 pinned ops, run with ``.half()`` weights (on a GPU:
+  PyTorch's CPU float16 convolutions are hundreds of times slower than float32).
+- :data:`FP16_STAGED`: everything one step wider: activations float32, pinned ops float64. The FP16
+  ONNX graph is traced from this form and demoted one step (float32 -> float16, float64 -> float32,
+  see :mod:`facert.export.onnx_fp16`); with weights rounded to float16 it is a CPU emulation of float16 storage with float32 arithmetic (:class:`Float16Monitor`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch.overrides import TorchFunctionMode
+
+FLOAT16_MAX = 65504.0
+
+
+@dataclass(frozen=True)
+class Precision:
+    """``activation``: dtype of weights and activations; ``pinned``: dtype of pinned ops."""
+
+    name: str
+    activation: torch.dtype
+    pinned: torch.dtype
+
+
+FP32 = Precision("fp32", torch.float32, torch.float32)
+FP16 = Precision("fp16", torch.float16, torch.float32)
+FP16_STAGED = Precision("fp16-staged", torch.float32, torch.float64)
+
+
+def cast(tensor: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``tensor`` in ``dtype``; unchanged (no Cast node in a traced graph) when it already is."""
+    return tensor if tensor.dtype == dtype else tensor.to(dtype)
+
+
+def to_float16_grid(tensor: torch.Tensor) -> torch.Tensor:
+    """``tensor`` (float32) rounded to the nearest float16 value, kept float32 (inf past 65504)."""
+    return tensor.to(torch.float16).to(tensor.dtype)
+
+
+def round_weights_to_float16(module: torch.nn.Module) -> torch.nn.Module:
+    """Round every float32 parameter and buffer of ``module`` to float16 values, in place."""
+    with torch.no_grad():
+        for tensor in list(module.parameters()) + list(module.buffers()):
+            if tensor.dtype == torch.float32:
+                tensor.copy_(to_float16_grid(tensor))
+    return module
+
+
+class Float16Monitor(TorchFunctionMode):
+    """Watches the float16 results of every torch call: the largest magnitude and any overflow.
+
+    With ``emulate`` it first rounds every float32 result to float16 values: used with a
+    :data:`FP16_STAGED` module whose weights went through :func:`round_weights_to_float16`, this is
+    float32 arithmetic inside each op and float16 storage between ops, pinned ops (float64)
+    untouched; values past 65504 become inf as in a float16 engine. Without ``emulate`` it only
+    watches a true float16 module (pinned float32 results pass untouched). ``peak`` is the largest
+    finite magnitude seen, ``overflowed`` whether any watched result was not finite.
+    """
+
+    def __init__(self, emulate: bool) -> None:
+        super().__init__()
+        self.emulate = emulate
+        self.peak = 0.0
+        self.overflowed = False
+
+    def __torch_function__(
+        self,
+        func: Callable[..., Any],
+        types: Any,
+        args: tuple[Any, ...] = (),
+        kwargs: Mapping[str, Any] | None = None,
+    ) -> Any:
+        result = func(*args, **(kwargs or {}))
+        if not isinstance(result, torch.Tensor):
+            return result
+        if result.dtype == torch.float16:
+            self._watch(result)
+        elif self.emulate and result.dtype == torch.float32:
+            rounded = to_float16_grid(result)
+            self._watch(rounded)
+            if getattr(func, "__name__", "").endswith("_"):  # in-place op: round the tensor itself
+                with torch.no_grad():
+                    result.copy_(rounded)
+                return result
+            return rounded
+        return result
+
+    def _watch(self, values: torch.Tensor) -> None:
+        if not values.numel():
+            return
+        largest = float(values.detach().abs().amax())  # inf or nan when anything overflowed
+        if math.isfinite(largest):
+            self.peak = max(self.peak, largest)
+            return
+        self.overflowed = True
+        magnitude = values.detach().abs().float()
+        finite = torch.isfinite(magnitude)
+        if bool(finite.any()):
+            self.peak = max(self.peak, float(magnitude[finite].max()))

@@ -1,0 +1,170 @@
+"""The shared export harness (facert.export.learned) end to end on a tiny GFPGAN, and its failures.
+
+The tiny checkpoint has the styles of every demodulated conv scaled by 1000: the function is the same
+(demodulation cancels the scale) but a naive float16 build overflows, so a passing FP16 export here
+also proves the overflow fix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+
+from facert.backends.ort import OrtSession  # noqa: E402
+from facert.errors import ExportError, WeightsError  # noqa: E402
+from facert.export.fill import deterministic_state_dict  # noqa: E402
+from facert.export.learned import export_learned, torch_fp16_proof  # noqa: E402
+from facert.export.learned_checks import load_faces  # noqa: E402
+from facert.export.nets.gfpgan import GFPGAN, GFPGANConfig, load_gfpgan  # noqa: E402
+from facert.export.nets.gfpgan_export import build_gfpgan_export  # noqa: E402
+from facert.export.precision import Precision  # noqa: E402
+from facert.fileutil import sha256_of  # noqa: E402
+from facert.registry import ModelSpec, get_spec  # noqa: E402
+
+TINY = GFPGANConfig(out_size=32, num_style_feat=32, channel_multiplier=1, narrow=0.125)
+FACES = sorted((Path(__file__).parent / "data" / "faces").glob("*.png"))
+STYLE_SCALE = 1000.0
+
+
+def large_styles(state: dict) -> dict:
+    """Scale the style (modulation) of every demodulated conv: same function, huge squared styles."""
+    return {
+        key: value * STYLE_SCALE
+        if key.startswith("stylegan_decoder.style_conv") and ".modulation." in key
+        else value
+        for key, value in state.items()
+    }
+
+
+def tiny_spec(checkpoint: Path) -> ModelSpec:
+    spec = get_spec("gfpgan-1.4")
+    weight = dataclasses.replace(spec.weights[0], sha256=sha256_of(checkpoint))
+    return dataclasses.replace(spec, input_size=TINY.out_size, weights=(weight,))
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[ModelSpec, Path, dict, dict]:
+    folder = tmp_path_factory.mktemp("export")
+    state = large_styles(deterministic_state_dict(GFPGAN(TINY)))
+    checkpoint = folder / "tiny.pth"
+    torch.save({"params_ema": state}, checkpoint)
+    spec = tiny_spec(checkpoint)
+    build = functools.partial(build_gfpgan_export, config=TINY)
+    facts = export_learned(spec, [checkpoint], folder, build, faces=FACES)
+    return spec, folder, facts, state
+
+
+def test_export_records_the_parity_it_reached(exported: tuple) -> None:
+    spec, folder, facts, _ = exported
+    assert facts["opset"] == 17 and facts["precision_policy"] == list(spec.precision_policy)
+    parity = facts["parity"]
+    mirrored = [f"{p.name} mirrored" for p in FACES]
+    assert parity["faces"] == [p.name for p in FACES] + mirrored
+    json.dumps(facts, allow_nan=False)  # the manifest is strict JSON
+    assert parity["ort_fp32_vs_torch_max_abs"] <= 1e-4 * parity["output_scale"]
+    assert parity["ort_fp16_psnr_db"] >= 40.0
+    assert parity["torch_fp16"]["psnr_db"] >= 40.0
+    assert parity["torch_fp16"]["mode"] == "float16 storage emulated on CPU"
+    assert {p.name for p in folder.glob("*.onnx")} == set(spec.onnx_files)
+
+
+def _initializers(model: onnx.ModelProto) -> dict[str, int]:
+    return {t.name: t.data_type for t in model.graph.initializer}
+
+
+def test_graphs_have_static_weights_free_batch_and_fp16_types(exported: tuple) -> None:
+    _, folder, _, _ = exported
+    fp32 = onnx.load(str(folder / "model.onnx"))
+    fp16 = onnx.load(str(folder / "model.fp16.onnx"))
+    for model, weight_type in ((fp32, onnx.TensorProto.FLOAT), (fp16, onnx.TensorProto.FLOAT16)):
+        weights = _initializers(model)
+        convs = [n for n in model.graph.node if n.op_type == "Conv"]
+        assert convs and all(weights.get(n.input[1]) == weight_type for n in convs)
+        assert all(a.i == 1 for n in convs for a in n.attribute if a.name == "group")
+        assert not [n for n in model.graph.node if n.op_type.startswith("Random")]
+        image = model.graph.input[0]
+        assert image.name == "image" and image.type.tensor_type.shape.dim[0].dim_param == "batch"
+    assert fp16.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT16
+    assert fp16.graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT16
+    casts_to_float = [
+        n for n in fp16.graph.node if n.op_type == "Cast" and n.attribute[0].i == 1
+    ]  # the pinned style path: float16 latents up to float32
+    assert len(casts_to_float) >= 1 + 2 * (TINY.log_size - 2)
+    # Pinned weights stay float32: each modulated conv's modulation (weight, bias), and each
+    # demodulated one's weight-square sums (constant-folded from the staged trace).
+    levels = TINY.log_size - 2
+    modulated, demodulated = 2 + 3 * levels, 1 + 2 * levels
+    float32_weights = [k for k, t in _initializers(fp16).items() if t == onnx.TensorProto.FLOAT]
+    assert len(float32_weights) == 2 * modulated + demodulated
+    assert not [n for n in fp32.graph.node if n.op_type == "Cast"]
+
+
+def test_onnx_runs_any_batch_like_the_faithful_port(exported: tuple) -> None:
+    spec, folder, _, state = exported
+    faces, _ = load_faces(spec, FACES, count=3)
+    with torch.no_grad():
+        expected = load_gfpgan(state, TINY)(torch.from_numpy(faces)).numpy()
+    with OrtSession(folder / "model.onnx") as session:
+        restored = session.run({"image": faces})["restored"]
+    # FP32: ORT vs PyTorch reorders float32 sums only.
+    assert np.abs(restored - expected).max() <= 1e-4 * max(1.0, float(np.abs(expected).max()))
+
+
+def test_naive_fp16_overflows_where_the_export_form_does_not(exported: tuple) -> None:
+    spec, _, facts, state = exported
+
+    def naive(state: dict, precision: Precision) -> torch.nn.Module:
+        unpinned = Precision("unpinned", precision.activation, precision.activation)
+        return build_gfpgan_export(state, unpinned, TINY, rescale_styles=False)
+
+    faces, names = load_faces(spec, FACES)
+    with torch.no_grad():
+        expected = load_gfpgan(state, TINY)(torch.from_numpy(faces)).numpy()
+    with pytest.raises(ExportError, match="overflowed float16"):
+        torch_fp16_proof(spec, naive, state, expected, faces, names)
+    assert facts["parity"]["torch_fp16"]["psnr_db"] >= 40.0  # same checkpoint, fixed form
+
+
+class RowMixer(torch.nn.Module):
+    """A 1x1 conv that leaks the batch mean into every row: batch and single runs must differ."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 3, 1)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        out = self.conv(image)
+        return out + 0.5 * (out.mean(0, keepdim=True) - out)
+
+
+def test_rows_mixed_by_the_batch_are_caught(tmp_path: Path) -> None:
+    state = deterministic_state_dict(RowMixer())
+    checkpoint = tmp_path / "mixer.pth"
+    torch.save({"params": state}, checkpoint)
+
+    def build(state: dict, precision: Precision) -> torch.nn.Module:
+        module = RowMixer()
+        module.load_state_dict(state)
+        return module.to(precision.activation)
+
+    with pytest.raises(ExportError, match="FP32 batch of 4 vs single runs") as info:
+        export_learned(tiny_spec(checkpoint), [checkpoint], tmp_path, build, faces=FACES)
+    assert "\n" not in str(info.value)
+
+
+def test_a_wrong_checkpoint_is_named(tmp_path: Path) -> None:
+    state = deterministic_state_dict(GFPGAN(TINY))
+    del state["final_linear.bias"]
+    checkpoint = tmp_path / "broken.pth"
+    torch.save({"params_ema": state}, checkpoint)
+    build = functools.partial(build_gfpgan_export, config=TINY)
+    with pytest.raises(WeightsError, match=r"broken\.pth: keys do not match.*final_linear\.bias"):
+        export_learned(tiny_spec(checkpoint), [checkpoint], tmp_path, build, faces=FACES)
