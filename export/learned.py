@@ -63,7 +63,7 @@ def export_learned(
 ) -> dict[str, Any]:
     """Write and check ``spec``'s ONNX files from the checkpoint ``sources[0]``; return manifest facts.
 
-    ``faces``: aligned face images to check on (default: :func:`learned_checks.default_faces`).
+    ``faces``: aligned face files to check on (default: :func:`learned_checks.default_faces`).
     """
     if len(sources) != 1 or len(spec.weights) != 1:
         raise ExportError(f"{spec.name}: expected one checkpoint file, got {len(sources)}")
@@ -71,8 +71,7 @@ def export_learned(
         raise ExportError(f"{spec.name}: onnx_files must be {FP32_FILE} and {FP16_FILE}")
     source = sources[0]
     state = load_state_dict(source, spec.weights[0])
-    face_paths = list(faces) if faces is not None else checks.default_faces()
-    batch, names = checks.load_faces(spec, face_paths)
+    batch, names = checks.load_faces(spec, list(faces) if faces else checks.default_faces())
     reference = build_module(build, state, FP32, source)
     expected = checks.run_rows(torch_runner(spec, reference, torch.float32), batch)
     write_onnx(spec, reference, batch[:1], workdir / FP32_FILE)

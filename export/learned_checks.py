@@ -22,8 +22,7 @@ from facert.errors import ExportError
 from facert.registry import ModelSpec
 
 REPOSITORY = Path(__file__).resolve().parents[1]
-FACE_FOLDERS = (REPOSITORY / "tests" / "data" / "faces",)
-DEGRADED_GLOB = "data/real-inputs/*-cropped/*.png"  # under ../shared beside the checkout
+DEGRADED_GLOB = "data/real-inputs/*-cropped/*.png"  # under ../shared beside a source checkout
 SHARED = REPOSITORY.parent / "shared"
 
 FP32_TOLERANCE = 1e-4  # ORT vs PyTorch and batch vs single runs, x output scale
@@ -31,51 +30,54 @@ FP16_MIN_PSNR_DB = 40.0  # FP16 graph (and the torch FP16 proof) vs the FP32 ref
 FP16_BATCH_MIN_PSNR_DB = 60.0  # FP16 batch rows vs single runs: a few float16 ulps at most
 BATCH = 4
 
+FaceImage = tuple[str, np.ndarray]  # a name and an aligned face, (S, S, 3) uint8 BGR
 
-def default_faces(limit: int = BATCH) -> list[Path]:
-    """Up to ``limit`` aligned faces: the checkout's tests/data/faces, then degraded real crops.
 
-    The degraded crops (../shared/data/real-inputs/*-cropped) are taken evenly spaced when present.
-    """
-    clean = sorted(p for folder in FACE_FOLDERS for p in folder.glob("*.png"))
+def read_face(path: Path) -> FaceImage:
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ExportError("cannot read this face image", path=str(path))
+    return path.name, image
+
+
+def default_faces(limit: int = BATCH) -> list[FaceImage]:
+    """Up to ``limit`` real aligned faces: the sample photos' faces (:mod:`facert.samples`), then
+    degraded real crops from ../shared/data/real-inputs/*-cropped when a source checkout has them
+    (evenly spaced)."""
+    from facert.samples import SAMPLES, aligned_face
+
+    chosen = [(f"{name}.png", aligned_face(name)) for name in sorted(SAMPLES)][:limit]
     degraded = sorted(SHARED.glob(DEGRADED_GLOB)) if SHARED.is_dir() else []
-    chosen = clean[:limit]
     room = limit - len(chosen)
     if room > 0 and degraded:
         step = len(degraded) / room
-        chosen += [degraded[int(i * step)] for i in range(min(room, len(degraded)))]
-    if not chosen:
-        raise ExportError(
-            "no aligned faces to check the export on (expected tests/data/faces/*.png in the "
-            "source checkout); pass faces= to export_learned"
-        )
+        chosen += [read_face(degraded[int(i * step)]) for i in range(min(room, len(degraded)))]
     return chosen
 
 
 def load_faces(
-    spec: ModelSpec, paths: Sequence[Path], count: int = BATCH
+    spec: ModelSpec, faces: Sequence[Path | FaceImage], count: int = BATCH
 ) -> tuple[np.ndarray, list[str]]:
     """(count, 3, S, S) float32 network inputs (spec's colour order and range) and their names.
 
-    Images are resized to the spec's input size when needed; with fewer images than ``count`` the
-    rest are mirrored copies (named "<file> mirrored"), so every row of a batch differs.
+    ``faces`` are files or (name, image) pairs. Images are resized to the spec's input size when
+    needed; with fewer images than ``count`` the rest are mirrored copies (named "<name>
+    mirrored"), so every row of a batch differs.
     """
     size = spec.input_size
     low, high = spec.input_range
+    named = [read_face(f) if isinstance(f, Path) else f for f in faces]
     rows, names = [], []
     for index in range(count):
-        path = paths[index % len(paths)]
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is None:
-            raise ExportError("cannot read this face image", path=str(path))
+        name, image = named[index % len(named)]
         if image.shape[:2] != (size, size):
             shrink = image.shape[0] > size
             interpolation = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
             image = cv2.resize(image, (size, size), interpolation=interpolation)
-        mirrored = (index // len(paths)) % 2 == 1
+        mirrored = (index // len(named)) % 2 == 1
         if mirrored:
             image = image[:, ::-1]
-        names.append(f"{path.name} mirrored" if mirrored else path.name)
+        names.append(f"{name} mirrored" if mirrored else name)
         if spec.color_order == "RGB":
             image = image[:, :, ::-1]
         values = image.astype(np.float32) / 255.0 * (high - low) + low

@@ -9,7 +9,6 @@ face boxes found in the degraded photo.
 
 from __future__ import annotations
 
-import importlib.util
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,11 +19,12 @@ import numpy as np
 
 from facert.config import Settings
 from facert.degrade import degrade_blur_noise_jpeg, degrade_noise_scratches_fading
-from facert.errors import InputError, MissingDependencyError
+from facert.errors import InputError
 from facert.faces import Face
 from facert.imageio import LoadedImage, read_image, write_image
 from facert.metrics import psnr, ssim
 from facert.pipeline import Pipeline
+from facert.samples import SAMPLES, photo_path
 
 Degradation = Callable[[np.ndarray, int], np.ndarray]
 
@@ -41,15 +41,11 @@ DEGRADATIONS: dict[str, Degradation] = {
     "noise+scratches+fading": lambda image, seed: degrade_noise_scratches_fading(image, seed=seed),
 }
 
-PHOTOS = {
-    "grace_hopper": "matplotlib:mpl-data/sample_data/grace_hopper.jpg",
-    "astronaut": "skimage:data/astronaut.png",
-}
 
 CASES = tuple(
     DemoCase(photo, model, degradation)
     for model, degradation in (("ispl", "blur+noise+jpeg"), ("wipa", "noise+scratches+fading"))
-    for photo in PHOTOS
+    for photo in SAMPLES
 )
 
 
@@ -62,17 +58,6 @@ class CaseResult:
     face_ssim: tuple[float, float]
     faces: int
     seconds: float
-
-
-def photo_path(name: str) -> Path:
-    """The file of demo photo ``name`` inside its installed package."""
-    package, _, relative = PHOTOS[name].partition(":")
-    spec = importlib.util.find_spec(package)
-    if spec is None or spec.origin is None:
-        raise MissingDependencyError(
-            f"the demo reads its photos from {package}: pip install 'facert[demo]'"
-        )
-    return Path(spec.origin).parent / relative
 
 
 def _face_region(faces: list[Face], shape: tuple[int, ...]) -> tuple[slice, slice]:
