@@ -20,6 +20,7 @@ from facert.export.nets.restoreformer_build import (
 DATA = Path(__file__).resolve().parent / "data"
 GOLDEN = DATA / "restoreformer"
 FACES = sorted((DATA / "faces").glob("*_512.png"))
+GRACE_HOPPER = DATA / "faces" / "grace_hopper_512.png"
 VARIANT_NAMES = ("restoreformer", "restoreformer-pp")
 
 
@@ -52,6 +53,27 @@ def filled_model(config: RestoreFormerConfig, export_form: bool) -> RestoreForme
     model = RestoreFormer(config, export_form=False)
     model.load_state_dict(filled_state(config), strict=True)
     return model.eval()
+
+
+def run_with_indices(model: RestoreFormer, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``model(x)`` and the codebook indices (N, H/32, W/32) its quantizer chose."""
+    latents: list[torch.Tensor] = []
+    hook = model.quantize.register_forward_hook(lambda module, args, out: latents.append(args[0]))
+    try:
+        with torch.no_grad():
+            output = model(x)
+            return output, model.quantize.indices(latents[0])
+    finally:
+        hook.remove()
+
+
+@cache
+def export_run(
+    variant: str, size: str, face: Path = GRACE_HOPPER
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Output and indices of the export form with filled weights on a real face (computed once)."""
+    model = filled_model(config_for(variant, size), export_form=True)
+    return run_with_indices(model, face_tensor(face))
 
 
 def face_tensor(path: Path, size: int = 512) -> torch.Tensor:

@@ -17,8 +17,10 @@ from facert.export.nets.fp16_cpu import Float16ConvolutionsInFloat32  # noqa: E4
 from facert.export.nets.restoreformer_build import to_fp16  # noqa: E402
 from restoreformer_support import (  # noqa: E402
     FACES,
+    GRACE_HOPPER,
     VARIANT_NAMES,
     config_for,
+    export_run,
     face_tensor,
     filled_model,
     psnr,
@@ -40,12 +42,13 @@ def _four_faces(size: int = 512) -> torch.Tensor:
 
 
 @pytest.fixture(scope="module")
-def onnx_small(tmp_path_factory: pytest.TempPathFactory) -> tuple[torch.nn.Module, Path]:
+def onnx_small(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The export form of the small RestoreFormer++ in ONNX, dynamic batch, 512x512."""
     model = filled_model(config_for("restoreformer-pp", "small"), export_form=True)
     path = tmp_path_factory.mktemp("restoreformer") / "model.onnx"
     torch.onnx.export(
         model,
-        (face_tensor(FACES[0]),),
+        (face_tensor(GRACE_HOPPER),),
         str(path),
         dynamo=False,
         opset_version=17,
@@ -53,26 +56,25 @@ def onnx_small(tmp_path_factory: pytest.TempPathFactory) -> tuple[torch.nn.Modul
         output_names=["output"],
         dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
     )
-    return model, path
+    return path
 
 
-def test_onnx_graph_runs_in_onnx_runtime_and_matches_torch(onnx_small) -> None:  # type: ignore[no-untyped-def]
+def test_onnx_graph_runs_in_onnx_runtime_and_matches_torch(onnx_small: Path) -> None:
     import onnx
 
-    model, path = onnx_small
-    ops = {node.op_type for node in onnx.load(str(path)).graph.node}
+    graph = onnx.load(str(onnx_small)).graph
+    dims = graph.input[0].type.tensor_type.shape.dim
+    assert [d.dim_param or d.dim_value for d in dims] == ["batch", 3, 512, 512]
+    ops = {node.op_type for node in graph.node}
     assert {"ArgMin", "Gather"} <= ops and not {"ScatterElements", "ScatterND", "If", "Loop"} & ops
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    x = face_tensor(FACES[0])
-    with torch.no_grad():
-        expected = model(x).numpy()
-    (got,) = session.run(None, {"input": x.numpy()})
-    assert np.abs(got - expected).max() <= ORT_TOLERANCE
+    session = ort.InferenceSession(str(onnx_small), providers=["CPUExecutionProvider"])
+    expected, _ = export_run("restoreformer-pp", "small", GRACE_HOPPER)
+    (got,) = session.run(None, {"input": face_tensor(GRACE_HOPPER).numpy()})
+    assert np.abs(got - expected.numpy()).max() <= ORT_TOLERANCE
 
 
-def test_onnx_batch_of_four_equals_four_single_runs(onnx_small) -> None:  # type: ignore[no-untyped-def]
-    _, path = onnx_small
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+def test_onnx_batch_of_four_equals_four_single_runs(onnx_small: Path) -> None:
+    session = ort.InferenceSession(str(onnx_small), providers=["CPUExecutionProvider"])
     batch = _four_faces().numpy()
     (together,) = session.run(None, {"input": batch})
     for row in range(4):
@@ -80,10 +82,9 @@ def test_onnx_batch_of_four_equals_four_single_runs(onnx_small) -> None:  # type
         assert np.abs(together[row] - alone[0]).max() <= BATCH_TOLERANCE
 
 
-@pytest.mark.parametrize("variant", VARIANT_NAMES)
-def test_torch_batch_of_four_equals_four_single_runs(variant: str) -> None:
+def test_torch_batch_of_four_equals_four_single_runs() -> None:
     """At 128x128 (the network is convolutional; attention then runs over 4x4 positions)."""
-    model = filled_model(config_for(variant, "small"), export_form=True)
+    model = filled_model(config_for("restoreformer-pp", "small"), export_form=True)
     batch = _four_faces(128)
     with torch.no_grad():
         together = model(batch)
@@ -105,24 +106,24 @@ def test_cpu_fp16_convolution_emulation_matches_float16_convolution() -> None:
     assert ((emulated.float() - native).abs() <= native.abs() * 2**-10 + 1e-6).all()
 
 
-def _fp16_psnrs(variant: str, size: str) -> list[float]:
-    model = filled_model(config_for(variant, size), export_form=True)
-    half = to_fp16(copy.deepcopy(model))
+def _fp16_psnrs(variant: str, size: str, faces: list[Path]) -> list[float]:
+    """PSNR of the FP16 build (spec precision policy) against FP32, per face."""
+    half = to_fp16(copy.deepcopy(filled_model(config_for(variant, size), export_form=True)))
     values = []
-    for path in FACES:
-        x = face_tensor(path)
+    for path in faces:
+        reference, _ = export_run(variant, size, path)
         with torch.no_grad(), Float16ConvolutionsInFloat32():
-            reference, fp16 = model(x), half(x)
+            fp16 = half(face_tensor(path))
         assert fp16.dtype == torch.float32 and torch.isfinite(fp16).all()
         values.append(psnr(reference, fp16))
     return values
 
 
 def test_fp16_build_of_small_config_keeps_40_db() -> None:
-    assert min(_fp16_psnrs("restoreformer-pp", "small")) >= FP16_MIN_PSNR_DB
+    assert min(_fp16_psnrs("restoreformer-pp", "small", [GRACE_HOPPER])) >= FP16_MIN_PSNR_DB
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("variant", VARIANT_NAMES)
 def test_fp16_build_of_full_model_keeps_40_db(variant: str) -> None:
-    assert min(_fp16_psnrs(variant, "full")) >= FP16_MIN_PSNR_DB
+    assert min(_fp16_psnrs(variant, "full", FACES)) >= FP16_MIN_PSNR_DB

@@ -12,12 +12,14 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from restoreformer_support import (  # noqa: E402
-    DATA,
+    GRACE_HOPPER,
     VARIANT_NAMES,
     config_for,
+    export_run,
     face_tensor,
     filled_model,
     golden,
+    run_with_indices,
 )
 
 # Official vs ours in FP32 on the CPU: same operations in the same order, so only BLAS/convolution
@@ -27,19 +29,11 @@ OFFICIAL_TOLERANCE = 1e-4
 FORMS_TOLERANCE = 1e-5
 
 
-def _run(variant: str, size: str, export_form: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """Our output (1, 3, 512, 512) and codebook indices (1, 16, 16) on the Grace Hopper face."""
-    model = filled_model(config_for(variant, size), export_form)
-    x = face_tensor(DATA / "faces" / "grace_hopper_512.png")
-    with torch.no_grad():
-        latent, _ = model.encode(x)
-        return model(x), model.quantize.indices(latent)
-
-
 def _check_against_official(variant: str, size: str) -> None:
     reference = golden(variant, size)
-    faithful, faithful_indices = _run(variant, size, export_form=False)
-    exported, exported_indices = _run(variant, size, export_form=True)
+    model = filled_model(config_for(variant, size), export_form=False)
+    faithful, faithful_indices = run_with_indices(model, face_tensor(GRACE_HOPPER))
+    exported, exported_indices = export_run(variant, size)
     # Same codebook choice everywhere, including near-ties: the full RestoreFormer golden has one
     # position whose two nearest codes differ by 7.6e-6, one float32 step of the |z|^2 ~ 70 term,
     # so another BLAS could legitimately flip it; the message then shows the margins.
