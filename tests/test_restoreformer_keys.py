@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -67,7 +69,9 @@ def _small_state() -> dict[str, torch.Tensor]:
         ("restoreformer", lambda sd: {"state_dict": {"vqvae." + k: v for k, v in sd.items()}}),
     ],
 )
-def test_official_layouts_load_strictly(tmp_path: Path, variant: str, wrap) -> None:  # type: ignore[no-untyped-def]
+def test_official_layouts_load_strictly(
+    tmp_path: Path, variant: str, wrap: Callable[[dict[str, Any]], dict[str, Any]]
+) -> None:
     """Each official file layout unwraps to the network's keys; training extras are dropped."""
     state = _small_state()
     content = wrap(state)
