@@ -161,14 +161,19 @@ def test_full_size_export_form_equals_the_faithful_port(full_state, real_faces) 
 @pytest.mark.slow
 def test_fp16_build_is_safe_on_real_faces(full_state, real_faces) -> None:
     """The full model under .half() with its pinned parts (emulated FP16 on the CPU, see
-    facert.export.half_emulation) stays finite and within 40 dB PSNR of FP32 on real faces."""
+    facert.export.half_emulation) stays finite and within 40 dB PSNR of FP32 on real faces, at
+    w = 0 (the fusion still runs: 0 * inf would be NaN) and at the default w = 0.5.
+
+    With these random weights w = 1 overflows float16 in the 256 px fusion (activations reach
+    3.6e6); whether the real checkpoint does can only be checked with the real file."""
     exported = build_codeformer_export(full_state)
-    fidelity = torch.tensor([0.5, 0.5])
+    faces = torch.cat([real_faces, real_faces])
+    fidelity = torch.tensor([0.0, 0.0, 0.5, 0.5])
     with torch.no_grad():
-        reference = exported(real_faces, fidelity)
+        reference = exported(faces, fidelity)
         half = exported.half()
         with emulate_half():
-            found = half(real_faces.half(), fidelity).float()
+            found = half(faces.half(), fidelity).float()
     assert torch.isfinite(found).all()
-    for row in range(2):
-        assert psnr(found[row], reference[row]) >= 40.0
+    for row in range(4):
+        assert psnr(found[row], reference[row]) >= 40.0, f"row {row}"

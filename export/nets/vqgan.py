@@ -18,6 +18,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 
+def cast(x: Tensor, dtype: torch.dtype) -> Tensor:
+    """``x`` in ``dtype``; no operation at all (no Cast node in an export) when it already is."""
+    return x if x.dtype == dtype else x.to(dtype)
+
+
 class GroupNorm32(nn.GroupNorm):
     """GroupNorm with 32 groups, eps 1e-6, affine (the official ``normalize``).
 
@@ -29,8 +34,8 @@ class GroupNorm32(nn.GroupNorm):
 
     def forward(self, x: Tensor) -> Tensor:
         dtype = self.weight.dtype
-        out = F.group_norm(x.to(dtype), self.num_groups, self.weight, self.bias, self.eps)
-        return out.to(x.dtype)
+        out = F.group_norm(cast(x, dtype), self.num_groups, self.weight, self.bias, self.eps)
+        return cast(out, x.dtype)
 
 
 def swish(x: Tensor) -> Tensor:
@@ -74,10 +79,10 @@ class AttnBlock(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         h = self.norm(x)
         dtype = self.score_dtype or x.dtype
-        query = self.q(h).flatten(2).transpose(1, 2).to(dtype)  # (N, HW, C)
-        key = self.k(h).flatten(2).to(dtype)  # (N, C, HW)
+        query = cast(self.q(h).flatten(2).transpose(1, 2), dtype)  # (N, HW, C)
+        key = cast(self.k(h).flatten(2), dtype)  # (N, C, HW)
         scores = torch.bmm(query, key) * (self.channels**-0.5)  # (N, HW query, HW key)
-        weights = F.softmax(scores, dim=2).to(x.dtype)
+        weights = cast(F.softmax(scores, dim=2), x.dtype)
         value = self.v(h).flatten(2)  # (N, C, HW)
         attended = torch.bmm(value, weights.transpose(1, 2)).reshape_as(x)
         return x + self.proj_out(attended)
