@@ -1,0 +1,51 @@
+"""CodeFormer (Zhou et al., NeurIPS 2022): codebook lookup transformer, official release v0.1.0.
+
+The weights are the official ``codeformer.pth`` (376,637,898 bytes, state dict under
+``params_ema``), supplied by the user or fetched from the GitHub release. The sha256 below is the
+one pinned, with that size, by several independent projects that download this release asset
+(the file was not downloaded here). Licence: S-Lab License 1.0, non-commercial use only.
+
+The fidelity weight ``w`` is an input of the exported graph, one value per face: 0 uses the codebook
+alone (best quality), 1 fuses the most of the input's features (most faithful).
+"""
+
+from facert.registry import ModelOption, ModelSpec, WeightFile, register
+
+CODEFORMER_PTH = WeightFile(
+    filename="codeformer.pth",
+    sha256="1009e537e0c2a07d4cabce6355f53cb66767cd4b4297ec7a4a64ca4b8a5684b7",
+    url="https://github.com/sczhou/CodeFormer/releases/download/v0.1.0/codeformer.pth",
+    state_dict_keys=("params_ema",),
+)
+
+CODEFORMER = register(
+    ModelSpec(
+        name="codeformer",
+        family="codeformer",
+        role="restorer",
+        summary="CodeFormer v0.1.0: codebook lookup transformer with a fidelity knob (official weights)",
+        licence="S-Lab License 1.0 (non-commercial use only; Copyright 2022 S-Lab)",
+        input_size=512,
+        color_order="RGB",
+        input_range=(-1.0, 1.0),  # (x / 255 - 0.5) / 0.5, as inference_codeformer.py
+        output_range=(-1.0, 1.0),  # clamp, then (y + 1) / 2 * 255
+        weights=(CODEFORMER_PTH,),
+        options=(
+            ModelOption(
+                "fidelity",
+                0.5,
+                0.0,
+                1.0,
+                "fidelity weight w: 0 = codebook only (quality), 1 = closest to the input",
+            ),
+        ),
+        precision_policy=(
+            "GroupNorm",
+            "spatial attention scores + softmax",
+            "code prediction (feat_emb, transformer, logits, argmax)",
+            "AdaIN",
+        ),
+        exporter="facert.export.learned:export_learned",  # the shared learned-restorer exporter
+        notes=("export form: facert.export.nets.codeformer_export.build_codeformer_export",),
+    )
+)
