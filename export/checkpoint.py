@@ -28,7 +28,14 @@ def load_state_dict(path: Path, weight: WeightFile) -> dict[str, torch.Tensor]:
         raw = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise WeightsError("no such file", path=str(path)) from None
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as exc:
+    except (
+        pickle.UnpicklingError,
+        RuntimeError,
+        EOFError,
+        zipfile.BadZipFile,
+        ValueError,
+        KeyError,  # a legacy (non-zip) file whose first pickle is not torch's magic number
+    ) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise WeightsError(
             f"not a loadable torch checkpoint ({reason[:200]})", path=str(path)

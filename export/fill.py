@@ -58,3 +58,30 @@ def fill_deterministic(module: torch.nn.Module) -> torch.nn.Module:
     """Load :func:`deterministic_state_dict` into ``module`` (strict) and return it."""
     module.load_state_dict(deterministic_state_dict(module), strict=True)
     return module
+
+
+def equalized_state_dict(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """:func:`deterministic_state_dict` for layers with an equalized learning rate (GPEN's StyleGAN2).
+
+    Such layers multiply their stored ``weight`` by ``scale`` (lr_mul / sqrt(fan_in)) and their
+    ``bias`` by ``lr_mul`` at run time, so the plain fill would be scaled twice and every layer would
+    shrink its input by sqrt(fan_in). Here the fill gives the *run-time* values: each submodule with
+    a float ``scale`` attribute stores ``weight = fill / scale``, each with ``lr_mul`` stores ``bias =
+    fill / lr_mul``. Buffers named ``kernel`` (fixed FIR filters, never learned) keep the module's own
+    values. The same rules applied to the official module and to a port with the same names and
+    attributes give both the same function.
+    """
+    state = deterministic_state_dict(module)
+    own = module.state_dict()
+    for key in own:
+        if key.rsplit(".", 1)[-1] == "kernel":
+            state[key] = own[key].detach().clone()
+    for name, submodule in module.named_modules():
+        prefix = f"{name}." if name else ""
+        scale = getattr(submodule, "scale", None)
+        if isinstance(scale, float) and f"{prefix}weight" in state:
+            state[f"{prefix}weight"] = state[f"{prefix}weight"] / scale
+        lr_mul = getattr(submodule, "lr_mul", None)
+        if isinstance(lr_mul, float | int) and f"{prefix}bias" in state:
+            state[f"{prefix}bias"] = state[f"{prefix}bias"] / lr_mul
+    return state

@@ -22,9 +22,12 @@ ColorOrder = Literal["RGB", "BGR"]
 class WeightFile:
     """One official file a model is built from.
 
-    ``url`` is the official download location. When ``pip_requirement`` is set the file is a wheel
-    obtained with ``pip download --no-deps <requirement>`` (weights that ship inside a registry
-    package), and ``extract`` names the members copied out of it into the cache.
+    ``url`` is the official download location. ``sha256`` is empty only when no hash of the official
+    file is published anywhere facert could find: such a file is never downloaded (nothing could
+    verify it) and a user's copy is accepted on its keys and shapes alone (the spec's notes say so).
+    When ``pip_requirement`` is set the file is a wheel obtained with ``pip download --no-deps
+    <requirement>`` (weights that ship inside a registry package), and ``extract`` names the members
+    copied out of it into the cache.
     """
 
     filename: str

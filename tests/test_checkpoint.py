@@ -44,7 +44,9 @@ def test_shape_and_key_differences_are_named(tmp_path: Path) -> None:
     assert "1.weight (3, 4, 1, 1) (expected (2, 4, 1, 1))" in message and "\n" not in message
 
 
-@pytest.mark.parametrize("content", [b"", b"not a checkpoint at all", b"PK\x03\x04broken zip"])
+@pytest.mark.parametrize(
+    "content", [b"", b"not a checkpoint at all", b"junk\n", b"PK\x03\x04broken zip"]
+)
 def test_garbage_files_fail_in_one_line(tmp_path: Path, content: bytes) -> None:
     (tmp_path / "x.pth").write_bytes(content)
     with pytest.raises(WeightsError, match=r"x\.pth: not a loadable torch checkpoint") as info:

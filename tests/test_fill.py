@@ -27,3 +27,25 @@ def test_state_dict_covers_module() -> None:
     state = deterministic_state_dict(module)
     assert set(state) == set(module.state_dict())
     module.load_state_dict(state, strict=True)
+
+
+def test_equalized_fill_gives_the_run_time_values() -> None:
+    from facert.export.fill import equalized_state_dict
+    from facert.export.nets.gpen import GPEN, GPENConfig
+    from facert.export.nets.gpen_layers import blur_kernel
+
+    model = GPEN(GPENConfig(out_size=16, style_dim=16, num_mlp=2, narrow=1 / 32))
+    state = equalized_state_dict(model)
+    plain = deterministic_state_dict(model)
+    assert set(state) == set(plain)
+    for key in ("ecd1.0.1.weight", "generator.convs.0.conv.weight", "final_linear.0.weight"):
+        module = model.get_submodule(key.rsplit(".", 1)[0])
+        # stored x run-time scale == the fill (float32 rounding: a few ulps)
+        assert torch.allclose(state[key] * module.scale, plain[key], rtol=1e-6, atol=0)
+    style = model.generator.style[1]
+    assert style.lr_mul == 0.01
+    assert torch.allclose(state["generator.style.1.bias"] * 0.01, plain["generator.style.1.bias"])
+    assert torch.equal(state["ecd1.0.0.kernel"], blur_kernel())  # true kernels, not the fill's
+    assert torch.equal(state["generator.to_rgbs.0.upsample.kernel"], blur_kernel(4.0))
+    for key in ("generator.input.input", "generator.conv1.noise.weight", "ecd0.0.1.bias"):
+        assert torch.equal(state[key], plain[key])  # no run-time scale: the fill as it is

@@ -1,6 +1,6 @@
 """Every model facert knows, registered by importing the modules in this explicit list."""
 
-from facert.specs import codeformer, gfpgan, ispl, mtcnn, restoreformer, wipa
+from facert.specs import codeformer, gfpgan, gpen, ispl, mtcnn, restoreformer, wipa
 
 # The embedded default: runs on a fresh machine with nothing to download beyond package installs.
 DEFAULT_DETECTOR = "mtcnn"
@@ -11,6 +11,7 @@ __all__ = [
     "DEFAULT_RESTORER",
     "codeformer",
     "gfpgan",
+    "gpen",
     "ispl",
     "mtcnn",
     "restoreformer",
