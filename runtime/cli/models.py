@@ -47,7 +47,7 @@ def _state(spec: ModelSpec, settings: Settings) -> tuple[str, str]:
 
 def run_list(args: argparse.Namespace, settings: Settings) -> int:
     rows = [("NAME", "ROLE", "INPUT", "WEIGHTS", "ONNX", "LICENCE")]
-    for spec in list_specs():
+    for spec in sorted(list_specs(), key=lambda s: (s.role != "detector", s.name)):
         weights, onnx = _state(spec, settings)
         size = f"{spec.input_size}x{spec.input_size}" if spec.input_size else "any"
         rows.append((spec.name, spec.role, size, weights, onnx, spec.licence))
