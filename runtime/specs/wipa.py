@@ -1,9 +1,11 @@
-"""WIPA: wavelet-based restoration, a weight-free restorer named by the seed article.
+"""WIPA: wavelet-based restoration of old prints, a weight-free restorer named by the seed article.
 
 No published method matches the article's description (a 2022 face super-resolution network shares
-the name with another meaning); facert implements it as described: multi-level 2-D wavelet
-decomposition, noise removed by per-band soft thresholding, scratches located in the detail bands and
-filled from coarser levels, fading corrected on the approximation band.
+the name with another meaning); facert implements it as described, as a torch module exported to ONNX
+(``facert.export.restorers.wipa``): fading corrected on the wavelet approximation band (per-channel
+black points, shared gain), thin bright or dark scratches located from the detail of the 1/2 and 1/4
+scale approximations and filled from coarser levels, and grain removed by cycle-spun per-band
+BayesShrink soft thresholding with noise estimated per level from the diagonal bands.
 """
 
 from facert.registry import ModelOption, ModelSpec, register
@@ -20,10 +22,28 @@ WIPA = register(
         input_range=(0.0, 1.0),
         output_range=(0.0, 1.0),
         options=(
-            ModelOption("denoise", 1.0, 0.0, 4.0, "threshold multiplier on the estimated noise"),
+            ModelOption(
+                "denoise",
+                1.5,
+                0.0,
+                4.0,
+                "multiplier of the per-band BayesShrink thresholds (0 keeps the grain)",
+            ),
             ModelOption("scratch", 1.0, 0.0, 1.0, "strength of scratch filling (0 disables)"),
             ModelOption("fade", 1.0, 0.0, 1.0, "strength of fading correction (0 disables)"),
+            ModelOption(
+                "scratch_width",
+                1.0,
+                0.25,
+                4.0,
+                "expected scratch width in photo pixels (picks the detection scale)",
+                photo_pixels=True,
+            ),
         ),
         exporter="facert.export.restorers.wipa:export_wipa",
+        notes=(
+            "a face magnified s times into the crop carries grain and scratches s crop pixels wide; "
+            "noise is estimated per wavelet level and scratch_width follows the magnification",
+        ),
     )
 )

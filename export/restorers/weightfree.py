@@ -1,0 +1,158 @@
+"""Export of a weight-free restorer (ISPL, WIPA) to ONNX, with the checks that make it trustworthy.
+
+The graph takes ``image`` (N, 3, S, S) float32 in ``spec.input_range`` and one (N,) float32 input per
+``graph_input`` option, named like the option, and returns ``restored`` of the image's layout. The
+batch axis is dynamic. Two checks run on a deterministic batch of four synthetic faces-like images
+with four different option settings:
+
+* ONNX Runtime (CPU, 2 threads) against the torch module: max abs difference at most
+  :data:`PARITY_TOLERANCE` (a quarter of one uint8 level of the [0, 1] output);
+* the batch of four against the same four images run one at a time through ONNX Runtime: at most
+  :data:`BATCH_TOLERANCE`, so no image leaks into another (per-image statistics stay per image).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from facert.errors import ArtifactError
+from facert.registry import ModelSpec
+from torch import nn
+
+OPSET = 17
+PARITY_TOLERANCE = 1e-3
+BATCH_TOLERANCE = 1e-4
+CHECK_BATCH = 4
+
+
+@contextmanager
+def reference_mode(onednn: bool = False) -> Iterator[None]:
+    """Run the torch modules without autograd, and without oneDNN convolutions unless ``onednn``.
+
+    oneDNN builds a primitive for every new convolution shape: ISPL's many single-channel wavelet
+    convolutions make its first forward pass take ~10 s instead of ~1.5 s without it, while WIPA's
+    grouped 15x15 line filters run ~20x faster with it. The arithmetic is the same either way (the
+    parity check covers it).
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="TF32 acceleration", category=UserWarning)
+        flags = torch.backends.mkldnn.flags(enabled=onednn)
+        flags.__enter__()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        flags.__exit__(None, None, None)
+
+
+def sample_images(size: int, count: int = CHECK_BATCH, seed: int = 0) -> torch.Tensor:
+    """(count, 3, size, size) float32 in [0, 1]: smooth random shading, edges and fine grain."""
+    generator = torch.Generator().manual_seed(seed)
+    coarse = torch.rand(count, 3, 8, 8, generator=generator)
+    shading = torch.nn.functional.interpolate(coarse, size=(size, size), mode="bicubic")
+    grid = torch.linspace(-1, 1, size)
+    disc = ((grid[None, :] ** 2 + grid[:, None] ** 2) < 0.4).float()  # one sharp round edge
+    grain = 0.03 * torch.randn(count, 3, size, size, generator=generator)
+    return (0.6 * shading + 0.3 * disc + grain).clamp(0.0, 1.0)
+
+
+def sample_options(spec: ModelSpec, count: int = CHECK_BATCH) -> list[torch.Tensor]:
+    """One (count,) tensor per graph-input option: the default first, then spread over its range."""
+    options = []
+    for option in spec.options:
+        if not option.graph_input:
+            continue
+        spread = torch.linspace(option.minimum, option.maximum, count + 1)[1:]
+        values = torch.cat([torch.tensor([option.default]), spread[: count - 1]])
+        options.append(values.float())
+    return options
+
+
+def export_weight_free(
+    spec: ModelSpec,
+    module: nn.Module,
+    workdir: Path,
+    *,
+    structure: dict[str, Any],
+    onednn: bool = False,
+) -> dict[str, Any]:
+    """Write ``workdir/<spec.onnx_files[0]>``, check it, and return the manifest facts.
+
+    ``onednn`` picks the faster torch convolution backend for the reference run (see
+    :func:`reference_mode`).
+    """
+    module = module.eval()
+    names = [o.name for o in spec.options if o.graph_input]
+    image = sample_images(spec.input_size)
+    options = sample_options(spec)
+    path = workdir / spec.onnx_files[0]
+    with reference_mode(onednn), warnings.catch_warnings():
+        # Sizes read as ints are traced as constants on purpose (only the batch axis is dynamic),
+        # and the TorchScript-based exporter is the one chosen here (dynamo=False).
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.filterwarnings("ignore", message="Constant folding", category=UserWarning)
+        expected = module(image, *options).numpy()
+        torch.onnx.export(
+            module,
+            (image[:1], *(o[:1] for o in options)),
+            str(path),
+            input_names=["image", *names],
+            output_names=["restored"],
+            dynamic_axes={name: {0: "batch"} for name in ["image", *names, "restored"]},
+            opset_version=OPSET,
+            do_constant_folding=True,
+            dynamo=False,
+        )
+    session = open_session(path)
+    feeds = {"image": image.numpy(), **{n: v.numpy() for n, v in zip(names, options, strict=True)}}
+    batched = session.run(["restored"], feeds)[0]
+    parity = float(np.abs(batched - expected).max())
+    singles = np.concatenate(
+        [
+            session.run(["restored"], {k: v[i : i + 1] for k, v in feeds.items()})[0]
+            for i in range(CHECK_BATCH)
+        ]
+    )
+    batch_difference = float(np.abs(batched - singles).max())
+    if parity > PARITY_TOLERANCE:
+        raise ArtifactError(
+            f"ONNX Runtime differs from torch by {parity:.2e} (> {PARITY_TOLERANCE})",
+            path=str(path),
+        )
+    if batch_difference > BATCH_TOLERANCE:
+        raise ArtifactError(
+            f"a batch of {CHECK_BATCH} differs from single runs by {batch_difference:.2e}",
+            path=str(path),
+        )
+    return {
+        "opset": OPSET,
+        "precision_policy": [],
+        "inputs": ["image", *names],
+        "outputs": ["restored"],
+        "structure": structure,
+        "parity": {
+            "ort_vs_torch_max_abs": parity,
+            "tolerance": PARITY_TOLERANCE,
+            "batch_vs_single_max_abs": batch_difference,
+            "batch_tolerance": BATCH_TOLERANCE,
+            "check_batch": CHECK_BATCH,
+        },
+    }
+
+
+def open_session(path: Path, threads: int = 2) -> Any:
+    """An ONNX Runtime CPU session on ``path`` with ``threads`` intra-op threads."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

@@ -1,0 +1,123 @@
+"""WIPA, wavelet-based restoration of old prints: fading, scratches, grain. Weight-free.
+
+The seed article names WIPA without a published method (a 2022 face super-resolution network shares
+the name with another meaning); facert implements what it describes, in three steps on the aligned
+face (N, 3, 512, 512) RGB in [0, 1]:
+
+1. Fading, on the approximation band. A faded print is ``(1 - f) * x + f * paper`` per channel: the
+   blacks are lifted towards the paper's tint and the contrast drops. From the level-4 Haar
+   approximation (16x16 means, free of grain and scratches) the 1st and 99th percentiles of each
+   channel are taken; each channel's black point is moved to :data:`BLACK_TARGET` (which removes the
+   cast, assuming the darkest parts of a photo are neutral) and all channels share the gain that keeps
+   the brightest channel's white point where it is. The gain is limited to [1, :data:`MAX_GAIN`] and
+   blacks already below the target are left alone, so an unfaded photo is nearly unchanged.
+2. Scratches, located from the detail of the 1/2 and 1/4 scale approximations and filled from
+   coarser levels (see :mod:`.scratches`).
+3. Grain: an orthonormal ``db2`` wavelet transform of :attr:`Wipa.wavelet_levels` levels in opponent
+   colour channels; per band, BayesShrink soft thresholds from the per-level noise estimated on the
+   diagonal bands (see :mod:`.shrinkage`), times ``denoise``. The result is averaged over
+   :data:`SHIFTS` circular shifts (cycle spinning) to remove the decimated transform's block
+   artefacts.
+
+Options (each an (N,) float32 graph input): ``denoise`` (threshold multiplier, 0 off), ``scratch``
+(mask strength 0-1), ``fade`` (strength of the fading correction 0-1), ``scratch_width`` (expected
+scratch width in crop pixels; the runtime gives the option in photo pixels times the magnification).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from facert.export.restorers.scratches import ScratchFiller
+from facert.export.restorers.shrinkage import (
+    bayes_threshold,
+    from_opponent,
+    kth_largest,
+    level_noise,
+    opponent_matrix,
+    to_opponent,
+)
+from facert.export.restorers.wavelets import Wavelet2d, fixed_shape, soft_threshold
+from facert.registry import ModelSpec
+from torch import Tensor, nn
+
+BLACK_TARGET = 0.03
+MAX_GAIN = 2.0
+FADE_LEVEL = 4  # the approximation band used for the levels: 16x16 means
+PERCENTILE = 0.01
+SHIFTS = ((0, 0), (1, 1), (2, 3), (3, 1))  # (dy, dx) circular shifts averaged by cycle spinning
+
+
+class Wipa(nn.Module):
+    """The WIPA restorer; structural parameters are fixed here and recorded in the manifest."""
+
+    def __init__(self, wavelet: str = "db2", wavelet_levels: int = 5) -> None:
+        super().__init__()
+        self.wavelet = Wavelet2d(wavelet, wavelet_levels)
+        self.scratches = ScratchFiller()
+        self.register_buffer("opponent", opponent_matrix(), persistent=False)
+
+    def structure(self) -> dict[str, Any]:
+        return {
+            "wavelet": self.wavelet.wavelet,
+            "wavelet_levels": self.wavelet.levels,
+            "cycle_spins": len(SHIFTS),
+            "fade_level": FADE_LEVEL,
+            "threshold_rule": "BayesShrink per band, per-level MAD noise",
+        }
+
+    def forward(
+        self, image: Tensor, denoise: Tensor, scratch: Tensor, fade: Tensor, scratch_width: Tensor
+    ) -> Tensor:
+        unfaded = correct_fading(image, fade)
+        filled = self.scratches(unfaded, scratch, scratch_width)
+        return self.denoised(filled, denoise).clamp(0.0, 1.0)
+
+    def denoised(self, image: Tensor, strength: Tensor) -> Tensor:
+        """Cycle-spun wavelet shrinkage of (N, 3, H, W) RGB; ``strength`` (N,) scales thresholds."""
+        channels = to_opponent(image, self.opponent)
+        total = torch.zeros_like(channels)
+        for dy, dx in SHIFTS:
+            shifted = torch.roll(channels, shifts=(dy, dx), dims=(2, 3))
+            approximation, details = self.wavelet(shifted)
+            noise = level_noise(details)
+            shrunk = [
+                soft_threshold(d, strength[:, None, None, None, None] * bayes_threshold(d, n))
+                for d, n in zip(details, noise, strict=True)
+            ]
+            rebuilt = self.wavelet.inverse(approximation, shrunk)
+            total = total + torch.roll(rebuilt, shifts=(-dy, -dx), dims=(2, 3))
+        return from_opponent(total / len(SHIFTS), self.opponent)
+
+
+def correct_fading(image: Tensor, strength: Tensor) -> Tensor:
+    """Per-channel affine fading correction (see the module doc); ``strength`` (N,) in [0, 1]."""
+    means = F.avg_pool2d(image, 2**FADE_LEVEL).flatten(2)  # Haar approximation / 2**level
+    count = max(1, int(PERCENTILE * fixed_shape(means)[-1] + 0.5))
+    low = -kth_largest(-means, count)  # (N, 3)
+    high = kth_largest(means, count)
+    brightest = high.argmax(dim=1, keepdim=True)
+    white = high.gather(1, brightest)
+    black = low.gather(1, brightest)
+    gain = ((white - BLACK_TARGET) / (white - black).clamp_min(1e-3)).clamp(1.0, MAX_GAIN)
+    offset = BLACK_TARGET - gain * low.clamp_min(BLACK_TARGET)
+    weight = strength[:, None]
+    gain = 1.0 + weight * (gain - 1.0)
+    offset = weight * offset
+    return image * gain[:, :, None, None] + offset[:, :, None, None]
+
+
+def build_wipa(spec: ModelSpec) -> Wipa:
+    """The module exported for ``spec`` (the structural defaults above)."""
+    return Wipa()
+
+
+def export_wipa(spec: ModelSpec, sources: list[Path], workdir: Path) -> dict[str, Any]:
+    """The exporter named by the ``wipa`` spec: ONNX graph, parity checks, manifest facts."""
+    from facert.export.restorers.weightfree import export_weight_free
+
+    module = build_wipa(spec)
+    return export_weight_free(spec, module, workdir, structure=module.structure(), onednn=True)
