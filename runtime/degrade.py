@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+
 from facert.errors import InputError
 
 # Cream of an aged print: faded highlights and lifted shadows drift towards it (BGR, 0-255).

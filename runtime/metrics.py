@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+
 from facert.errors import InputError
 
 _WINDOW = 11

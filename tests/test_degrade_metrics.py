@@ -7,6 +7,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 from degraded_faces import clean_crop
+
 from facert.degrade import degrade_blur_noise_jpeg, degrade_noise_scratches_fading
 from facert.errors import InputError
 from facert.metrics import psnr, ssim

@@ -14,6 +14,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 
 from degraded_faces import clean_crop, crop_scale, degraded_crop, to_image, to_tensor  # noqa: E402
+
 from facert.degrade import degrade_blur_noise_jpeg  # noqa: E402
 from facert.export.restorers.gaussian import GaussianBlur  # noqa: E402
 from facert.export.restorers.ispl import Ispl  # noqa: E402

@@ -13,6 +13,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 
 from degraded_faces import clean_crop, crop_scale, degraded_crop, to_image, to_tensor  # noqa: E402
+
 from facert.degrade import degrade_noise_scratches_fading  # noqa: E402
 from facert.export.restorers.weightfree import export_weight_free, reference_mode  # noqa: E402
 from facert.export.restorers.wipa import Wipa, correct_fading  # noqa: E402

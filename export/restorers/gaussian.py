@@ -16,8 +16,9 @@ norm is at most 1, which is what FISTA's gradient step (step size 1) needs.
 from __future__ import annotations
 
 import torch
-from facert.export.restorers.wavelets import fixed_shape
 from torch import Tensor, nn
+
+from facert.export.restorers.wavelets import fixed_shape
 
 BLOCK = 32  # samples per block; the kernel radius is BLOCK, so sigma is capped at BLOCK / 3
 MAX_SIGMA = BLOCK / 3.0

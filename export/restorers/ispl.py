@@ -29,6 +29,8 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import Tensor, nn
+
 from facert.export.restorers.gaussian import GaussianBlur
 from facert.export.restorers.shrinkage import (
     from_opponent,
@@ -38,7 +40,6 @@ from facert.export.restorers.shrinkage import (
 )
 from facert.export.restorers.wavelets import Wavelet2d, soft_threshold
 from facert.registry import ModelSpec
-from torch import Tensor, nn
 
 
 class Ispl(nn.Module):

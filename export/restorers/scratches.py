@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from facert.export.restorers.wavelets import fixed_shape
 from torch import Tensor, nn
+
+from facert.export.restorers.wavelets import fixed_shape
 
 NORMALS = ((2, 0), (2, 1), (2, 2), (1, 2), (0, 2), (-1, 2), (-2, 2), (-2, 1))  # (dx, dy) across
 LINE_RADIUS = 7

@@ -17,8 +17,9 @@ import math
 
 import torch
 import torch.nn.functional as F
-from facert.export.restorers.wavelets import fixed_shape
 from torch import Tensor
+
+from facert.export.restorers.wavelets import fixed_shape
 
 CAPPED_FROM = 4  # 1-based wavelet level from which noise estimates are capped by finer levels
 MAD_TO_SIGMA = 1.0 / 0.6745  # median absolute deviation of a Gaussian, in standard deviations

@@ -21,9 +21,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
+
 from facert.errors import ArtifactError
 from facert.registry import ModelSpec
-from torch import nn
 
 OPSET = 17
 PARITY_TOLERANCE = 1e-3

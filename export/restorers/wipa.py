@@ -31,6 +31,8 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import Tensor, nn
+
 from facert.export.restorers.scratches import ScratchFiller
 from facert.export.restorers.shrinkage import (
     bayes_threshold,
@@ -42,7 +44,6 @@ from facert.export.restorers.shrinkage import (
 )
 from facert.export.restorers.wavelets import Wavelet2d, fixed_shape, soft_threshold
 from facert.registry import ModelSpec
-from torch import Tensor, nn
 
 BLACK_TARGET = 0.03
 MAX_GAIN = 2.0
