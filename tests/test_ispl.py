@@ -136,17 +136,26 @@ def photos(grace_hopper: np.ndarray, astronaut: np.ndarray) -> dict[str, np.ndar
 
 
 @pytest.mark.parametrize(
-    ("name", "psnr_margin", "ssim_margin"),
-    # Measured (seed 0): Grace Hopper 25.53 dB / 0.761 -> 27.70 / 0.787 (+2.17 dB, +0.026);
-    # astronaut 27.87 / 0.816 -> 30.31 / 0.843 (+2.44 dB, +0.027). Asserted with ~half margin.
-    [("grace_hopper", 1.0, 0.012), ("astronaut", 1.0, 0.012)],
+    ("name", "blur", "psnr_margin", "ssim_margin"),
+    [
+        # The degradation's blur given (1.5 photo px), measured (seed 0): Grace Hopper
+        # 25.53 dB / 0.761 -> 27.70 / 0.787 (+2.16 dB, +0.026); astronaut 27.87 / 0.816 ->
+        # 30.31 / 0.843 (+2.43 dB, +0.027). Asserted with about half the margin.
+        ("grace_hopper", DEMO_BLUR, 1.0, 0.012),
+        ("astronaut", DEMO_BLUR, 1.0, 0.012),
+        # The option's default (1.0 photo px, an under-estimate here): +1.18 dB / +0.011 and
+        # +1.18 dB / +0.002. Still better on both measures; the SSIM margin is thin, so only
+        # 0.0005 is required (the run is deterministic; float32 reorderings move SSIM ~1e-5).
+        ("grace_hopper", 1.0, 0.6, 0.005),
+        ("astronaut", 1.0, 0.6, 0.0005),
+    ],
 )
 def test_restores_the_demo_degradation(
-    photos: dict[str, np.ndarray], name: str, psnr_margin: float, ssim_margin: float
+    photos: dict[str, np.ndarray], name: str, blur: float, psnr_margin: float, ssim_margin: float
 ) -> None:
     degraded = degraded_crop(photos[name], name, degrade_blur_noise_jpeg)
     clean = clean_crop(name)
-    sigma = torch.tensor([DEMO_BLUR * crop_scale(name)])  # what the runtime feeds the graph
+    sigma = torch.tensor([blur * crop_scale(name)])  # what the runtime feeds the graph
     with reference_mode():
         restored = to_image(Ispl()(to_tensor(degraded), sigma, torch.tensor([0.5])))
     assert psnr(restored, clean) > psnr(degraded, clean) + psnr_margin
