@@ -19,6 +19,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
 from facert.backends.ort import OrtSession
 from facert.config import load_settings
 from facert.exporting import ensure_artifact

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+
 from facert.backends.ort import OrtSession
 from facert.config import load_settings
 from facert.degrade import degrade_blur_noise_jpeg, degrade_noise_scratches_fading
