@@ -13,7 +13,7 @@ import numpy as np
 
 from facert.errors import InputError
 from facert.faces import Face
-from facert.registry import ModelSpec
+from facert.registry import CropBorder, ModelSpec
 
 # facexlib's standard 5 landmarks of an FFHQ face at 512 x 512: image-left eye, image-right eye,
 # nose tip, image-left mouth corner, image-right mouth corner, as (x, y).
@@ -75,24 +75,27 @@ def warp_crop(
     affine: np.ndarray,
     size: int,
     border_value: tuple[int, int, int] = CROP_BORDER_BGR,
+    border: CropBorder = "constant",
 ) -> np.ndarray:
     """The aligned crop: (size, size, 3) uint8 BGR from ``frame`` (H, W, 3) uint8 BGR.
 
     ``affine`` is (2, 3), frame -> crop. Bilinear (INTER_LINEAR); pixels from outside the frame take
-    ``border_value`` (BORDER_CONSTANT), as facexlib's default crop.
+    ``border_value`` (``border`` "constant", facexlib's default crop, which the learned models were
+    trained with) or mirror the frame ("reflect101", facexlib's other choice: no flat grey for
+    filters to spread into a face cut by the frame edge).
     """
     return cv2.warpAffine(
         frame,
         np.asarray(affine, dtype=np.float64),
         (size, size),
         flags=cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_CONSTANT,
+        borderMode=cv2.BORDER_CONSTANT if border == "constant" else cv2.BORDER_REFLECT_101,
         borderValue=border_value,
     )
 
 
 def align_faces(
-    frame: np.ndarray, faces: list[Face], size: int
+    frame: np.ndarray, faces: list[Face], size: int, border: CropBorder = "constant"
 ) -> tuple[np.ndarray, list[np.ndarray]]:
     """Crop every face of ``frame`` (H, W, 3) uint8 BGR onto the template at ``size``.
 
@@ -104,7 +107,7 @@ def align_faces(
     affines = []
     for index, face in enumerate(faces):
         affine = estimate_affine(face.landmarks, template)
-        crops[index] = warp_crop(frame, affine, size)
+        crops[index] = warp_crop(frame, affine, size, border=border)
         affines.append(affine)
     return crops, affines
 

@@ -29,22 +29,30 @@ from facert.samples import SAMPLES, photo_path
 Degradation = Callable[[np.ndarray, int], np.ndarray]
 
 
+DEMO_BLUR_SIGMA = 1.5  # photo pixels: the blur of the ISPL case, which ISPL is told
+
+
 @dataclass(frozen=True)
 class DemoCase:
-    photo: str  # "package:relative/path"
+    photo: str  # a name in facert.samples.SAMPLES
     model: str
     degradation: str
+    options: tuple[tuple[str, float], ...] = ()  # model options (what the demo knows it did)
 
 
 DEGRADATIONS: dict[str, Degradation] = {
-    "blur+noise+jpeg": lambda image, seed: degrade_blur_noise_jpeg(image, seed=seed),
+    "blur+noise+jpeg": lambda image, seed: degrade_blur_noise_jpeg(
+        image, seed=seed, blur_sigma=DEMO_BLUR_SIGMA
+    ),
     "noise+scratches+fading": lambda image, seed: degrade_noise_scratches_fading(image, seed=seed),
 }
 
-
 CASES = tuple(
-    DemoCase(photo, model, degradation)
-    for model, degradation in (("ispl", "blur+noise+jpeg"), ("wipa", "noise+scratches+fading"))
+    DemoCase(photo, model, degradation, options)
+    for model, degradation, options in (
+        ("ispl", "blur+noise+jpeg", (("blur_sigma", DEMO_BLUR_SIGMA),)),
+        ("wipa", "noise+scratches+fading", ()),
+    )
     for photo in SAMPLES
 )
 
@@ -85,7 +93,7 @@ def run_case(case: DemoCase, settings: Settings, out_dir: Path, seed: int = 0) -
     """Degrade, restore and score one case; write its images under ``out_dir``."""
     clean = read_image(photo_path(case.photo), settings.max_pixels).bgr
     degraded = DEGRADATIONS[case.degradation](clean, seed)
-    with Pipeline.open(settings, case.model) as pipeline:
+    with Pipeline.open(settings, case.model, model_options=dict(case.options)) as pipeline:
         start = time.perf_counter()
         result = pipeline.enhance(degraded)
         seconds = time.perf_counter() - start
@@ -121,11 +129,11 @@ def run_case(case: DemoCase, settings: Settings, out_dir: Path, seed: int = 0) -
 
 def format_table(results: list[CaseResult]) -> str:
     """The demo's table: PSNR and SSIM degraded -> restored (whole image and face region), time."""
-    header = f"{'case':<26} {'model':<5} {'faces':>5}  {'PSNR dB (image)':>17}  {'SSIM (image)':>15}  {'PSNR dB (face)':>17}  {'SSIM (face)':>15}  {'time':>7}"
+    header = f"{'case':<36} {'model':<5} {'faces':>5}  {'PSNR dB (image)':>17}  {'SSIM (image)':>15}  {'PSNR dB (face)':>17}  {'SSIM (face)':>15}  {'time':>7}"
     lines = [header, "-" * len(header)]
     for r in results:
         lines.append(
-            f"{r.case.photo + ' / ' + r.case.degradation:<26.26} {r.case.model:<5} {r.faces:>5}  "
+            f"{r.case.photo + ' / ' + r.case.degradation:<36.36} {r.case.model:<5} {r.faces:>5}  "
             f"{r.psnr[0]:>7.2f} -> {r.psnr[1]:>6.2f}  {r.ssim[0]:>6.4f} -> {r.ssim[1]:>6.4f}  "
             f"{r.face_psnr[0]:>7.2f} -> {r.face_psnr[1]:>6.2f}  {r.face_ssim[0]:>6.4f} -> {r.face_ssim[1]:>6.4f}  "
             f"{r.seconds:>6.2f}s"

@@ -8,7 +8,12 @@ always (H, W, 3) uint8 BGR; alpha and bit depth are kept aside and restored when
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+import tempfile
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,10 +85,39 @@ def read_image(path: Path, max_pixels: int) -> LoadedImage:
             path=str(path),
         )
     _check_complete(path, data, fmt)
-    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if pixels is None or pixels.size == 0:
-        raise InputError(f"corrupt or truncated {fmt} image (cannot decode)", path=str(path))
+    with _native_stderr() as messages:
+        pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if pixels is None or pixels.size == 0 or messages:
+        reason = f"{messages[0][:120]}" if messages else "cannot decode"
+        raise InputError(f"corrupt or truncated {fmt} image ({reason})", path=str(path))
     return _to_bgr8(pixels)
+
+
+@contextlib.contextmanager
+def _native_stderr() -> Iterator[list[str]]:
+    """Capture what C decoders (libpng, libjpeg) print on file descriptor 2 while decoding.
+
+    They report damaged data there ("libpng error: IDAT: ...", "Corrupt JPEG data: ...") and may
+    still return pixels; the caller treats any message as a corrupt file and reports it in its one
+    line instead of letting it reach the terminal. Yields the list of captured lines, filled on exit.
+    """
+    messages: list[str] = []
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no usable fd 2 (embedded interpreters): capture nothing
+        yield messages
+        return
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield messages
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            text = sink.read().decode("utf-8", "replace")
+            messages.extend(line.strip() for line in text.splitlines() if line.strip())
 
 
 def _to_bgr8(pixels: np.ndarray) -> LoadedImage:

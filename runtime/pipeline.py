@@ -119,7 +119,8 @@ class Pipeline:
         faces = self.detect(image)
         timings["detect"] = time.perf_counter() - start
         start = time.perf_counter()
-        crops, affines = align_faces(image, faces, self.restorer.spec.input_size)
+        spec = self.restorer.spec
+        crops, affines = align_faces(image, faces, spec.input_size, spec.crop_border)
         timings["align"] = time.perf_counter() - start
         start = time.perf_counter()
         scales = np.array([crop_scale(a) for a in affines], np.float32)

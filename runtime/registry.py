@@ -16,6 +16,7 @@ from facert.errors import UnknownModelError
 
 Role = Literal["detector", "restorer"]
 ColorOrder = Literal["RGB", "BGR"]
+CropBorder = Literal["constant", "reflect101"]
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,7 @@ class ModelSpec:
     input_range: tuple[float, float] = (-1.0, 1.0)
     output_range: tuple[float, float] = (-1.0, 1.0)
     template: str = "ffhq5"
+    crop_border: CropBorder = "constant"  # what fills crop pixels from outside the frame
     weights: tuple[WeightFile, ...] = ()
     options: tuple[ModelOption, ...] = ()
     precision_policy: tuple[str, ...] = ()  # parts kept in FP32 in an FP16 build

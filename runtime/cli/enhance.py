@@ -7,7 +7,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from facert.batch import Job, check_writable, plan_jobs
 from facert.config import Settings
@@ -60,12 +60,34 @@ class Summary:
         )
 
 
-def _progress(done: int, total: int, start: float) -> None:
-    width = 30
-    filled = width * done // total
-    rate = done / max(time.perf_counter() - start, 1e-9)
-    bar = "#" * filled + "-" * (width - filled)
-    print(f"\r[{bar}] {done}/{total} {rate:.2f} img/s", end="", file=sys.stderr, flush=True)
+class Progress:
+    """A one-line progress bar on a terminal (redrawn in place); silent when ``stream`` is not one."""
+
+    def __init__(self, total: int, stream: TextIO | None = None, width: int = 30) -> None:
+        self.total, self.width = total, width
+        self.stream = sys.stderr if stream is None else stream
+        self.active = total > 1 and self.stream.isatty()
+        self.start = time.perf_counter()
+
+    def update(self, done: int, name: str) -> None:
+        if not self.active:
+            return
+        filled = self.width * done // self.total
+        rate = done / max(time.perf_counter() - self.start, 1e-9)
+        bar = "#" * filled + "-" * (self.width - filled)
+        line = f"[{bar}] {done}/{self.total} {rate:.2f} img/s {name}"[:100]
+        self.stream.write(f"\r\x1b[K{line}")
+        self.stream.flush()
+
+    def error(self, message: str) -> None:
+        """Print ``message`` on its own line, above the bar."""
+        self.stream.write(("\r\x1b[K" if self.active else "") + message + "\n")
+        self.stream.flush()
+
+    def finish(self) -> None:
+        if self.active:
+            self.stream.write("\n")
+            self.stream.flush()
 
 
 def _process(pipeline: Pipeline, job: Job, settings: Settings, summary: Summary) -> None:
@@ -105,26 +127,20 @@ def _open_pipeline(args: argparse.Namespace, settings: Settings) -> Pipeline:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    check_writable(args.output)
-    jobs, errors = plan_jobs(args.inputs, args.output)
-    if not jobs and errors and len(errors) == len(args.inputs):
-        for error in errors[:-1]:
-            print(f"facert: error: {error}", file=sys.stderr)
-        raise errors[-1]
-    summary = Summary(failures=len(errors))
-    for error in errors:
-        print(f"facert: error: {error}", file=sys.stderr)
-    start = time.perf_counter()
-    with _open_pipeline(args, settings) as pipeline:
+    with _open_pipeline(args, settings) as pipeline:  # model, options, weights: exit 2 if wrong
+        check_writable(args.output)
+        jobs, errors = plan_jobs(args.inputs, args.output)
+        summary = Summary(failures=len(errors))
+        progress = Progress(len(jobs))
+        for error in errors:
+            progress.error(f"facert: error: {error}")
         for index, job in enumerate(jobs, 1):
             try:
                 _process(pipeline, job, settings, summary)
             except FacertError as exc:
                 summary.failures += 1
-                print(f"{chr(13) if len(jobs) > 1 else ''}facert: error: {exc}", file=sys.stderr)
-            if len(jobs) > 1:
-                _progress(index, len(jobs), start)
-    if len(jobs) > 1:
-        print(file=sys.stderr)
-    print(summary.line(time.perf_counter() - start))
+                progress.error(f"facert: error: {exc}")
+            progress.update(index, job.source.name)
+        progress.finish()
+    print(summary.line(time.perf_counter() - progress.start))
     return 1 if summary.failures else 0

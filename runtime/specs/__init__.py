@@ -4,7 +4,7 @@ from facert.specs import codeformer, gfpgan, gpen, ispl, mtcnn, restoreformer, w
 
 # The embedded default: runs on a fresh machine with nothing to download beyond package installs.
 DEFAULT_DETECTOR = "mtcnn"
-DEFAULT_RESTORER = "wipa"
+DEFAULT_RESTORER = "ispl"  # better than WIPA on the real photos: see README.md
 
 __all__ = [
     "DEFAULT_DETECTOR",

@@ -21,6 +21,7 @@ WIPA = register(
         color_order="RGB",
         input_range=(0.0, 1.0),
         output_range=(0.0, 1.0),
+        crop_border="reflect101",  # no weights trained on a grey border: mirror the frame
         options=(
             ModelOption(
                 "denoise",

@@ -1,0 +1,241 @@
+"""``facert enhance``: names kept, inputs safe, every bad input a one-line error, exit codes.
+
+Runs the real pipeline (MTCNN + WIPA, the fastest restorer) from the cache `make models` fills.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from conftest import grace_hopper_path
+
+from facert.artifacts import Artifact
+from facert.cli.enhance import Progress
+from facert.cli.main import main
+from facert.config import Settings
+from facert.exporting import ensure_artifact
+from facert.registry import get_spec
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _exported(mtcnn_artifact: Artifact, settings: Settings) -> None:
+    for name in ("wipa", "ispl"):
+        ensure_artifact(get_spec(name), settings.cache_dir)
+
+
+def enhance(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
+    code = main(["enhance", *map(str, args)])
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    return code, captured.out, captured.err
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture
+def photo() -> np.ndarray:
+    image = cv2.imread(str(grace_hopper_path()))
+    return cv2.resize(image, (256, 300), interpolation=cv2.INTER_AREA)  # small: fast, one face
+
+
+def test_folders_files_names_and_summary(
+    tmp_path: Path, photo: np.ndarray, capsys: pytest.CaptureFixture[str]
+) -> None:
+    album = tmp_path / "album"
+    (album / "2019").mkdir(parents=True)
+    cv2.imwrite(str(album / "a.png"), photo)
+    cv2.imwrite(str(album / "2019" / "b.jpg"), photo)
+    cv2.imwrite(str(album / "wall.png"), np.full((120, 160, 3), 90, np.uint8))  # no face
+    single = tmp_path / "single.png"
+    cv2.imwrite(str(single), photo)
+    before = _digest(tmp_path)
+    code, out, err = enhance(capsys, album, single, "-o", tmp_path / "out", "--model", "wipa")
+    assert (code, err) == (0, "")
+    assert out.strip().startswith("4 images, 3 faces restored, 1 without faces, 0 failures")
+    written = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*"))
+    assert written == ["2019", "2019/b.jpg", "a.png", "single.png", "wall.png"]
+    assert _digest(tmp_path / "album") == {
+        k[6:]: v for k, v in before.items() if k.startswith("album/")
+    }
+    restored = cv2.imread(str(tmp_path / "out" / "a.png"))
+    assert restored.shape == photo.shape and not np.array_equal(restored, photo)
+    # the image without faces is still written, unchanged at upscale 1
+    assert np.array_equal(
+        cv2.imread(str(tmp_path / "out" / "wall.png")), cv2.imread(str(album / "wall.png"))
+    )
+
+
+def test_upscale_and_center_face(
+    tmp_path: Path, photo: np.ndarray, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pair = np.hstack([photo, photo])  # two faces
+    cv2.imwrite(str(tmp_path / "pair.png"), pair)
+    code, out, _ = enhance(capsys, tmp_path / "pair.png", "-o", tmp_path / "o1", "--model", "wipa")
+    assert code == 0 and "2 faces restored" in out
+    code, out, _ = enhance(
+        capsys, tmp_path / "pair.png", "-o", tmp_path / "o2", "--model", "wipa",
+        "--only-center-face", "--upscale", "2",
+    )  # fmt: skip
+    assert code == 0 and "1 face restored" in out
+    assert cv2.imread(str(tmp_path / "o2" / "pair.png")).shape == (600, 1024, 3)
+
+
+def _png(image: np.ndarray) -> bytes:
+    return cv2.imencode(".png", image)[1].tobytes()
+
+
+def _huge_png(image: np.ndarray) -> bytes:
+    data = bytearray(_png(image))
+    data[16:24] = struct.pack(">II", 60_000, 60_000)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])) & 0xFFFFFFFF)
+    return bytes(data)
+
+
+def test_every_bad_input_is_one_line_and_the_rest_is_processed(
+    tmp_path: Path, photo: np.ndarray, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    jpeg = cv2.imencode(".jpg", photo)[1].tobytes()
+    bad = {
+        "truncated.jpg": jpeg[: len(jpeg) // 2],
+        "empty.png": b"",
+        "text.png": b"not an image\n" * 40,
+        "corrupt.png": _png(photo)[:100] + bytes(400) + _png(photo)[500:],
+        "huge.png": _huge_png(photo),
+    }
+    for name, data in bad.items():
+        (inputs / name).write_bytes(data)
+    good = {
+        "gray.png": cv2.cvtColor(photo, cv2.COLOR_BGR2GRAY),
+        "rgba.png": np.dstack([photo, np.full(photo.shape[:2], 200, np.uint8)]),
+        "deep.png": photo.astype(np.uint16) * 257,
+    }
+    for name, image in good.items():
+        cv2.imwrite(str(inputs / name), image)
+    (tmp_path / "nothing").mkdir()
+    before = _digest(inputs)
+    out = tmp_path / "out"
+    code, stdout, err = enhance(
+        capsys, inputs, tmp_path / "missing.jpg", tmp_path / "nothing", "-o", out, "--model", "wipa"
+    )
+    assert code == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == len(bad) + 2
+    for line in lines:
+        assert line.startswith("facert: error: ")
+    for name in [*bad, "missing.jpg", "nothing"]:
+        assert sum(name in line for line in lines) == 1, name
+    assert "3 images, 3 faces restored, 0 without faces, 7 failures" in stdout
+    assert sorted(p.name for p in out.iterdir()) == sorted(good)  # nothing half-written
+    assert _digest(inputs) == before
+    gray = cv2.imread(str(out / "gray.png"), cv2.IMREAD_UNCHANGED)
+    assert gray.ndim == 3  # grayscale in, colour out (facexlib does the same)
+    assert cv2.imread(str(out / "rgba.png"), cv2.IMREAD_UNCHANGED)[:, :, 3].min() == 200
+    assert cv2.imread(str(out / "deep.png"), cv2.IMREAD_UNCHANGED).dtype == np.uint16
+
+
+def test_outputs_never_overwrite_inputs(
+    tmp_path: Path, photo: np.ndarray, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cv2.imwrite(str(tmp_path / "p.png"), photo)
+    before = _digest(tmp_path)
+    code, _, err = enhance(capsys, tmp_path / "p.png", "-o", tmp_path, "--model", "wipa")
+    assert code == 1 and "overwrite an input" in err and _digest(tmp_path) == before
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--model", "gfpgan-9"], "unknown model 'gfpgan-9'"),
+        (["--model", "mtcnn"], "mtcnn is a detector, not a restorer"),
+        (["--model", "wipa", "--option", "nope=1"], "has no option 'nope'"),
+        (["--model", "wipa", "--option", "fade=7"], "outside [0, 1]"),
+        (["--model", "ispl", "--fidelity", "0.5"], "has no option 'fidelity'"),
+        (["--model", "wipa", "--upscale", "0.5"], "--upscale must be between 1 and 8"),
+        (["--model", "wipa", "--weights", "w.pth"], "no such weights file"),
+    ],
+)
+def test_bad_usage_exits_2_before_writing(
+    tmp_path: Path,
+    photo: np.ndarray,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    message: str,
+) -> None:
+    cv2.imwrite(str(tmp_path / "p.png"), photo)
+    code, out, err = enhance(capsys, tmp_path / "p.png", "-o", tmp_path / "out", *args)
+    assert code == 2 and out == "" and message in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_weights_file_exits_2(
+    tmp_path: Path, photo: np.ndarray, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cv2.imwrite(str(tmp_path / "p.png"), photo)
+    (tmp_path / "GFPGANv1.4.pth").write_bytes(b"\x80\x02not really a checkpoint" * 100)
+    code, _, err = enhance(
+        capsys, tmp_path / "p.png", "-o", tmp_path / "out", "--model", "gfpgan-1.4",
+        "--weights", tmp_path / "GFPGANv1.4.pth",
+    )  # fmt: skip
+    assert code == 2 and "GFPGANv1.4.pth: sha256" in err and "not the official" in err
+    assert err.count("\n") == 1 and not (tmp_path / "out").exists()
+
+
+def test_learned_model_without_weights_says_how_to_get_them(
+    tmp_path: Path,
+    photo: np.ndarray,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FACERT_CACHE", str(tmp_path / "empty-cache"))
+    cv2.imwrite(str(tmp_path / "p.png"), photo)
+    code, _, err = enhance(
+        capsys, tmp_path / "p.png", "-o", tmp_path / "out", "--model", "codeformer"
+    )
+    assert code == 2 and "facert models export codeformer --weights FILE" in err
+
+
+def test_unwritable_output_folder(
+    tmp_path: Path, photo: np.ndarray, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cv2.imwrite(str(tmp_path / "p.png"), photo)
+    (tmp_path / "file").write_bytes(b"x")
+    code, _, err = enhance(
+        capsys, tmp_path / "p.png", "-o", tmp_path / "file" / "out", "--model", "wipa"
+    )
+    assert code == 2 and "not writable" in err and err.count("\n") == 1
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_on_a_terminal_only() -> None:
+    terminal, pipe = _Terminal(), io.StringIO()
+    for stream in (terminal, pipe):
+        progress = Progress(3, stream)
+        progress.update(1, "a.png")
+        progress.error("facert: error: b.png: empty file (0 bytes)")
+        progress.update(3, "c.png")
+        progress.finish()
+    assert "[##########--------------------] 1/3" in terminal.getvalue()
+    assert "3/3" in terminal.getvalue() and terminal.getvalue().endswith("\n")
+    assert pipe.getvalue() == "facert: error: b.png: empty file (0 bytes)\n"
+    single = _Terminal()
+    Progress(1, single).update(1, "x.png")
+    assert single.getvalue() == ""
