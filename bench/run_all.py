@@ -1,0 +1,47 @@
+"""Every CPU benchmark of facert, one after the other (`make bench`).
+
+Each script runs in its own process and prints its own table; this prints the machine's load
+average before each, since timings on a shared machine are only indicative.
+
+    .venv/bin/python bench/run_all.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+BENCHES = [
+    ("detection, 1080p frame", ["bench_detect.py"], ["--runs", "3"]),
+    ("paste-back, 1080p, one face", ["bench_blend.py"], ["--runs", "5"]),
+    (
+        "paste-back, 1080p, face at crop scale 2",
+        ["bench_blend.py", "--scale", "2"],
+        ["--runs", "5"],
+    ),
+    ("weight-free restorers", ["bench_restorers.py"], ["--runs", "3"]),
+    ("weight-free restorers, quality", ["quality_restorers.py"], []),
+]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer runs (a smoke test)")
+    args = parser.parse_args()
+    failed = 0
+    for title, command, quick in BENCHES:
+        load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
+        print(f"\n=== {title} (load average {load})", flush=True)
+        extra = quick if args.quick else []
+        result = subprocess.run([sys.executable, str(HERE / command[0]), *command[1:], *extra])
+        failed += result.returncode != 0
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
