@@ -1,12 +1,13 @@
 """Paste-back speed: facert.blend.paste_faces against facexlib's paste_faces_to_input_image.
 
 One 1920x1080 frame, one 512x512 restored face rotated 10 degrees, in three scenarios by default:
-crop scale 1 (the crop square spans 512 frame pixels) and 2 (256 pixels) at upscale 1, and crop scale
-1 at upscale 2 (a 3840x2160 background). ``--edge`` moves the face onto the frame's left edge (the
-box path). Both sides get the same upscaled background (facexlib takes it as ``upsample_img``; at the
-same size its resize is a copy), so both times cover the paste alone: warps, masks and blend. Runs
-alternate between the contenders; it prints the median and the minimum of ``--runs`` runs of each,
-the ratios, the load average before and after (``os.getloadavg``), and which path facert took.
+crop scale 1 (the crop square spans 512 frame pixels) and 2 (256 pixels) at upscale 1, and crop
+scale 1 at upscale 2 (a 3840x2160 background). ``--edge`` moves the face onto the frame's left edge
+(the box path). Both sides get the same upscaled background (facexlib takes it as
+``upsample_img``; at the same size its resize is a copy), so both times cover the paste alone:
+warps, masks and blend. Runs alternate between the contenders; it prints the median and the minimum
+of ``--runs`` runs of each, the ratios, the load average before and after (``os.getloadavg``), and
+which path facert took.
 
 The reference is facexlib itself when it imports, else ``bench/naive_blend.py`` (the same algorithm
 over the full frame, bit-identical to facexlib 0.3.0 on our golden data). facexlib runs in a scratch
@@ -29,7 +30,7 @@ import cv2
 import numpy as np
 
 from facert.align import estimate_affine, face_template, warp_crop
-from facert.blend import _crop_to_background, _plan, paste_faces
+from facert.blend import paste_faces, paste_path
 
 FRAME_SIZE = (1920, 1080)  # width, height
 FACE_SIZE = 512
@@ -100,12 +101,6 @@ def upscaled(frame: np.ndarray, upscale: float) -> np.ndarray:
     return cv2.resize(frame, size, interpolation=cv2.INTER_LANCZOS4)
 
 
-def path_taken(affine: np.ndarray, upscale: float, shape: tuple[int, ...]) -> str:
-    """Which of facert's paths pastes the face, with facexlib's w_edge when the model applies."""
-    _, w_edge = _plan(_crop_to_background(affine, upscale), FACE_SIZE, upscale, shape)
-    return "box (cut or tiny)" if w_edge is None else f"separable profiles, w_edge {w_edge}"
-
-
 def run_scenario(frame: np.ndarray, scale: float, upscale: float, runs: int, edge: bool) -> None:
     """Time the contenders on one scenario and print the results."""
     landmarks = face_landmarks(scale, edge)
@@ -133,9 +128,11 @@ def run_scenario(frame: np.ndarray, scale: float, upscale: float, runs: int, edg
     results = interleaved_times(functions, runs)
     load_after = os.getloadavg()
     height, width = background.shape[:2]
+    path = paste_path(affine, FACE_SIZE, upscale, background.shape)
+    where = " on the left edge" if edge else ""
     print(
         f"\n== frame {width}x{height} (upscale {upscale}), one {FACE_SIZE} face at crop scale "
-        f"{scale}{' on the left edge' if edge else ''}: {path_taken(affine, upscale, (height, width))}"
+        f"{scale}{where}: facert's {path} path"
     )
     print(
         f"{runs} interleaved runs, OpenCV threads {cv2.getNumThreads()}, load average (1/5/15 min) "

@@ -108,6 +108,17 @@ def paste_faces(
     return output
 
 
+def paste_path(
+    affine: np.ndarray, face_size: int, upscale: float, background_shape: tuple[int, ...]
+) -> str:
+    """How :func:`paste_faces` pastes a face: ``"profiles"`` (the separable mask), ``"box"``
+    (facexlib's operations over the box: cut by the frame's edge, or small) or ``"none"`` (its
+    mask misses the background). Arguments as :func:`paste_faces`'s, for one face."""
+    inverse = _crop_to_background(affine, upscale)
+    support, w_edge = _plan(inverse, face_size, upscale, background_shape[:2])
+    return "none" if support is None else ("box" if w_edge is None else "profiles")
+
+
 def _crop_to_background(affine: np.ndarray, upscale: float) -> np.ndarray:
     """facexlib's inverse affine: (2, 3) float64 crop -> background pixels."""
     inverse = cv2.invertAffineTransform(np.asarray(affine, dtype=np.float64)) * upscale

@@ -167,4 +167,6 @@ def _blur_shifts(small: float, large: float, w_edge: int) -> tuple[np.ndarray, .
     shifts, weights = shifts[order], weights[order]
     tail_weight = np.append(np.cumsum(weights[::-1])[::-1], 0.0)
     tail_moment = np.append(np.cumsum((weights * shifts)[::-1])[::-1], 0.0)
+    for table in (shifts, tail_weight, tail_moment):
+        table.flags.writeable = False  # cached, shared between calls and threads
     return shifts, tail_weight, tail_moment

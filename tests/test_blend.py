@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from facert.align import warp_crop
-from facert.blend import _crop_to_background, _plan, paste_faces, upscale_background
+from facert.blend import paste_faces, paste_path, upscale_background
 
 ROOT = Path(__file__).resolve().parents[1]
 BLEND = ROOT / "tests" / "data" / "blend"
@@ -73,12 +73,6 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
 
 
-def _path(affine: np.ndarray, size: int, upscale: float, shape: tuple[int, ...]) -> str:
-    """Which path pastes the face: 'profiles' (separable model), 'box', or 'none' (off-frame)."""
-    support, w_edge = _plan(_crop_to_background(affine, upscale), size, upscale, shape)
-    return "none" if support is None else ("box" if w_edge is None else "profiles")
-
-
 @pytest.fixture(scope="module")
 def photos(grace_hopper: np.ndarray, astronaut: np.ndarray) -> dict:
     return {"grace_hopper": grace_hopper, "astronaut": astronaut}
@@ -108,7 +102,7 @@ def test_the_golden_cases_cover_both_paths(photos: dict) -> None:
     paths = {}
     for name in ("grace_single", "grace_overlap", "astronaut_edge"):
         background, _, affines = _inputs(CASES[name], photos, 1)
-        paths[name] = [_path(a, 512, 1, background.shape[:2]) for a in affines]
+        paths[name] = [paste_path(a, 512, 1, background.shape) for a in affines]
     assert paths["grace_single"] == ["profiles"]
     # the real face (inside), a face over it cut by the frame's right edge, a tiny face (w_edge 0)
     assert paths["grace_overlap"] == ["profiles", "box", "box"]
@@ -164,7 +158,7 @@ def test_matches_the_full_frame_algorithm(upscale: float) -> None:
     for trial in range(8):
         faces = [_random_face(rng, 128, trial % 2 == 1) for _ in range(rng.integers(1, 4))]
         affines = [_random_placement(rng, (400, 300), 128, i == 0) for i in range(len(faces))]
-        paths |= {_path(a, 128, upscale, background.shape[:2]) for a in affines}
+        paths |= {paste_path(a, 128, upscale, background.shape) for a in affines}
         ours = paste_faces(background, faces, affines, upscale)
         full = paste_faces_full_frame(background, faces, affines, upscale)
         changed = np.any((ours != background) | (full != background), axis=2)
