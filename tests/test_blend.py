@@ -6,10 +6,9 @@ recipe made them: facexlib's crop (same OpenCV warp), mirrored, colour-shifted.
 
 Tolerances: the contract is PSNR >= 40 dB over a face's box. What differs from facexlib is
 rounding, by design: facexlib blends in float32 and truncates once; facert blends in uint8 steps
-and rounds (1 level on about a third of the feathered pixels, about 52-58 dB on its own). The
-separable mask adds under 0.012 of ``soft`` at a face's corners; tiny faces and faces the frame
-cuts take facexlib's own operations (the box path). So the tests hold 50 dB, and a few levels at
-most anywhere.
+and rounds (1 level on about half the feathered pixels: 52-58 dB on its own). The separable mask
+adds under 0.013 of ``soft`` at a face's corners; small faces and faces the frame cuts take
+facexlib's own operations (the box path). So the tests hold 50 dB, and a few levels at most.
 """
 
 from __future__ import annotations
