@@ -59,12 +59,18 @@ def face_landmarks(scale: float, edge: bool = False) -> np.ndarray:
 def interleaved_times(
     functions: dict[str, Callable[[], object]], runs: int
 ) -> dict[str, tuple[float, float]]:
-    """(median, min) milliseconds of each function, run in turn so load hits all of them alike."""
+    """(median, min) milliseconds of each function, run in turn so load hits all of them alike.
+
+    Before each timed call the CPU caches are flushed (64 MB written, untimed), as a restoration
+    network running between two pastes would: no contender finds another's data in cache.
+    """
+    flush = np.zeros(64 << 20, dtype=np.uint8)
     times: dict[str, list[float]] = {name: [] for name in functions}
     for function in functions.values():
         function()  # warm-up: first-call costs, scratch arrays
     for _ in range(runs):
         for name, function in functions.items():
+            np.add(flush, 1, out=flush)
             start = time.perf_counter()
             function()
             times[name].append(time.perf_counter() - start)

@@ -42,10 +42,14 @@ def feathered_crop(
     ]
     margin = max(0, math.ceil(max(overhang)))
     side = size + 2 * margin
-    bgra = workspace.array("bgra", (size, size, 4), np.uint8)
-    cv2.cvtColor(face, cv2.COLOR_BGR2BGRA, dst=bgra)
     canvas = workspace.array("canvas", (side, side, 4), np.uint8)
-    cv2.copyMakeBorder(bgra, *(margin,) * 4, cv2.BORDER_CONSTANT, dst=canvas, value=0)
+    inner = slice(margin, margin + size)
+    written = cv2.cvtColor(face, cv2.COLOR_BGR2BGRA, dst=canvas[inner, inner])  # A = 255
+    if not np.shares_memory(written, canvas):  # an OpenCV that does not write into views
+        canvas[inner, inner] = written
+    for strip in (np.s_[:margin], np.s_[margin + size :]):  # zero margins, as the warp's border
+        canvas[strip] = 0
+        canvas[inner, strip] = 0
     positions = np.arange(side, dtype=np.float64) - margin
     soft_u, erosion_u = axis_profiles(rows[0], ends[0], w_edge, positions)
     soft_v, erosion_v = axis_profiles(rows[1], ends[1], w_edge, positions)
