@@ -1,29 +1,25 @@
 """Paste-back speed: facert.blend.paste_faces against facexlib's paste_faces_to_input_image.
 
-One 1920x1080 frame, one 512x512 restored face placed at crop scale ``--scale`` (1: the face's crop
-square spans 512 frame pixels), rotated 10 degrees. Both sides get the same upscaled background
-(facexlib takes it as ``upsample_img``; at the same size its resize is a copy), so both times cover
-the paste alone: the warps, the masks and the blend. Runs alternate between the contenders; it
-prints the median and the minimum of ``--runs`` runs of each and their ratios (on a shared machine
-the minimum is the better estimate of the work itself).
+One 1920x1080 frame, one 512x512 restored face rotated 10 degrees, in three scenarios by default:
+crop scale 1 (the crop square spans 512 frame pixels) and 2 (256 pixels) at upscale 1, and crop
+scale 1 at upscale 2 (a 3840x2160 background). ``--edge`` moves the face onto the frame's left edge
+(the box path). Both sides get the same upscaled background (facexlib takes it as
+``upsample_img``; at the same size its resize is a copy), so both times cover the paste alone:
+warps, masks and blend. Runs alternate between the contenders; it prints the median and the minimum
+of ``--runs`` runs of each, the ratios, the load average before and after (``os.getloadavg``), and
+which path facert took.
 
 The reference is facexlib itself when it imports, else ``bench/naive_blend.py`` (the same algorithm
-over the full frame, bit-identical to facexlib 0.3.0 on our golden data). facexlib runs in a
-scratch environment outside the repository, with facert installed into it:
+over the full frame, bit-identical to facexlib 0.3.0 on our golden data). facexlib runs in a scratch
+environment outside the repository, with facert installed into it (see bench/README.md):
 
-    python3 -m venv /work/scratch/<you>/venv
-    echo /work/scratch/refenv/lib/python3.11/site-packages \
-        > /work/scratch/<you>/venv/lib/python3.11/site-packages/refenv.pth   # torch, cv2, numpy...
-    /work/scratch/<you>/venv/bin/pip install --no-deps facexlib==0.3.0
-    /work/scratch/<you>/venv/bin/pip install --no-deps -e .
-    /work/scratch/<you>/venv/bin/python bench/bench_blend.py
-
-(Without refenv: ``pip install torch torchvision opencv-python-headless numpy scipy`` first.)
+    /work/scratch/<you>/venv/bin/python bench/bench_blend.py --runs 20
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -34,10 +30,11 @@ import cv2
 import numpy as np
 
 from facert.align import estimate_affine, face_template, warp_crop
-from facert.blend import paste_faces
+from facert.blend import paste_faces, paste_path
 
 FRAME_SIZE = (1920, 1080)  # width, height
 FACE_SIZE = 512
+SCENARIOS = [(1.0, 1.0), (2.0, 1.0), (1.0, 2.0)]  # (crop scale, upscale)
 
 
 def make_frame() -> np.ndarray:
@@ -47,24 +44,33 @@ def make_frame() -> np.ndarray:
     return cv2.resize(small, FRAME_SIZE, interpolation=cv2.INTER_CUBIC)
 
 
-def face_landmarks(scale: float) -> np.ndarray:
-    """Template landmarks rotated 10 degrees, at ``scale`` crop px per frame px, frame-centred."""
+def face_landmarks(scale: float, edge: bool = False) -> np.ndarray:
+    """Template landmarks rotated 10 degrees, at ``scale`` crop px per frame px: (5, 2) frame px.
+
+    Centred in the frame, or (``edge``) with the face's centre 100 frame pixels from its left edge.
+    """
     angle = np.deg2rad(10.0)
     rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     template = face_template(FACE_SIZE).astype(np.float64)
-    centre = np.array([FRAME_SIZE[0] / 2, FRAME_SIZE[1] / 2])
+    centre = np.array([100.0 if edge else FRAME_SIZE[0] / 2, FRAME_SIZE[1] / 2])
     return (template - FACE_SIZE / 2) @ rotation.T / scale + centre
 
 
 def interleaved_times(
     functions: dict[str, Callable[[], object]], runs: int
 ) -> dict[str, tuple[float, float]]:
-    """(median, min) milliseconds of each function, run in turn so load hits all of them alike."""
+    """(median, min) milliseconds of each function, run in turn so load hits all of them alike.
+
+    Before each timed call the CPU caches are flushed (64 MB written, untimed), as a restoration
+    network running between two pastes would: no contender finds another's data in cache.
+    """
+    flush = np.zeros(64 << 20, dtype=np.uint8)
     times: dict[str, list[float]] = {name: [] for name in functions}
     for function in functions.values():
         function()  # warm-up: first-call costs, scratch arrays
     for _ in range(runs):
         for name, function in functions.items():
+            np.add(flush, 1, out=flush)
             start = time.perf_counter()
             function()
             times[name].append(time.perf_counter() - start)
@@ -101,49 +107,70 @@ def upscaled(frame: np.ndarray, upscale: float) -> np.ndarray:
     return cv2.resize(frame, size, interpolation=cv2.INTER_LANCZOS4)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description="paste-back: facert vs facexlib")
-    parser.add_argument("--runs", type=int, default=15)
-    parser.add_argument("--upscale", type=float, default=1.0)
-    parser.add_argument("--scale", type=float, default=1.0, help="crop px per frame px")
-    args = parser.parse_args()
-    frame = make_frame()
-    landmarks = face_landmarks(args.scale)
+def run_scenario(frame: np.ndarray, scale: float, upscale: float, runs: int, edge: bool) -> None:
+    """Time the contenders on one scenario and print the results."""
+    landmarks = face_landmarks(scale, edge)
     affine = estimate_affine(landmarks, face_template(FACE_SIZE))
     face = warp_crop(frame, affine, FACE_SIZE)
-    background = upscaled(frame, args.upscale)
+    background = upscaled(frame, upscale)
     in_place = background.copy()
-
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from naive_blend import paste_faces_full_frame
 
     functions: dict[str, Callable[[], object]] = {}
-    reference = facexlib_paste(frame, landmarks, args.upscale)
+    reference = facexlib_paste(frame, landmarks, upscale)
     if reference is not None:
         functions["facexlib paste_faces_to_input_image"] = reference
     functions["naive full-frame (bench/naive_blend.py)"] = lambda: paste_faces_full_frame(
-        background, [face], [affine], args.upscale
+        background, [face], [affine], upscale
     )
-    functions["facert paste_faces"] = lambda: paste_faces(
-        background, [face], [affine], args.upscale
+    functions["facert paste_faces (new array)"] = lambda: paste_faces(
+        background, [face], [affine], upscale
     )
-    functions["facert paste_faces, out=background"] = lambda: paste_faces(
-        in_place, [face], [affine], args.upscale, out=in_place
+    functions["facert paste_faces (out=background)"] = lambda: paste_faces(
+        in_place, [face], [affine], upscale, out=in_place
     )
-    results = interleaved_times(functions, args.runs)
+    load_before = os.getloadavg()
+    results = interleaved_times(functions, runs)
+    load_after = os.getloadavg()
     height, width = background.shape[:2]
+    path = paste_path(affine, FACE_SIZE, upscale, background.shape)
+    where = " on the left edge" if edge else ""
     print(
-        f"frame {width}x{height} (upscale {args.upscale}), one {FACE_SIZE} face at crop scale "
-        f"{args.scale}, OpenCV threads {cv2.getNumThreads()}, median of {args.runs} interleaved runs"
+        f"\n== frame {width}x{height} (upscale {upscale}), one {FACE_SIZE} face at crop scale "
+        f"{scale}{where}: facert's {path} path"
+    )
+    print(
+        f"{runs} interleaved runs, OpenCV threads {cv2.getNumThreads()}, load average (1/5/15 min) "
+        f"before {_load(load_before)}, after {_load(load_after)}"
     )
     for name, (median, fastest) in results.items():
-        print(f"{name}: median {median:.2f} ms, min {fastest:.2f} ms")
+        print(f"  {name}: median {median:.2f} ms, min {fastest:.2f} ms")
     reference_name = next(iter(results))
-    reference, ours = results[reference_name], results["facert paste_faces"]
-    print(
-        f"speed-up vs {reference_name}: {reference[0] / ours[0]:.1f}x (medians), "
-        f"{reference[1] / ours[1]:.1f}x (mins)"
-    )
+    for name in ("facert paste_faces (new array)", "facert paste_faces (out=background)"):
+        ratio_median = results[reference_name][0] / results[name][0]
+        ratio_min = results[reference_name][1] / results[name][1]
+        print(
+            f"  speed-up of {name} vs {reference_name}: "
+            f"{ratio_median:.1f}x (medians), {ratio_min:.1f}x (mins)"
+        )
+
+
+def _load(load: tuple[float, float, float]) -> str:
+    return "/".join(f"{value:.2f}" for value in load)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="paste-back: facert vs facexlib")
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--scale", type=float, help="one scenario: crop px per frame px")
+    parser.add_argument("--upscale", type=float, default=1.0, help="with --scale")
+    parser.add_argument("--edge", action="store_true", help="the face on the frame's left edge")
+    args = parser.parse_args()
+    frame = make_frame()
+    scenarios = SCENARIOS if args.scale is None else [(args.scale, args.upscale)]
+    for scale, upscale in scenarios:
+        run_scenario(frame, scale, upscale, args.runs, args.edge)
 
 
 if __name__ == "__main__":

@@ -129,7 +129,7 @@ class Pipeline:
         start = time.perf_counter()
         background = upscale_background(image, self.options.upscale)
         output = (
-            paste_faces(background, list(restored), affines, self.options.upscale)
+            paste_faces(background, list(restored), affines, self.options.upscale, out=background)
             if faces
             else background
         )

@@ -1,8 +1,14 @@
-"""facert.blend: facexlib's square-mask paste-back, limited to each face's box.
+"""facert.blend: facexlib's square-mask paste-back over each face's box, and its two mask paths.
 
 Golden data: tests/data/blend/ holds facexlib 0.3.0's own paste_faces_to_input_image output around
 the faces (recipe/ says how it was made). The restored faces are recomputed here exactly as the
 recipe made them: facexlib's crop (same OpenCV warp), mirrored, colour-shifted.
+
+Tolerances: the contract is PSNR >= 40 dB over a face's box. What differs from facexlib is
+rounding, by design: facexlib blends in float32 and truncates once; facert blends in uint8 steps
+and rounds (1 level on about half the feathered pixels: 52-58 dB on its own). The separable mask
+adds under 0.013 of ``soft`` at a face's corners; small faces and faces the frame cuts take
+facexlib's own operations (the box path). So the tests hold 50 dB, and a few levels at most.
 """
 
 from __future__ import annotations
@@ -16,8 +22,7 @@ import numpy as np
 import pytest
 
 from facert.align import warp_crop
-from facert.blend import paste_faces, upscale_background
-from facert.feather import Workspace, erode_box
+from facert.blend import paste_faces, paste_path, upscale_background
 
 ROOT = Path(__file__).resolve().parents[1]
 BLEND = ROOT / "tests" / "data" / "blend"
@@ -81,23 +86,26 @@ def test_matches_facexlib(name: str, upscale: int, photos: dict) -> None:
     ours = paste_faces(background, restored, affines, upscale)
     x0, y0, x1, y1 = result["box"]
     reference = cv2.imread(str(BLEND / result["file"]))
-    # The contract: 40 dB over the region facexlib changed. Measured: 86 dB or more. The only
-    # difference is float32 rounding of the warp's sample positions (box-relative here, frame-
-    # relative in facexlib), which tips a few values by 1 level: under 0.1% of the pixels.
-    assert _psnr(ours[y0:y1, x0:x1], reference) >= 40.0
-    difference = np.abs(ours[y0:y1, x0:x1].astype(np.int16) - reference)
-    assert difference.max() <= 1 and np.count_nonzero(difference) <= 1e-3 * difference.size
+    # The contract is 40 dB over the region facexlib changed; measured 52.6 to 58.3 dB (rounding,
+    # see the module's docstring), and at most 4 levels (the overlap case's faces over faces).
+    assert _psnr(ours[y0:y1, x0:x1], reference) >= 50.0
+    assert np.abs(ours[y0:y1, x0:x1].astype(np.int16) - reference).max() <= 6
     outside = np.ones(background.shape[:2], dtype=bool)
     outside[y0:y1, x0:x1] = False
     np.testing.assert_array_equal(ours[outside], background[outside])  # untouched, exactly
 
 
-def test_the_golden_cases_cover_edges_and_overlap() -> None:
-    # the face cut by the frame: facexlib changed pixels on the frame's first row and column
-    for result in CASES["astronaut_edge"]["results"]:
+def test_the_golden_cases_cover_both_paths(photos: dict) -> None:
+    for result in CASES["astronaut_edge"]["results"]:  # facexlib changed the frame's first pixels
         assert result["box"][:2] == [0, 0]
-    overlap = CASES["grace_overlap"]["faces"]
-    assert len(overlap) == 3  # real face, a face over it, a tiny face (w_edge 0 at upscale 1)
+    paths = {}
+    for name in ("grace_single", "grace_overlap", "astronaut_edge"):
+        background, _, affines = _inputs(CASES[name], photos, 1)
+        paths[name] = [paste_path(a, 512, 1, background.shape) for a in affines]
+    assert paths["grace_single"] == ["profiles"]
+    # the real face (inside), a face over it cut by the frame's right edge, a tiny face (w_edge 0)
+    assert paths["grace_overlap"] == ["profiles", "box", "box"]
+    assert paths["astronaut_edge"] == ["box"]  # cut by the frame's top and left edges
 
 
 def test_later_faces_lie_over_earlier(photos: dict) -> None:
@@ -116,15 +124,27 @@ def test_later_faces_lie_over_earlier(photos: dict) -> None:
     assert _psnr(swapped[changed], reference[changed]) < 30.0
 
 
-def _random_placement(rng: np.random.Generator, frame_size: tuple[int, int], face_size: int):
-    """A frame -> crop similarity putting a face of 20..300 frame pixels anywhere, even off-frame."""
+def _random_placement(
+    rng: np.random.Generator, frame_size: tuple[int, int], face_size: int, inside: bool = False
+):
+    """A frame -> crop similarity putting a face of 20..300 frame pixels anywhere, even off-frame;
+    or, ``inside``, one of 80..160 pixels wholly inside the frame."""
     width, height = frame_size
-    scale = face_size / rng.uniform(20, 300)
+    scale = face_size / (rng.uniform(80, 160) if inside else rng.uniform(20, 300))
     angle = rng.uniform(-np.pi, np.pi)
-    centre = rng.uniform([-0.2 * width, -0.2 * height], [1.2 * width, 1.2 * height])
+    low, high = (0.4, 0.6) if inside else (-0.2, 1.2)
+    centre = rng.uniform([low * width, low * height], [high * width, high * height])
     linear = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     shift = np.array([face_size / 2, face_size / 2]) - linear @ centre
     return np.hstack([linear, shift[:, None]])
+
+
+def _random_face(rng: np.random.Generator, size: int, smooth: bool) -> np.ndarray:
+    """(size, size, 3) uint8: pure noise (the worst case for a moved sample) or smooth noise."""
+    if not smooth:
+        return rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+    small = rng.integers(0, 256, (size // 4, size // 4, 3), dtype=np.uint8)
+    return cv2.resize(small, (size, size), interpolation=cv2.INTER_CUBIC)
 
 
 @pytest.mark.parametrize("upscale", [1, 1.5, 2, 3])
@@ -133,32 +153,18 @@ def test_matches_the_full_frame_algorithm(upscale: float) -> None:
     frame = rng.integers(0, 256, (150, 200, 3), dtype=np.uint8)
     frame = cv2.resize(frame, (400, 300), interpolation=cv2.INTER_CUBIC)
     background = upscale_background(frame, upscale)
-    for _ in range(6):
-        faces = [
-            rng.integers(0, 256, (128, 128, 3), dtype=np.uint8) for _ in range(rng.integers(1, 4))
-        ]
-        affines = [_random_placement(rng, (400, 300), 128) for _ in faces]
+    paths: set[str] = set()
+    for trial in range(8):
+        faces = [_random_face(rng, 128, trial % 2 == 1) for _ in range(rng.integers(1, 4))]
+        affines = [_random_placement(rng, (400, 300), 128, i == 0) for i in range(len(faces))]
+        paths |= {paste_path(a, 128, upscale, background.shape) for a in affines}
         ours = paste_faces(background, faces, affines, upscale)
         full = paste_faces_full_frame(background, faces, affines, upscale)
-        difference = np.abs(ours.astype(np.int16) - full)
-        # sample-position rounding only: 1 level at most, on a few pixels (random faces are pure
-        # noise, the worst case for a moved sample)
-        assert difference.max() <= 1 and np.count_nonzero(difference) <= 2e-3 * difference.size
-
-
-def test_box_erosion_equals_opencv() -> None:
-    rng = np.random.default_rng(3)
-    workspace = Workspace()
-    for _ in range(40):
-        affine = _random_placement(rng, (300, 240), 96)
-        mask = cv2.warpAffine(
-            np.ones((96, 96), np.float32), cv2.invertAffineTransform(affine), (300, 240)
-        )
-        mask = cv2.erode(mask, np.ones((2, 2), np.uint8))
-        for size in (2, 3, 8, 15):
-            out = np.empty_like(mask)
-            erode_box(mask, size, out, workspace)
-            np.testing.assert_array_equal(out, cv2.erode(mask, np.ones((size, size), np.uint8)))
+        changed = np.any((ours != background) | (full != background), axis=2)
+        # measured: 51.3 dB or more over the changed pixels, at most 4 levels
+        assert _psnr(ours[changed], full[changed]) >= 48.0
+        assert np.abs(ours.astype(np.int16) - full).max() <= 8
+    assert paths >= {"profiles", "box"}  # faces inside, cut and tiny all occurred
 
 
 def test_paste_in_place_and_off_frame(photos: dict) -> None:
@@ -183,6 +189,8 @@ def test_rejects_mismatched_inputs() -> None:
         paste_faces(background, [], [], 0)
     with pytest.raises(ValueError, match="restored faces"):
         paste_faces(background, [np.zeros((16, 8, 3), np.uint8)], [np.eye(2, 3)], 1)
+    with pytest.raises(ValueError, match="restored faces"):
+        paste_faces(background, [np.zeros((16, 16, 3), np.float32)], [np.eye(2, 3)], 1)
 
 
 @pytest.mark.parametrize(
