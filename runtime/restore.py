@@ -68,16 +68,27 @@ class Restorer:
         )
         self._image_input = ""
 
-    def open(self) -> Restorer:
+    def open(self, *, warm_up: bool = False) -> Restorer:
+        """Create the session and check its inputs against the spec; ``warm_up`` runs one face
+        through it so that the first real call does not pay ONNX Runtime's first-run costs."""
         self.session.open()
         names = [n for n in self.session.input_names if n not in self.options]
-        if len(names) != 1 or set(self.options) - set(self.session.input_names):
+        size = self.spec.input_size
+        if (
+            len(names) != 1
+            or set(self.options) - set(self.session.input_names)
+            or tuple(self.session.input_shape(names[0])[1:]) != (3, size, size)
+        ):
+            inputs = {n: list(self.session.input_shape(n)) for n in self.session.input_names}
             self.session.close()
             raise UsageError(
-                f"{self.artifact.folder}: graph inputs {self.session.input_names} do not match the "
-                f"{self.spec.name} spec (options {sorted(self.options)}); export the model again"
+                f"{self.artifact.folder}: graph inputs {inputs} do not match the {self.spec.name} "
+                f"spec (image (N, 3, {size}, {size}), options {sorted(self.options)}); "
+                "export the model again"
             )
         self._image_input = names[0]
+        if warm_up:
+            self.restore(np.zeros((1, size, size, 3), np.uint8))
         return self
 
     def close(self) -> None:
