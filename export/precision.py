@@ -1,23 +1,31 @@
 """Precision of export-form modules: which dtype activations use, and which dtype pinned ops use.
 
-Export-form modules (the deployable networks that become ONNX graphs) follow one protocol: weights
-and activations take the module's dtype; the few numerically fragile ops named by a spec's precision
-policy (StyleGAN2 demodulation sums, PixelNorm, GroupNorm, softmax) cast their inputs to
-``precision.pinned``, compute there, and cast the result back to the activation dtype. The same module
-thus serves three purposes:
+Export-form modules (the deployable networks that become ONNX graphs) of every learned family follow
+one protocol, applied by their ``build(state_dict, precision)`` through :func:`apply_precision`:
+
+- weights and activations take ``precision.activation``;
+- the numerically fragile ops a spec's precision policy names (StyleGAN2 demodulation sums,
+  GroupNorm, softmax, a code-prediction transformer, a whole encoder...) live in modules with a
+  ``pinned_dtype`` attribute (None in the faithful ports: compute in the input's dtype). Such an op
+  casts its inputs to ``pinned_dtype`` (:func:`cast`), computes there and casts its result back to
+  its input's dtype; the parameters it uses are held in ``precision.pinned``, so an FP16 build never
+  rounds them to float16.
+
+The same module thus serves three purposes:
 
 - :data:`FP32`: the FP32 graph and the FP32 reference (no casts at all).
-- :data:`FP16`: true half precision with FP32 pinned ops, run with ``.half()`` weights (on a GPU:
-  PyTorch's CPU float16 convolutions are hundreds of times slower than float32).
+- :data:`FP16`: true half precision with FP32 pinned ops (run on a GPU: PyTorch's CPU float16
+  convolutions are hundreds of times slower than float32).
 - :data:`FP16_STAGED`: everything one step wider: activations float32, pinned ops float64. The FP16
   ONNX graph is traced from this form and demoted one step (float32 -> float16, float64 -> float32,
-  see :mod:`facert.export.onnx_fp16`); with weights rounded to float16 it is a CPU emulation of float16 storage with float32 arithmetic (:class:`Float16Monitor`).
+  see :mod:`facert.export.onnx_fp16`); with weights rounded to float16 it is the CPU emulation of
+  float16 storage with float32 arithmetic (:class:`Float16Monitor`), the only one facert uses.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +52,29 @@ FP16_STAGED = Precision("fp16-staged", torch.float32, torch.float64)
 def cast(tensor: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """``tensor`` in ``dtype``; unchanged (no Cast node in a traced graph) when it already is."""
     return tensor if tensor.dtype == dtype else tensor.to(dtype)
+
+
+def apply_precision(
+    module: torch.nn.Module,
+    precision: Precision,
+    pinned_parts: Iterable[torch.nn.Module | torch.nn.Parameter] = (),
+) -> torch.nn.Module:
+    """``module`` (changed in place and returned) in ``precision``, as the module doc says.
+
+    Every floating parameter and buffer goes to ``precision.activation``, those of ``pinned_parts``
+    (modules, or single parameters) to ``precision.pinned``; every submodule with a
+    ``pinned_dtype`` attribute (``module`` included) gets ``precision.pinned``.
+    """
+    module.to(precision.activation)
+    for part in pinned_parts:
+        if isinstance(part, torch.nn.Parameter):
+            part.data = part.data.to(precision.pinned)
+        else:
+            part.to(precision.pinned)
+    for submodule in module.modules():
+        if hasattr(submodule, "pinned_dtype"):
+            submodule.pinned_dtype = precision.pinned
+    return module
 
 
 def to_float16_grid(tensor: torch.Tensor) -> torch.Tensor:

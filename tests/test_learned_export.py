@@ -21,8 +21,9 @@ onnx = pytest.importorskip("onnx")
 from facert.backends.ort import OrtSession  # noqa: E402
 from facert.errors import ExportError, WeightsError  # noqa: E402
 from facert.export.fill import deterministic_state_dict  # noqa: E402
-from facert.export.learned import export_learned, torch_fp16_proof  # noqa: E402
+from facert.export.learned import export_learned  # noqa: E402
 from facert.export.learned_checks import load_faces  # noqa: E402
+from facert.export.learned_verify import torch_fp16_proof  # noqa: E402
 from facert.export.nets.gfpgan import GFPGAN, GFPGANConfig, load_gfpgan  # noqa: E402
 from facert.export.nets.gfpgan_export import build_gfpgan_export  # noqa: E402
 from facert.export.precision import Precision  # noqa: E402
@@ -73,6 +74,10 @@ def test_export_records_the_parity_it_reached(exported: tuple) -> None:
     assert parity["ort_fp16_psnr_db"] >= 40.0
     assert parity["torch_fp16"]["psnr_db"] >= 40.0
     assert parity["torch_fp16"]["mode"] == "float16 storage emulated on CPU"
+    # No graph-input options: one case, the defaults, whose numbers the top level repeats.
+    assert facts["checked_options"] == {} and len(parity["cases"]) == 1
+    assert parity["cases"][0]["options"] == {}
+    assert parity["cases"][0]["ort_fp16_psnr_db"] == parity["ort_fp16_psnr_db"]
     assert {p.name for p in folder.glob("*.onnx")} == set(spec.onnx_files)
 
 
@@ -129,7 +134,7 @@ def test_naive_fp16_overflows_where_the_export_form_does_not(exported: tuple) ->
     with torch.no_grad():
         expected = load_gfpgan(state, TINY)(torch.from_numpy(faces)).numpy()
     with pytest.raises(ExportError, match="overflowed float16"):
-        torch_fp16_proof(spec, naive, state, expected, faces, names)
+        torch_fp16_proof(spec, naive, state, [{}], [expected], faces, names)
     assert facts["parity"]["torch_fp16"]["psnr_db"] >= 40.0  # same checkpoint, fixed form
 
 

@@ -21,8 +21,12 @@ from torch import nn
 
 from facert.export.nets.gfpgan import GFPGAN, GFPGANConfig, load_gfpgan
 from facert.export.nets.stylegan2 import LEAKY_SLOPE
-from facert.export.nets.stylegan2_export import StaticStyleConv, StaticToRGB
-from facert.export.precision import Precision
+from facert.export.nets.stylegan2_export import (
+    StaticModulatedConv,
+    StaticStyleConv,
+    StaticToRGB,
+)
+from facert.export.precision import Precision, apply_precision
 from facert.registry import ModelSpec
 
 
@@ -102,12 +106,15 @@ def build_gfpgan_export(
     config: GFPGANConfig | None = None,
     rescale_styles: bool = True,
 ) -> GFPGANExport:
-    """The export form of the GFPGAN holding ``state_dict``, in ``precision.activation``, eval mode.
+    """The export form of the GFPGAN holding ``state_dict``, in ``precision`` (the style modulation
+    layers pinned), eval mode.
 
     Raises :class:`facert.errors.WeightsError` (without a path) when keys or shapes differ.
     """
-    model = load_gfpgan(state_dict, config)
-    return GFPGANExport(model, precision, rescale_styles).to(precision.activation).eval()
+    module = GFPGANExport(load_gfpgan(state_dict, config), precision, rescale_styles)
+    modulations = [m.modulation for m in module.modules() if isinstance(m, StaticModulatedConv)]
+    apply_precision(module, precision, modulations)
+    return module.eval()
 
 
 def export_gfpgan(spec: ModelSpec, sources: list[Path], workdir: Path) -> dict[str, Any]:

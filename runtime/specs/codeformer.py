@@ -37,6 +37,7 @@ CODEFORMER = register(
                 0.0,
                 1.0,
                 "fidelity weight w: 0 = codebook only (quality), 1 = closest to the input",
+                checked_values=(0.0, 0.5, 1.0),
             ),
         ),
         precision_policy=(
@@ -45,7 +46,7 @@ CODEFORMER = register(
             "code prediction (feat_emb, transformer, logits, argmax)",
             "AdaIN",
         ),
-        exporter="facert.export.learned:export_learned",  # the shared learned-restorer exporter
-        notes=("export form: facert.export.nets.codeformer_export.build_codeformer_export",),
+        onnx_files=("model.onnx", "model.fp16.onnx"),
+        exporter="facert.export.nets.codeformer_export:export_codeformer",
     )
 )
