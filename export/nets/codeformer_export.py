@@ -11,7 +11,8 @@
   points are fixed block indices, so the graph has static shapes apart from the batch.
 
 Precision (:mod:`facert.export.precision`, built by :func:`build_codeformer_export` in a
-:class:`~facert.export.precision.Precision`): the parts in :data:`PRECISION_POLICY` keep their
+:class:`~facert.export.precision.Precision`): the parts the spec's precision policy names
+(:data:`facert.specs.codeformer.PRECISION_POLICY`, :meth:`CodeFormerExport.pinned_parts`) keep their
 parameters in ``precision.pinned`` and compute there: every GroupNorm, the spatial attention scores
 and softmax, the whole code prediction (feat_emb, transformer, logits, argmax), AdaIN, and the
 fusions' products. From the first fusion on, the generator carries its features divided by a
@@ -41,15 +42,6 @@ from facert.export.nets.codeformer_scaled import Scaled, fuse, generator_block
 from facert.export.nets.vqgan import GroupNorm32
 from facert.export.precision import Precision, apply_precision, cast
 from facert.registry import ModelSpec
-
-PRECISION_POLICY = (
-    "GroupNorm (all 72; parameters and arithmetic)",
-    "spatial self-attention: q.k scores and softmax",
-    "code prediction: feat_emb, position_emb, transformer, idx_pred_layer logits, argmax",
-    "AdaIN statistics (mean, unbiased variance) and renormalisation",
-    "fusion products dec * (1 + w * scale) + w * shift and the per-sample feature scale the "
-    "generator carries from the first fusion on (float16 features stay below 1024 for any w)",
-)
 
 
 def attention_layer(layer: TransformerSALayer, tokens: Tensor, position: Tensor) -> Tensor:
