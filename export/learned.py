@@ -4,15 +4,18 @@ A family supplies ``build(state_dict, precision) -> nn.Module``: its export form
 batch-dependent Python) holding the checkpoint's tensors, in ``precision.activation`` with its pinned
 ops in ``precision.pinned`` (see :mod:`facert.export.precision`). It raises
 :class:`facert.errors.WeightsError` without a path when keys or shapes differ; the path is added here.
-Its ``forward(image, *options)`` takes ``image`` (N, 3, S, S) in the spec's colour order and input
-range and one (N,) tensor per graph-input option of the spec, and returns the restored image
-(N, 3, S, S) in the spec's output range.
+Its ``forward(image, *options)`` takes ``image`` (N, 3, S, S) float32 in the spec's colour order and
+input range and one (N,) float32 tensor per graph-input option of the spec (casting each where it
+computes: the activation dtype, or the pinned one for a pinned entry), and returns the restored
+image (N, 3, S, S) in the spec's output range.
 
 :func:`export_learned` writes
 
 - ``model.onnx``: FP32, opset 17, inputs ``image`` (+ options) and output ``restored``, dynamic batch;
-- ``model.fp16.onnx``: the same graph with float16 weights, activations, inputs and outputs, the
-  pinned ops in float32 (traced from the FP16_STAGED form and demoted, :mod:`facert.export.onnx_fp16`);
+- ``model.fp16.onnx``: the same graph with float16 weights and activations, the pinned ops in
+  float32, and the same float32 inputs and outputs (traced from the FP16_STAGED form and demoted,
+  :mod:`facert.export.onnx_fp16`; a pinned entry such as RestoreFormer's encoder reads the image
+  unrounded);
 
 then checks them on real aligned faces and fails loudly (:class:`facert.errors.ExportError`) unless
 ONNX Runtime FP32 matches PyTorch, FP16 reaches 40 dB PSNR with no overflow (in ONNX Runtime and in
@@ -78,12 +81,10 @@ def export_learned(
     state = load_state_dict(source, spec.weights[0])
     batch, names = checks.load_faces(spec, list(faces) if faces else checks.default_faces())
     reference = build_module(build, state, FP32, source)
-    expected = [
-        checks.run_rows(torch_runner(spec, reference, torch.float32, case), batch) for case in cases
-    ]
-    write_onnx(spec, reference, FP32, batch[:1], workdir / FP32_FILE)
+    expected = [checks.run_rows(torch_runner(spec, reference, case), batch) for case in cases]
+    write_onnx(spec, reference, batch[:1], workdir / FP32_FILE)
     staged = build_module(build, state, FP16_STAGED, source)
-    write_onnx(spec, staged, FP16_STAGED, batch[:1], workdir / FP16_FILE)
+    write_onnx(spec, staged, batch[:1], workdir / FP16_FILE)
     results = verify(spec, workdir, cases, expected, batch, names)
     proofs = torch_fp16_proof(spec, build, state, cases, expected, batch, names)
     for result, proof in zip(results, proofs, strict=True):
@@ -99,7 +100,7 @@ def export_learned(
         },
         "onnx": {
             FP32_FILE: {"precision": "fp32", "io_dtype": "float32"},
-            FP16_FILE: {"precision": "fp16", "io_dtype": "float16", "pinned_dtype": "float32"},
+            FP16_FILE: {"precision": "fp16", "io_dtype": "float32", "pinned_dtype": "float32"},
         },
         "checked_options": {
             name: sorted({case[name] for case in cases}) for name in option_names(spec)
@@ -127,12 +128,9 @@ def build_module(
     return module.eval()
 
 
-def write_onnx(
-    spec: ModelSpec, module: nn.Module, precision: Precision, example: np.ndarray, path: Path
-) -> None:
-    """Trace ``module`` (built in ``precision``) on ``example`` (1, 3, S, S) into ``path``, inputs
-    in ``precision.activation``; FP16_FILE gets demoted."""
-    dtype = precision.activation
+def write_onnx(spec: ModelSpec, module: nn.Module, example: np.ndarray, path: Path) -> None:
+    """Trace ``module`` (FP32 or FP16_STAGED: float32 activations) on ``example`` (1, 3, S, S)
+    float32 into ``path``; FP16_FILE gets demoted."""
     defaults = {o.name: o.default for o in spec.options if o.graph_input}
     values = (example, *option_arrays(spec, defaults, 1))
     names = [IMAGE_INPUT, *option_names(spec)]
@@ -142,7 +140,7 @@ def write_onnx(
         warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(
             module,
-            tuple(torch.from_numpy(value).to(dtype) for value in values),
+            tuple(torch.from_numpy(value) for value in values),
             str(path),
             dynamo=False,
             opset_version=OPSET,

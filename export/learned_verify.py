@@ -63,27 +63,32 @@ def option_arrays(spec: ModelSpec, case: Options, rows: int) -> list[np.ndarray]
     return [np.full((rows,), case[name], np.float32) for name in option_names(spec)]
 
 
-def ort_runner(
-    spec: ModelSpec, session: OrtSession, dtype: type[np.floating], case: Options
-) -> Runner:
+def ort_runner(spec: ModelSpec, session: OrtSession, case: Options) -> Runner:
+    """``session`` (either graph: both take and give float32) on (N, 3, S, S) float32 faces."""
+
     def run(faces: np.ndarray) -> np.ndarray:
         values = [faces, *option_arrays(spec, case, len(faces))]
         feed = dict(zip([IMAGE_INPUT, *option_names(spec)], values, strict=True))
-        outputs = session.run({name: value.astype(dtype) for name, value in feed.items()})
-        return outputs[OUTPUT].astype(np.float32)
+        return session.run(feed)[OUTPUT].astype(np.float32)
 
     return run
 
 
 def torch_runner(
-    spec: ModelSpec, module: nn.Module, dtype: torch.dtype, case: Options, device: str = "cpu"
+    spec: ModelSpec,
+    module: nn.Module,
+    case: Options,
+    device: str = "cpu",
+    monitor: Float16Monitor | None = None,
 ) -> Runner:
-    """``module`` on (N, 3, S, S) float32 faces; inputs go to ``dtype`` (options first through
-    float16 when ``dtype`` is float16 or the module is an emulated float16 one)."""
+    """``module`` on (N, 3, S, S) float32 faces, with float32 inputs as the graphs take them (the
+    ``monitor`` learns which tensors stand for the graph inputs)."""
 
     def run(faces: np.ndarray) -> np.ndarray:
         values = [faces, *option_arrays(spec, case, len(faces))]
-        tensors = [torch.from_numpy(v).to(device=device, dtype=dtype) for v in values]
+        tensors = [torch.from_numpy(v).to(device) for v in values]
+        if monitor is not None:
+            monitor.graph_inputs(*tensors)
         with torch.no_grad():
             return module(*tensors).float().cpu().numpy()
 
@@ -118,9 +123,9 @@ def verify_case(
     fp16_session: OrtSession,
 ) -> dict[str, Any]:
     fp32_path, fp16_path = workdir / FP32_FILE, workdir / FP16_FILE
-    run = ort_runner(spec, fp32_session, np.float32, case)
+    run = ort_runner(spec, fp32_session, case)
     fp32, fp32_batch = checks.run_rows(run, faces), run(faces)
-    run = ort_runner(spec, fp16_session, np.float16, case)
+    run = ort_runner(spec, fp16_session, case)
     fp16, fp16_batch = checks.run_rows(run, faces), run(faces)
     label, batch = case_label(case), f"batch of {len(faces)} vs single runs"
     close, psnr = checks.check_close, checks.check_psnr
@@ -172,21 +177,17 @@ def torch_fp16_proof(
     """
     if torch.cuda.is_available():
         module = build(state, FP16).eval().cuda()
-        dtype, device, emulate = torch.float16, "cuda", False
+        device, emulate = "cuda", False
         mode = f"float16 on {torch.cuda.get_device_name()}"
     else:
         module = round_weights_to_float16(build(state, FP16_STAGED).eval())
-        dtype, device, emulate = torch.float32, "cpu", True
+        device, emulate = "cpu", True
         mode = "float16 storage emulated on CPU"
-    half_faces = faces.astype(np.float16).astype(np.float32)
     results = []
     for case, reference in zip(cases, expected, strict=True):
-        half_case = {name: float(np.float16(value)) for name, value in case.items()}
         monitor = Float16Monitor(emulate=emulate)
         with monitor:
-            output = checks.run_rows(
-                torch_runner(spec, module, dtype, half_case, device), half_faces
-            )
+            output = checks.run_rows(torch_runner(spec, module, case, device, monitor), faces)
         what = f"PyTorch FP16 ({mode}){case_label(case)}"
         checks.require(
             not monitor.overflowed,

@@ -97,9 +97,12 @@ class Float16Monitor(TorchFunctionMode):
     With ``emulate`` it first rounds every float32 result to float16 values: used with a
     :data:`FP16_STAGED` module whose weights went through :func:`round_weights_to_float16`, this is
     float32 arithmetic inside each op and float16 storage between ops, pinned ops (float64)
-    untouched; values past 65504 become inf as in a float16 engine. Without ``emulate`` it only
-    watches a true float16 module (pinned float32 results pass untouched). ``peak`` is the largest
-    finite magnitude seen, ``overflowed`` whether any watched result was not finite.
+    untouched; values past 65504 become inf as in a float16 engine. The float32 graph inputs named
+    by :meth:`graph_inputs` are read rounded to float16 too, except by dtype conversions (the entry
+    of a pinned part), as the FP16 graph reads its float32 inputs (:mod:`facert.export.onnx_fp16`).
+    Without ``emulate`` it only watches a true float16 module (pinned float32 results pass
+    untouched). ``peak`` is the largest finite magnitude seen, ``overflowed`` whether any watched
+    result was not finite.
     """
 
     def __init__(self, emulate: bool) -> None:
@@ -107,6 +110,18 @@ class Float16Monitor(TorchFunctionMode):
         self.emulate = emulate
         self.peak = 0.0
         self.overflowed = False
+        self._inputs: set[int] = set()
+
+    def graph_inputs(self, *tensors: torch.Tensor) -> None:
+        """The float32 tensors that stand for the graph's inputs in the next calls."""
+        self._inputs = {id(tensor) for tensor in tensors}
+
+    def _read(self, value: Any) -> Any:
+        if isinstance(value, (list, tuple)):
+            return type(value)(self._read(item) for item in value)
+        if isinstance(value, torch.Tensor) and id(value) in self._inputs:
+            return to_float16_grid(value)
+        return value
 
     def __torch_function__(
         self,
@@ -115,7 +130,11 @@ class Float16Monitor(TorchFunctionMode):
         args: tuple[Any, ...] = (),
         kwargs: Mapping[str, Any] | None = None,
     ) -> Any:
-        result = func(*args, **(kwargs or {}))
+        kwargs = kwargs or {}
+        if self.emulate and self._inputs and func is not torch.Tensor.to:
+            args = tuple(self._read(value) for value in args)
+            kwargs = {key: self._read(value) for key, value in kwargs.items()}
+        result = func(*args, **kwargs)
         if not isinstance(result, torch.Tensor):
             return result
         if result.dtype == torch.float16:

@@ -84,4 +84,3 @@ def face_tensor(path: Path, size: int = 512) -> torch.Tensor:
         bgr = cv2.resize(bgr, (size, size), interpolation=cv2.INTER_AREA)
     rgb = cv2.cvtColor((bgr / 255.0).astype(np.float32), cv2.COLOR_BGR2RGB)
     return ((torch.from_numpy(rgb.transpose(2, 0, 1)) - 0.5) / 0.5).unsqueeze(0)
-

@@ -79,3 +79,19 @@ def test_cpu_emulation_matches_true_float16() -> None:
     assert float((emulated - true_half).abs().max()) <= 2 * spacing
     # Float16 storage: the emulated output holds float16 values only (float32 results would not).
     assert torch.equal(emulated, to_float16_grid(emulated))
+
+
+def test_emulation_reads_graph_inputs_as_the_fp16_graph_does() -> None:
+    """Float16 readers see a graph input rounded, a pinned entry (a dtype conversion) sees it
+    exactly: the FP16 graph's Cast to float16, and its Cast to float32 of the float32 input."""
+    x = fill_value("input", (2, 8), torch.float32)
+    assert not torch.equal(x, to_float16_grid(x))  # off the float16 grid
+    monitor = Float16Monitor(emulate=True)
+    monitor.graph_inputs(x)
+    with monitor:
+        widened = x.to(torch.float64)
+        scaled = x * 2.0
+        joined = torch.cat([x, x], dim=1)
+    assert torch.equal(widened, x.double())
+    assert torch.equal(scaled, 2.0 * to_float16_grid(x))
+    assert torch.equal(joined, to_float16_grid(torch.cat([x, x], dim=1)))

@@ -100,6 +100,12 @@ def test_graphs_look_codes_up_and_keep_the_encoder_float32(exported: tuple) -> N
         (image,) = model.graph.input
         dims = image.type.tensor_type.shape.dim
         assert [d.dim_param or d.dim_value for d in dims] == ["batch", 3, 64, 64]
+        assert image.type.tensor_type.elem_type == onnx.TensorProto.FLOAT  # in both graphs
+    # The pinned encoder reads the float32 image unrounded in the FP16 graph too.
+    readers = [n for n in fp16.graph.node if "image" in n.input]
+    assert readers and all(
+        (n.op_type, n.attribute[0].i) == ("Cast", onnx.TensorProto.FLOAT) for n in readers
+    )
     fp32_casts = {n.attribute[0].i for n in fp32.graph.node if n.op_type == "Cast"}
     assert not fp32_casts & {onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE}
     # The policy in the FP16 graph: the encoder's convolutions and quant_conv keep float32 weights,

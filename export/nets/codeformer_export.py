@@ -91,8 +91,10 @@ class CodeFormerExport(CodeFormer):
         return self.idx_pred_layer(tokens).argmax(dim=-1)
 
     def forward(self, image: Tensor, fidelity: Tensor) -> Tensor:  # type: ignore[override]
-        """``image`` (N, 3, S, S) RGB [-1, 1] and ``fidelity`` (N,) in [0, 1], both in the
-        activation dtype. Returns (N, 3, S, S) RGB, about [-1, 1] (not clamped), same dtype."""
+        """``image`` (N, 3, S, S) RGB [-1, 1] and ``fidelity`` (N,) in [0, 1], float32 or the
+        activation dtype. Returns (N, 3, S, S) RGB, about [-1, 1] (not clamped), in the activation
+        dtype."""
+        image = cast(image, self.quantize.embedding.weight.dtype)  # the activation dtype
         lq_feat, kept = self.encode(image)
         indices = self.predict_codes(lq_feat)
         codebook = self.quantize.embedding.weight

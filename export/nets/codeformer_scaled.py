@@ -108,7 +108,7 @@ def generator_block(block: nn.Module, x: Scaled) -> Scaled | Tensor:
 
 def encode(block: ResBlock, encoder_features: Tensor, dec: Scaled) -> Tensor:
     """``encode_enc(cat(enc, dec)) / dec.scale``. The concatenation's GroupNorm groups never mix
-    the two halves (channels % 16 == 0), so the decoder half's groups get the scaled epsilon."""
+    the two halves (an even number of groups), so the decoder half's groups get the scaled epsilon."""
     norm = block.norm1
     if block.conv_out is None or norm.num_channels % norm.num_groups or norm.num_groups % 2:
         raise ValueError("encode_enc must map 2C -> C channels with groups that split the halves")
@@ -135,7 +135,7 @@ def fuse(block: FuseSftBlock, encoder_features: Tensor, dec: Scaled, weight: Ten
     """
     pinned, s = dec.scale.dtype, dec.scale
     encoded = bounded(encode(block.encode_enc, encoder_features, dec))  # e / (s * r)
-    ratio = encoded.scale  # r
+    ratio = cast(encoded.scale, pinned)  # r
     scale = cast(branch(block.scale, encoded.values, s * ratio), pinned)  # scale(e) / (s * r)
     shift = cast(branch(block.shift, encoded.values, s * ratio), pinned)  # shift(e) / (s * r)
     values = cast(dec.values, pinned)

@@ -26,7 +26,7 @@ from facert.export.nets.stylegan2_export import (
     StaticStyleConv,
     StaticToRGB,
 )
-from facert.export.precision import Precision, apply_precision
+from facert.export.precision import Precision, apply_precision, cast
 from facert.registry import ModelSpec
 
 
@@ -84,8 +84,9 @@ class GFPGANExport(nn.Module):
         return latent, conditions
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        """image (N, 3, S, S) RGB [-1, 1] -> restored (N, 3, S, S), in the module's dtype."""
-        latent, conditions = self.encode(image)
+        """image (N, 3, S, S) RGB [-1, 1], float32 or the module's dtype -> restored (N, 3, S, S),
+        in the module's dtype."""
+        latent, conditions = self.encode(cast(image, self.conv_body_first.weight.dtype))
         out = self.style_conv1(self.constant, latent[:, 0])
         skip = self.to_rgb1(out, latent[:, 1])
         for level, to_rgb in enumerate(self.to_rgbs):

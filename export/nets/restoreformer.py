@@ -170,7 +170,7 @@ class RestoreFormer(nn.Module):
     """Encoder, ``quant_conv``, codebook, ``post_quant_conv``, decoder.
 
     ``forward``: (N, 3, S, S) float RGB in [-1, 1] -> (N, out_ch, S, S), unclamped, [-1, 1] scale,
-    in the input's dtype. The encoder and ``quant_conv`` run in the dtype of their parameters, the
+    in the decoder's dtype. The encoder and ``quant_conv`` run in the dtype of their parameters, the
     decoder in that of ``post_quant_conv`` (they differ in an FP16 build, see
     :func:`facert.export.nets.restoreformer_build.build_restoreformer_export`).
     ``export_form=False`` is the faithful port (one-hot codebook product, straight-through sum);
@@ -194,4 +194,4 @@ class RestoreFormer(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         latent, features = self.encode(x)
         codes = cast(self.quantize(latent), self.post_quant_conv.weight.dtype)
-        return cast(self.decoder(self.post_quant_conv(codes), features), x.dtype)
+        return self.decoder(self.post_quant_conv(codes), features)
