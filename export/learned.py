@@ -64,11 +64,12 @@ def export_learned(
     sources: list[Path],
     workdir: Path,
     build: Build,
-    faces: Sequence[Path] | None = None,
+    faces: Sequence[Path | checks.FaceImage] | None = None,
 ) -> dict[str, Any]:
     """Write and check ``spec``'s ONNX files from the checkpoint ``sources[0]``; return manifest facts.
 
-    ``faces``: aligned face files to check on (default: :func:`learned_checks.default_faces`).
+    ``faces``: aligned faces to check on, files or (name, image) pairs (default:
+    :func:`learned_checks.default_faces`).
     ``parity`` holds the numbers at the options' defaults and, under ``cases``, those of every
     checked case; ``checked_options`` lists the values each graph-input option was checked at.
     """

@@ -81,16 +81,19 @@ def torch_runner(
     device: str = "cpu",
     monitor: Float16Monitor | None = None,
 ) -> Runner:
-    """``module`` on (N, 3, S, S) float32 faces, with float32 inputs as the graphs take them (the
-    ``monitor`` learns which tensors stand for the graph inputs)."""
+    """``module`` on (N, 3, S, S) float32 faces, with float32 inputs as the graphs take them; with a
+    ``monitor``, the module runs under it (which learns the tensors that stand for the inputs)."""
 
     def run(faces: np.ndarray) -> np.ndarray:
         values = [faces, *option_arrays(spec, case, len(faces))]
         tensors = [torch.from_numpy(v).to(device) for v in values]
-        if monitor is not None:
-            monitor.graph_inputs(*tensors)
         with torch.no_grad():
-            return module(*tensors).float().cpu().numpy()
+            if monitor is None:
+                return module(*tensors).float().cpu().numpy()
+            monitor.graph_inputs(*tensors)
+            with monitor:
+                output = module(*tensors)
+            return output.float().cpu().numpy()
 
     return run
 
@@ -186,8 +189,7 @@ def torch_fp16_proof(
     results = []
     for case, reference in zip(cases, expected, strict=True):
         monitor = Float16Monitor(emulate=emulate)
-        with monitor:
-            output = checks.run_rows(torch_runner(spec, module, case, device, monitor), faces)
+        output = checks.run_rows(torch_runner(spec, module, case, device, monitor), faces)
         what = f"PyTorch FP16 ({mode}){case_label(case)}"
         checks.require(
             not monitor.overflowed,

@@ -23,7 +23,7 @@ from facert.backends.ort import OrtSession  # noqa: E402
 from facert.errors import ExportError  # noqa: E402
 from facert.export.fill import deterministic_state_dict  # noqa: E402
 from facert.export.learned import export_learned  # noqa: E402
-from facert.export.learned_checks import load_faces  # noqa: E402
+from facert.export.learned_checks import default_faces, load_faces  # noqa: E402
 from facert.export.learned_verify import option_cases, torch_fp16_proof  # noqa: E402
 from facert.export.nets.codeformer import CodeFormer  # noqa: E402
 from facert.export.nets.codeformer_export import build_codeformer_export  # noqa: E402
@@ -166,10 +166,11 @@ def test_the_plain_generator_overflows_float16_where_the_scaled_one_does_not(
 @pytest.mark.slow
 def test_full_size_export_passes_its_checks_at_every_fidelity(tmp_path: Path) -> None:
     """The full network through the harness with deterministic weights standing in for the
-    official file (the plain generator overflows float16 at w = 1 with them), on the repository's
-    aligned faces. Not on the default faces: with these weights the sample astronaut face has a
-    near-tie between two codes (top-2 logit gap 5e-6 at one position) that float32 reordering
-    alone flips, so ONNX Runtime and PyTorch FP32 differ by 1.8 there. Minutes on two CPU cores."""
+    official file (the plain generator overflows float16 at w = 1 with them), on the default faces
+    but the astronaut: with these weights it has a near-tie between two codes (top-2 logit gap
+    5e-6, 1.3e-6 of the logits' scale, at one position) that float32 reordering alone can flip
+    (ONNX Runtime FP32 vs PyTorch: 1.8 on the sample photo's crop) and a float16 encoder does
+    flip (36.7 dB at w = 0). Minutes on two CPU cores."""
     with torch.device("meta"):
         shapes = CodeFormer()
     checkpoint = tmp_path / "codeformer-fill.pth"
@@ -178,7 +179,8 @@ def test_full_size_export_passes_its_checks_at_every_fidelity(tmp_path: Path) ->
     weight = dataclasses.replace(spec.weights[0], sha256=sha256_of(checkpoint))
     spec = dataclasses.replace(spec, weights=(weight,))
     build = functools.partial(build_codeformer_export, img_size=spec.input_size)
-    facts = export_learned(spec, [checkpoint], tmp_path, build, faces=FACES)
+    faces = [face for face in default_faces(limit=5) if "astronaut" not in face[0]][:4]
+    facts = export_learned(spec, [checkpoint], tmp_path, build, faces=faces)
     print(json.dumps(facts["parity"], indent=1))  # the numbers, for the record (pytest -s)
     assert facts["checked_options"] == {"fidelity": FIDELITIES}
     for case in facts["parity"]["cases"]:

@@ -95,3 +95,31 @@ def test_emulation_reads_graph_inputs_as_the_fp16_graph_does() -> None:
     assert torch.equal(widened, x.double())
     assert torch.equal(scaled, 2.0 * to_float16_grid(x))
     assert torch.equal(joined, to_float16_grid(torch.cat([x, x], dim=1)))
+
+
+class Triple(torch.nn.Module):
+    """3 x image, read in float64 (a pinned entry) or in float32 (a float16 reader)."""
+
+    def __init__(self, pinned_entry: bool) -> None:
+        super().__init__()
+        self.pinned_entry = pinned_entry
+        self.unused = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return image.to(torch.float64) * 3.0 if self.pinned_entry else image * 3.0
+
+
+def test_the_harness_emulation_reads_the_image_as_the_fp16_graph_does() -> None:
+    from facert.export.learned_verify import torch_runner
+    from facert.registry import get_spec
+
+    spec = get_spec("gfpgan-1.4")  # no options: the image is the only input
+    faces = fill_value("faces", (1, 3, 4, 4), torch.float32).numpy()
+    for pinned_entry in (True, False):
+        monitor = Float16Monitor(emulate=True)
+        output = torch_runner(spec, Triple(pinned_entry), {}, monitor=monitor)(faces)
+        read = faces if pinned_entry else to_float16_grid(torch.from_numpy(faces)).numpy()
+        expected = (read.astype(np.float64) * 3.0).astype(np.float32)
+        if not pinned_entry:  # a float32 result is stored as float16
+            expected = to_float16_grid(torch.from_numpy(expected)).numpy()
+        assert np.array_equal(output, expected), pinned_entry
