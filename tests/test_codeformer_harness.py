@@ -163,14 +163,17 @@ def test_the_plain_generator_overflows_float16_where_the_scaled_one_does_not(
     assert facts["parity"]["torch_fp16"]["psnr_db"] >= 40.0  # same checkpoint, scaled generator
 
 
+# The default check face these deterministic weights cannot pass for a reason that is not the
+# export's (measured; the same with the plain generator): its top-2 code logits are 5e-6 apart
+# (1.3e-6 of their scale) at one position, which a float16 encoder flips (36.7 dB at w = 0).
+NEAR_TIE_FACE = "astronaut.png"
+
+
 @pytest.mark.slow
 def test_full_size_export_passes_its_checks_at_every_fidelity(tmp_path: Path) -> None:
     """The full network through the harness with deterministic weights standing in for the
     official file (the plain generator overflows float16 at w = 1 with them), on the default faces
-    but the astronaut: with these weights it has a near-tie between two codes (top-2 logit gap
-    5e-6, 1.3e-6 of the logits' scale, at one position) that float32 reordering alone can flip
-    (ONNX Runtime FP32 vs PyTorch: 1.8 on the sample photo's crop) and a float16 encoder does
-    flip (36.7 dB at w = 0). Minutes on two CPU cores."""
+    but NEAR_TIE_FACE. Minutes on two CPU cores."""
     with torch.device("meta"):
         shapes = CodeFormer()
     checkpoint = tmp_path / "codeformer-fill.pth"
@@ -179,10 +182,13 @@ def test_full_size_export_passes_its_checks_at_every_fidelity(tmp_path: Path) ->
     weight = dataclasses.replace(spec.weights[0], sha256=sha256_of(checkpoint))
     spec = dataclasses.replace(spec, weights=(weight,))
     build = functools.partial(build_codeformer_export, img_size=spec.input_size)
-    faces = [face for face in default_faces(limit=5) if "astronaut" not in face[0]][:4]
+    faces = [face for face in default_faces(limit=5) if face[0] != NEAR_TIE_FACE]
     facts = export_learned(spec, [checkpoint], tmp_path, build, faces=faces)
     print(json.dumps(facts["parity"], indent=1))  # the numbers, for the record (pytest -s)
     assert facts["checked_options"] == {"fidelity": FIDELITIES}
     for case in facts["parity"]["cases"]:
-        assert case["ort_fp32_vs_torch_max_abs"] <= 1e-4 * case["output_scale"]
+        # Float32 parity as the harness states it (learned_checks): 1e-4 of the output scale, or
+        # 4x float32's own error on a face (these weights amplify it up to ~1e-4 at w = 1).
+        limit = max(1e-4 * case["output_scale"], 4 * case["fp32_own_error_max_abs"])
+        assert case["ort_fp32_vs_torch_max_abs"] <= limit
         assert case["ort_fp16_psnr_db"] >= 40.0 and case["torch_fp16"]["psnr_db"] >= 40.0

@@ -30,9 +30,10 @@ FP16 (measured with facert.export.fill weights on the two real test faces, full 
 encoder in float16 too, the latent moves by ~0.2% and the codebook choice flips where the two
 nearest codes are almost tied (0-3 of 256 positions per face), each flip changing a 32x32 patch:
 32.6-59.9 dB against FP32. Keeping the encoder (31% of the MACs) in float32, as the policy below
-does, gives identical codes and 59.8-60.1 dB. Rounding the input to float16 (the FP16 graph's input
-dtype) flips no code on those faces (90-93 dB against float32 input). Peak |activation| in float16
-was ~24.
+does, gives identical codes and 59.8-60.1 dB, provided the encoder reads the image unrounded (the
+FP16 graph takes float32 input): on the harness's default faces, rounding the image to float16
+alone flips one code on 3 of 4 faces (44.3-47.6 dB instead of 68.6-69.9). Peak |activation| in
+float16 was ~24.
 """
 
 from facert.registry import ModelSpec, WeightFile, register
