@@ -6,8 +6,12 @@ double. Demoting every floating type one step (float32 -> float16, float64 -> fl
 graph: float16 weights and activations, pinned ops in float32, float16 inputs and outputs. Tracing in
 float32 keeps the export fast on CPUs, where PyTorch's float16 convolutions crawl.
 
-Inputs that ONNX defines as float32 whatever the data type (Resize's roi and scales) keep their type.
-Graphs with subgraphs (If, Loop, Scan) are refused: the export forms have no control flow.
+The graph's float32 inputs and outputs keep float32, so the FP16 file has the FP32 file's interface:
+an input read by a Cast to float32 (the entry of a pinned part: the demoted staged Cast to double)
+reads it unrounded, every other reader gets it through one Cast to float16, and each float16 output
+leaves through a Cast to float32. Inputs that ONNX defines as float32 whatever the data type
+(Resize's roi and scales) keep their type. Graphs with subgraphs (If, Loop, Scan) are refused: the
+export forms have no control flow.
 """
 
 from __future__ import annotations
@@ -58,8 +62,33 @@ def _demote_node(node: onnx.NodeProto, keep: set[str]) -> None:
             attribute.t.CopyFrom(_demote_tensor(attribute.t))
 
 
+def _is_cast_to_float(node: onnx.NodeProto) -> bool:
+    return node.op_type == "Cast" and node.attribute[0].i == TensorProto.FLOAT
+
+
+def _cast_input(graph: onnx.GraphProto, name: str) -> None:
+    """Readers of the float32 input ``name`` other than Casts to float32 read it as float16."""
+    half = f"{name}_float16"
+    readers = [node for node in graph.node if name in node.input and not _is_cast_to_float(node)]
+    for node in readers:
+        node.input[:] = [half if item == name else item for item in node.input]
+    if readers:
+        cast = onnx.helper.make_node("Cast", [name], [half], to=TensorProto.FLOAT16)
+        graph.node.insert(0, cast)
+
+
+def _cast_output(graph: onnx.GraphProto, name: str) -> None:
+    """The float32 output ``name`` computed in float16 and cast at the end."""
+    half = f"{name}_float16"
+    for node in graph.node:
+        node.input[:] = [half if item == name else item for item in node.input]
+        node.output[:] = [half if item == name else item for item in node.output]
+    graph.node.append(onnx.helper.make_node("Cast", [half], [name], to=TensorProto.FLOAT))
+
+
 def demote_to_float16(model: onnx.ModelProto) -> onnx.ModelProto:
-    """A copy of ``model`` with float32 -> float16 and float64 -> float32 everywhere (see above)."""
+    """A copy of ``model`` with float32 -> float16 and float64 -> float32 everywhere but in its
+    interface (see above)."""
     result = onnx.ModelProto()
     result.CopyFrom(model)
     graph = result.graph
@@ -69,11 +98,16 @@ def demote_to_float16(model: onnx.ModelProto) -> onnx.ModelProto:
             graph.initializer[index].CopyFrom(_demote_tensor(initializer))
     for node in graph.node:
         _demote_node(node, keep)
-    for value in list(graph.input) + list(graph.output) + list(graph.value_info):
-        if value.name in keep:
-            continue
-        tensor_type = value.type.tensor_type
-        tensor_type.elem_type = DEMOTED.get(tensor_type.elem_type, tensor_type.elem_type)
+    for value in graph.value_info:
+        if value.name not in keep:
+            tensor_type = value.type.tensor_type
+            tensor_type.elem_type = DEMOTED.get(tensor_type.elem_type, tensor_type.elem_type)
+    for value in graph.input:
+        if value.type.tensor_type.elem_type == TensorProto.FLOAT:
+            _cast_input(graph, value.name)
+    for value in graph.output:
+        if value.type.tensor_type.elem_type == TensorProto.FLOAT:
+            _cast_output(graph, value.name)
     onnx.checker.check_model(result)
     onnx.shape_inference.infer_shapes(result, check_type=True, strict_mode=True)
     return result

@@ -48,6 +48,8 @@ class ModelOption:
     value per face), so it changes at run time without a new export; otherwise it is fixed at export.
     An option with ``photo_pixels`` is a length measured in the photo (a blur width); the runtime
     multiplies it by each face's magnification into the aligned crop before feeding the graph.
+    ``checked_values``: values of a graph input at which an export runs all its checks (FP32 parity,
+    FP16 safety, batching), besides ``default``; the manifest records them.
     """
 
     name: str
@@ -57,6 +59,7 @@ class ModelOption:
     help: str
     graph_input: bool = True
     photo_pixels: bool = False  # a length in photo pixels: multiplied by each face's crop scale
+    checked_values: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)

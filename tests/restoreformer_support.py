@@ -1,4 +1,4 @@
-"""Shared pieces of the RestoreFormer(++) tests: goldens, configurations, real faces, PSNR."""
+"""Shared pieces of the RestoreFormer(++) tests: goldens, configurations, real faces."""
 
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ from facert.export.nets.restoreformer_build import (
     build_restoreformer_export,
     variant_config,
 )
+from facert.export.precision import FP32
 
 DATA = Path(__file__).resolve().parent / "data"
 GOLDEN = DATA / "restoreformer"
-FACES = sorted((DATA / "faces").glob("*_512.png"))
 GRACE_HOPPER = DATA / "faces" / "grace_hopper_512.png"
 VARIANT_NAMES = ("restoreformer", "restoreformer-pp")
 
@@ -50,7 +50,7 @@ def filled_state(config: RestoreFormerConfig) -> dict[str, torch.Tensor]:
 def filled_model(config: RestoreFormerConfig, export_form: bool) -> RestoreFormer:
     """``config`` with filled weights, eval mode; the export form comes from the build function."""
     if export_form:
-        return build_restoreformer_export(filled_state(config), config)
+        return build_restoreformer_export(filled_state(config), FP32, config)
     model = RestoreFormer(config, export_form=False)
     model.load_state_dict(filled_state(config), strict=True)
     return model.eval()
@@ -84,11 +84,3 @@ def face_tensor(path: Path, size: int = 512) -> torch.Tensor:
         bgr = cv2.resize(bgr, (size, size), interpolation=cv2.INTER_AREA)
     rgb = cv2.cvtColor((bgr / 255.0).astype(np.float32), cv2.COLOR_BGR2RGB)
     return ((torch.from_numpy(rgb.transpose(2, 0, 1)) - 0.5) / 0.5).unsqueeze(0)
-
-
-def psnr(reference: torch.Tensor, test: torch.Tensor) -> float:
-    """PSNR in dB of two [-1, 1] outputs after the official clamp, on a [0, 1] scale."""
-    a = (reference.float().clamp(-1, 1) + 1) / 2
-    b = (test.float().clamp(-1, 1) + 1) / 2
-    mse = torch.mean((a - b) ** 2).item()
-    return float("inf") if mse == 0 else 10 * float(np.log10(1.0 / mse))

@@ -21,6 +21,7 @@ from facert.export.checkpoint import load_state_dict  # noqa: E402
 from facert.export.fill import fill_deterministic  # noqa: E402
 from facert.export.nets.codeformer import CodeFormer  # noqa: E402
 from facert.export.nets.codeformer_export import build_codeformer_export  # noqa: E402
+from facert.export.precision import FP32  # noqa: E402
 from facert.registry import get_spec  # noqa: E402
 
 # Outputs of our port and the official code agree to the last bit on this machine's CPU (same
@@ -92,13 +93,16 @@ def test_official_file_layout_loads_through_the_checkpoint_loader(tmp_path: Path
     state = fill_deterministic(CodeFormer(**SMALL_CONFIG)).state_dict()
     torch.save({"params_ema": state}, tmp_path / "codeformer.pth")
     loaded = load_state_dict(tmp_path / "codeformer.pth", weight)
-    network = build_codeformer_export(loaded, source=tmp_path / "codeformer.pth", **SMALL_CONFIG)
+    network = build_codeformer_export(
+        loaded, FP32, source=tmp_path / "codeformer.pth", **SMALL_CONFIG
+    )
     assert not network.training
     state.pop("position_emb")
     torch.save({"params_ema": state}, tmp_path / "other.pth")
     with pytest.raises(WeightsError, match=r"other\.pth.*1 missing: position_emb"):
         build_codeformer_export(
             load_state_dict(tmp_path / "other.pth", weight),
+            FP32,
             source=tmp_path / "other.pth",
             **SMALL_CONFIG,
         )

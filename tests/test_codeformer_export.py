@@ -1,8 +1,7 @@
-"""CodeFormer export form: same results as the faithful port, ONNX, batching, FP16 pinning."""
+"""CodeFormer export form: same results as the faithful port (scaled generator included), batching,
+the FP16 build's pinned parts. ONNX and FP16 checks: tests/test_codeformer_harness.py."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,9 +12,10 @@ onnx = pytest.importorskip("onnx")
 from codeformer_cases import SMALL_CONFIG, face_tensor, load_golden, read_face  # noqa: E402
 
 from facert.export.fill import deterministic_state_dict  # noqa: E402
-from facert.export.half_emulation import emulate_half  # noqa: E402
 from facert.export.nets.codeformer import CodeFormer  # noqa: E402
 from facert.export.nets.codeformer_export import build_codeformer_export  # noqa: E402
+from facert.export.nets.codeformer_scaled import FEATURE_LIMIT  # noqa: E402
+from facert.export.precision import FP16, FP16_STAGED, FP32  # noqa: E402
 
 # Tolerances apply to max |found - expected| / max(1, max |expected|): float32 rounding is relative,
 # and the random-weight network's outputs reach |5| to |35| where trained weights stay in [-1, 1]
@@ -25,8 +25,9 @@ from facert.export.nets.codeformer_export import build_codeformer_export  # noqa
 # one-hot matmul, exact). The picked codes are the same, so images agree to float32 rounding. A
 # batch vs single rows: convolution kernels block differently, the same float32 rounding.
 FORM_TOLERANCE = 1e-5
-# ONNX Runtime vs torch: other convolution and GroupNorm kernels, ~70 operations deep.
-ONNX_TOLERANCE = 1e-4
+# Fusion scale outputs multiplied by this: the same kind of network, whose features grow past
+# FEATURE_LIMIT at the fusions, so the scaled generator renormalises (scale > 1).
+LARGE_FUSION = 100.0
 
 
 def scaled_difference(
@@ -44,7 +45,17 @@ def small_state() -> dict[str, torch.Tensor]:
 
 @pytest.fixture(scope="module")
 def small_exported(small_state):
-    return build_codeformer_export(small_state, **SMALL_CONFIG)
+    return build_codeformer_export(small_state, FP32, **SMALL_CONFIG)
+
+
+def large_fusion(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state`` with every fusion's ``scale`` output layer multiplied by LARGE_FUSION."""
+    return {
+        key: value * LARGE_FUSION
+        if key.startswith("fuse_convs_dict.") and ".scale.2." in key
+        else value
+        for key, value in state.items()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -84,54 +95,39 @@ def test_a_batch_equals_single_runs(small_exported, small_faces) -> None:
             assert scaled_difference(batch[row : row + 1], single) <= FORM_TOLERANCE
 
 
-def test_onnx_export_runs_in_onnx_runtime(small_exported, small_faces, tmp_path: Path) -> None:
-    import onnxruntime
-
-    exported = small_exported
-    faces = torch.cat([small_faces, small_faces.flip(-1)])
-    fidelity = torch.tensor([0.0, 0.5, 1.0, 0.25])
-    path = tmp_path / "codeformer.onnx"
-    torch.onnx.export(
-        exported,
-        (faces[:1], fidelity[:1]),
-        str(path),
-        dynamo=False,
-        opset_version=17,
-        input_names=["image", "fidelity"],
-        output_names=["restored"],
-        dynamic_axes={"image": {0: "batch"}, "fidelity": {0: "batch"}, "restored": {0: "batch"}},
-    )
-    graph = onnx.load(str(path)).graph
-    operators = {node.op_type for node in graph.node}
-    assert {"ArgMax", "Gather"} <= operators
-    assert not operators & {"If", "Loop", "ScatterElements", "TopK"}  # no branches, no one-hot
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    (found,) = session.run(None, {"image": faces.numpy(), "fidelity": fidelity.numpy()})
+@pytest.mark.parametrize("w", [0.5, 1.0])
+def test_the_scaled_generator_is_exact_when_it_renormalises(small_state, small_faces, w) -> None:
+    """With large fusion outputs the features pass FEATURE_LIMIT and travel divided by scales
+    > 1: the result is still the faithful port's (GroupNorm eps / scale**2, bias / scale)."""
+    state = large_fusion(small_state)
+    unscaled = build_codeformer_export(state, FP32, rescale_fusion=False, **SMALL_CONFIG)
+    peaks: list[float] = []
+    block = unscaled.fuse_convs_dict["64"]
+    hook = block.register_forward_hook(lambda m, args, out: peaks.append(float(out.abs().max())))
+    exported = build_codeformer_export(state, FP32, **SMALL_CONFIG)
     with torch.no_grad():
-        expected = exported(faces, fidelity).numpy()
-    assert found.shape == (4, 3, 64, 64)
-    assert scaled_difference(found, expected) <= ONNX_TOLERANCE
+        unscaled(small_faces, torch.full((2,), w))
+        hook.remove()
+        found = exported(small_faces, torch.full((2,), w))
+        expected = _faithful(state, SMALL_CONFIG)(small_faces, w=w, adain=True)[0]
+    assert peaks[0] > 10 * FEATURE_LIMIT  # the plain form's last fusion output: scaling is active
+    assert scaled_difference(found, expected) <= FORM_TOLERANCE
 
 
-def test_half_keeps_the_pinned_parts_in_float32(small_state) -> None:
-    exported = build_codeformer_export(small_state, **SMALL_CONFIG).half()
-    dtypes = {name: p.dtype for name, p in exported.named_parameters()}
-    assert dtypes["encoder.blocks.1.conv1.weight"] == torch.float16
-    assert dtypes["quantize.embedding.weight"] == torch.float16
-    assert dtypes["fuse_convs_dict.32.scale.0.weight"] == torch.float16
-    for name in ("position_emb", "feat_emb.weight", "ft_layers.1.self_attn.in_proj_weight",
-                 "idx_pred_layer.1.weight", "encoder.blocks.1.norm1.weight",
-                 "generator.blocks.14.weight"):  # fmt: skip
-        assert dtypes[name] == torch.float32, name
-    unpinned = build_codeformer_export(small_state, pinned_dtype=None, **SMALL_CONFIG).half()
-    assert {p.dtype for p in unpinned.parameters()} == {torch.float16}
-
-
-def psnr(found: torch.Tensor, reference: torch.Tensor) -> float:
-    """PSNR in dB with the reference's own value range as peak (outputs are not clamped here)."""
-    peak = (reference.max() - reference.min()).item()
-    mse = (found.double() - reference.double()).pow(2).mean().item()
-    return float(10 * np.log10(peak**2 / mse))
+def test_fp16_build_keeps_the_pinned_parts_in_float32(small_state) -> None:
+    for precision, pinned in ((FP16, torch.float32), (FP16_STAGED, torch.float64)):
+        exported = build_codeformer_export(small_state, precision, **SMALL_CONFIG)
+        dtypes = {name: p.dtype for name, p in exported.named_parameters()}
+        activation = precision.activation
+        assert dtypes["encoder.blocks.1.conv1.weight"] == activation
+        assert dtypes["quantize.embedding.weight"] == activation
+        assert dtypes["fuse_convs_dict.32.scale.0.weight"] == activation
+        for name in ("position_emb", "feat_emb.weight", "ft_layers.1.self_attn.in_proj_weight",
+                     "idx_pred_layer.1.weight", "encoder.blocks.1.norm1.weight",
+                     "generator.blocks.14.weight"):  # fmt: skip
+            assert dtypes[name] == pinned, name
+        assert exported.pinned_dtype == pinned
+        assert exported.generator.blocks[2].pinned_dtype == pinned  # an AttnBlock
 
 
 @pytest.fixture(scope="module")
@@ -141,40 +137,15 @@ def full_state() -> dict[str, torch.Tensor]:
     return deterministic_state_dict(shapes)
 
 
-@pytest.fixture(scope="module")
-def real_faces() -> torch.Tensor:
-    """(2, 3, 512, 512): the aligned real test faces."""
-    names = ("grace_hopper_512.png", "astronaut_512.png")
-    return torch.cat([face_tensor(read_face(name)) for name in names])
-
-
 @pytest.mark.slow
-def test_full_size_export_form_equals_the_faithful_port(full_state, real_faces) -> None:
+def test_full_size_export_form_equals_the_faithful_port(full_state) -> None:
+    """At w = 1 the scaled generator renormalises (the plain form reaches 3.6e6 at 256 px)."""
     faithful = _faithful(full_state, {})
-    exported = build_codeformer_export(full_state)
+    exported = build_codeformer_export(full_state, FP32)
+    names = ("grace_hopper_512.png", "astronaut_512.png")
+    real_faces = torch.cat([face_tensor(read_face(name)) for name in names])
     with torch.no_grad():
         for w in (0.0, 0.5, 1.0):
             expected = faithful(real_faces, w=w, adain=True)[0]
             found = exported(real_faces, torch.full((2,), w))
             assert scaled_difference(found, expected) <= FORM_TOLERANCE, f"w={w}"
-
-
-@pytest.mark.slow
-def test_fp16_build_is_safe_on_real_faces(full_state, real_faces) -> None:
-    """The full model under .half() with its pinned parts (emulated FP16 on the CPU, see
-    facert.export.half_emulation) stays finite and within 40 dB PSNR of FP32 on real faces, at
-    w = 0 (the fusion still runs: 0 * inf would be NaN) and at the default w = 0.5.
-
-    With these random weights w = 1 overflows float16 in the 256 px fusion (activations reach
-    3.6e6); whether the real checkpoint does can only be checked with the real file."""
-    exported = build_codeformer_export(full_state)
-    faces = torch.cat([real_faces, real_faces])
-    fidelity = torch.tensor([0.0, 0.0, 0.5, 0.5])
-    with torch.no_grad():
-        reference = exported(faces, fidelity)
-        half = exported.half()
-        with emulate_half():
-            found = half(faces.half(), fidelity).float()
-    assert torch.isfinite(found).all()
-    for row in range(4):
-        assert psnr(found[row], reference[row]) >= 40.0, f"row {row}"

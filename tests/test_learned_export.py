@@ -21,8 +21,9 @@ onnx = pytest.importorskip("onnx")
 from facert.backends.ort import OrtSession  # noqa: E402
 from facert.errors import ExportError, WeightsError  # noqa: E402
 from facert.export.fill import deterministic_state_dict  # noqa: E402
-from facert.export.learned import export_learned, torch_fp16_proof  # noqa: E402
+from facert.export.learned import export_learned  # noqa: E402
 from facert.export.learned_checks import load_faces  # noqa: E402
+from facert.export.learned_verify import torch_fp16_proof  # noqa: E402
 from facert.export.nets.gfpgan import GFPGAN, GFPGANConfig, load_gfpgan  # noqa: E402
 from facert.export.nets.gfpgan_export import build_gfpgan_export  # noqa: E402
 from facert.export.precision import Precision  # noqa: E402
@@ -73,6 +74,10 @@ def test_export_records_the_parity_it_reached(exported: tuple) -> None:
     assert parity["ort_fp16_psnr_db"] >= 40.0
     assert parity["torch_fp16"]["psnr_db"] >= 40.0
     assert parity["torch_fp16"]["mode"] == "float16 storage emulated on CPU"
+    # No graph-input options: one case, the defaults, whose numbers the top level repeats.
+    assert facts["checked_options"] == {} and len(parity["cases"]) == 1
+    assert parity["cases"][0]["options"] == {}
+    assert parity["cases"][0]["ort_fp16_psnr_db"] == parity["ort_fp16_psnr_db"]
     assert {p.name for p in folder.glob("*.onnx")} == set(spec.onnx_files)
 
 
@@ -92,12 +97,17 @@ def test_graphs_have_static_weights_free_batch_and_fp16_types(exported: tuple) -
         assert not [n for n in model.graph.node if n.op_type.startswith("Random")]
         image = model.graph.input[0]
         assert image.name == "image" and image.type.tensor_type.shape.dim[0].dim_param == "batch"
-    assert fp16.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT16
-    assert fp16.graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT16
+    # The FP16 graph has the FP32 graph's float32 interface: the image goes to float16 once (its
+    # reader is a float16 convolution), the output comes back to float32 at the end.
+    assert fp16.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert fp16.graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    readers = [n for n in fp16.graph.node if "image" in n.input]
+    assert [(n.op_type, n.attribute[0].i) for n in readers] == [("Cast", onnx.TensorProto.FLOAT16)]
+    assert fp16.graph.node[-1].op_type == "Cast" and fp16.graph.node[-1].output[0] == "restored"
     casts_to_float = [
         n for n in fp16.graph.node if n.op_type == "Cast" and n.attribute[0].i == 1
     ]  # the pinned style path: float16 latents up to float32
-    assert len(casts_to_float) >= 1 + 2 * (TINY.log_size - 2)
+    assert len(casts_to_float) >= 2 + 2 * (TINY.log_size - 2)  # the output's cast too
     # Pinned weights stay float32: each modulated conv's modulation (weight, bias), and each
     # demodulated one's weight-square sums (constant-folded from the staged trace).
     levels = TINY.log_size - 2
@@ -129,7 +139,7 @@ def test_naive_fp16_overflows_where_the_export_form_does_not(exported: tuple) ->
     with torch.no_grad():
         expected = load_gfpgan(state, TINY)(torch.from_numpy(faces)).numpy()
     with pytest.raises(ExportError, match="overflowed float16"):
-        torch_fp16_proof(spec, naive, state, expected, faces, names)
+        torch_fp16_proof(spec, naive, state, [{}], [expected], faces, names)
     assert facts["parity"]["torch_fp16"]["psnr_db"] >= 40.0  # same checkpoint, fixed form
 
 
@@ -141,7 +151,7 @@ class RowMixer(torch.nn.Module):
         self.conv = torch.nn.Conv2d(3, 3, 1)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        out = self.conv(image)
+        out = self.conv(image.to(self.conv.weight.dtype))  # float32 in, as the harness feeds
         return out + 0.5 * (out.mean(0, keepdim=True) - out)
 
 

@@ -1,130 +1,154 @@
-"""RestoreFormer(++) export form: ONNX (legacy exporter, opset 17) in ONNX Runtime, dynamic batch, and
-the FP16 build (spec precision policy) against FP32 on the real faces."""
+"""RestoreFormer++ through the shared export harness (facert.export.learned) on a tiny configuration,
+and both variants at full size (slow).
+
+The tiny network has the multi-scale layout of RestoreFormer++ (encoder attention at 16 px, decoder
+cross-attention at 16 and 32 px) at 64 px input.
+"""
 
 from __future__ import annotations
 
-import copy
+import dataclasses
+import functools
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-ort = pytest.importorskip("onnxruntime")
-pytest.importorskip("onnx")
+onnx = pytest.importorskip("onnx")
 
-from restoreformer_support import (  # noqa: E402
-    FACES,
-    GRACE_HOPPER,
-    VARIANT_NAMES,
-    config_for,
-    export_run,
-    face_tensor,
-    filled_model,
-    psnr,
+from facert.backends.ort import OrtSession  # noqa: E402
+from facert.export.api import export_model  # noqa: E402
+from facert.export.fill import deterministic_state_dict  # noqa: E402
+from facert.export.learned import export_learned  # noqa: E402
+from facert.export.learned_checks import load_faces  # noqa: E402
+from facert.export.nets.restoreformer import RestoreFormer, RestoreFormerConfig  # noqa: E402
+from facert.export.nets.restoreformer_build import (  # noqa: E402
+    build_restoreformer,
+    build_restoreformer_export,
+    variant_config,
 )
+from facert.fileutil import sha256_of  # noqa: E402
+from facert.registry import ModelSpec, get_spec  # noqa: E402
 
-from facert.export.nets.fp16_cpu import Float16ConvolutionsInFloat32  # noqa: E402
-from facert.export.nets.restoreformer_build import to_fp16  # noqa: E402
-
-# ONNX Runtime vs torch, FP32 CPU: different convolution kernels, same codebook choices.
-ORT_TOLERANCE = 1e-4
-# A batch row vs the same face alone: convolution kernels are chosen per batch size (measured
-# 1.4e-5 in torch); rows mixed by a batching bug or a different code choice differ by > 0.01.
-BATCH_TOLERANCE = 1e-4
-# FP16 build vs FP32: the acceptance bar for an FP16 engine on real faces.
-FP16_MIN_PSNR_DB = 40.0
-
-
-def _four_faces(size: int = 512) -> torch.Tensor:
-    """(4, 3, size, size): the two real faces and their mirror images."""
-    faces = torch.cat([face_tensor(path, size) for path in FACES[:2]])
-    return torch.cat([faces, faces.flip(-1)])
+TINY = RestoreFormerConfig(
+    n_embed=32,
+    embed_dim=32,
+    ch=32,
+    ch_mult=(1, 1, 2),
+    num_res_blocks=1,
+    attn_resolutions=(16,),
+    resolution=64,
+    z_channels=32,
+    head_size=4,
+    ex_multi_scale_num=1,
+)
+FACES = sorted((Path(__file__).parent / "data" / "faces").glob("*.png"))
 
 
-@pytest.fixture(scope="module")
-def onnx_small(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The export form of the small RestoreFormer++ in ONNX, dynamic batch, 512x512."""
-    model = filled_model(config_for("restoreformer-pp", "small"), export_form=True)
-    path = tmp_path_factory.mktemp("restoreformer") / "model.onnx"
-    torch.onnx.export(
-        model,
-        (face_tensor(GRACE_HOPPER),),
-        str(path),
-        dynamo=False,
-        opset_version=17,
-        input_names=["input"],
-        output_names=["output"],
-        dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
-    )
+def lightning_checkpoint(state: dict[str, torch.Tensor], path: Path) -> Path:
+    """``state`` saved as the RestoreFormer++ release lays it out (``state_dict``, ``vqvae.``)."""
+    torch.save({"state_dict": {f"vqvae.{key}": value for key, value in state.items()}}, path)
     return path
 
 
-def test_onnx_graph_runs_in_onnx_runtime_and_matches_torch(onnx_small: Path) -> None:
-    import onnx
-
-    graph = onnx.load(str(onnx_small)).graph
-    dims = graph.input[0].type.tensor_type.shape.dim
-    assert [d.dim_param or d.dim_value for d in dims] == ["batch", 3, 512, 512]
-    ops = {node.op_type for node in graph.node}
-    assert {"ArgMin", "Gather"} <= ops and not {"ScatterElements", "ScatterND", "If", "Loop"} & ops
-    session = ort.InferenceSession(str(onnx_small), providers=["CPUExecutionProvider"])
-    expected, _ = export_run("restoreformer-pp", "small", GRACE_HOPPER)
-    (got,) = session.run(None, {"input": face_tensor(GRACE_HOPPER).numpy()})
-    assert np.abs(got - expected.numpy()).max() <= ORT_TOLERANCE
+def with_checkpoint(spec: ModelSpec, checkpoint: Path, input_size: int) -> ModelSpec:
+    weight = dataclasses.replace(spec.weights[0], sha256=sha256_of(checkpoint))
+    return dataclasses.replace(spec, input_size=input_size, weights=(weight,))
 
 
-def test_onnx_batch_of_four_equals_four_single_runs(onnx_small: Path) -> None:
-    session = ort.InferenceSession(str(onnx_small), providers=["CPUExecutionProvider"])
-    batch = _four_faces().numpy()
-    (together,) = session.run(None, {"input": batch})
-    for row in range(4):
-        (alone,) = session.run(None, {"input": batch[row : row + 1]})
-        assert np.abs(together[row] - alone[0]).max() <= BATCH_TOLERANCE
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[ModelSpec, Path, dict, dict]:
+    folder = tmp_path_factory.mktemp("restoreformer")
+    state = deterministic_state_dict(build_restoreformer(TINY, export_form=False))
+    checkpoint = lightning_checkpoint(state, folder / "tiny.ckpt")
+    spec = with_checkpoint(get_spec("restoreformer-pp"), checkpoint, TINY.resolution)
+    build = functools.partial(build_restoreformer_export, variant=TINY)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny convolutions: one thread is faster on a loaded machine
+    try:
+        facts = export_learned(spec, [checkpoint], folder, build, faces=FACES)
+    finally:
+        torch.set_num_threads(threads)
+    return spec, folder, facts, state
 
 
-def test_torch_batch_of_four_equals_four_single_runs() -> None:
-    """At 128x128 (the network is convolutional; attention then runs over 4x4 positions)."""
-    model = filled_model(config_for("restoreformer-pp", "small"), export_form=True)
-    batch = _four_faces(128)
+def test_export_records_the_parity_it_reached(exported: tuple) -> None:
+    spec, folder, facts, _ = exported
+    json.dumps(facts, allow_nan=False)  # the manifest is strict JSON
+    assert facts["precision_policy"] == list(spec.precision_policy)
+    assert facts["graph"]["inputs"] == ["image"] and facts["checked_options"] == {}
+    parity = facts["parity"]
+    assert parity["ort_fp32_vs_torch_max_abs"] <= 1e-4 * parity["output_scale"]
+    assert parity["fp32_batch_vs_single_max_abs"] <= 1e-4 * parity["output_scale"]
+    assert parity["ort_fp16_psnr_db"] >= 40.0 and parity["torch_fp16"]["psnr_db"] >= 40.0
+    assert parity["fp16_batch_vs_single_psnr_db"] == "inf" or (
+        parity["fp16_batch_vs_single_psnr_db"] >= 60.0
+    )
+    assert {p.name for p in folder.glob("*.onnx")} == set(spec.onnx_files)
+
+
+def test_graphs_look_codes_up_and_keep_the_encoder_float32(exported: tuple) -> None:
+    _, folder, _, _ = exported
+    fp32 = onnx.load(str(folder / "model.onnx"))
+    fp16 = onnx.load(str(folder / "model.fp16.onnx"))
+    for model in (fp32, fp16):
+        operators = {node.op_type for node in model.graph.node}
+        assert {"ArgMin", "Gather"} <= operators
+        assert not {"ScatterElements", "ScatterND", "If", "Loop"} & operators
+        (image,) = model.graph.input
+        dims = image.type.tensor_type.shape.dim
+        assert [d.dim_param or d.dim_value for d in dims] == ["batch", 3, 64, 64]
+        assert image.type.tensor_type.elem_type == onnx.TensorProto.FLOAT  # in both graphs
+    # The pinned encoder reads the float32 image unrounded in the FP16 graph too.
+    readers = [n for n in fp16.graph.node if "image" in n.input]
+    assert readers and all(
+        (n.op_type, n.attribute[0].i) == ("Cast", onnx.TensorProto.FLOAT) for n in readers
+    )
+    fp32_casts = {n.attribute[0].i for n in fp32.graph.node if n.op_type == "Cast"}
+    assert not fp32_casts & {onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE}
+    # The policy in the FP16 graph: the encoder's convolutions and quant_conv keep float32 weights,
+    # every other convolution (decoder, post_quant_conv) is float16.
+    weights = {t.name: t.data_type for t in fp16.graph.initializer}
+    conv_types = [weights[n.input[1]] for n in fp16.graph.node if n.op_type == "Conv"]
+    model = build_restoreformer(TINY, export_form=True, device="meta")
+    pinned = sum(isinstance(m, torch.nn.Conv2d) for m in model.encoder.modules()) + 1
+    assert conv_types.count(onnx.TensorProto.FLOAT) == pinned
+    assert conv_types.count(onnx.TensorProto.FLOAT16) == len(conv_types) - pinned > 0
+
+
+def test_onnx_runs_any_batch_like_the_faithful_port(exported: tuple) -> None:
+    spec, folder, _, state = exported
+    faces, _ = load_faces(spec, FACES, count=3)
+    faithful = RestoreFormer(TINY).eval()
+    faithful.load_state_dict(state)
     with torch.no_grad():
-        together = model(batch)
-        for row in range(4):
-            alone = model(batch[row : row + 1])
-            assert (together[row] - alone[0]).abs().max().item() <= BATCH_TOLERANCE
-
-
-def test_cpu_fp16_convolution_emulation_matches_float16_convolution() -> None:
-    """The CPU stand-in for GPU FP16 convolutions agrees with torch's own float16 convolution."""
-    conv = torch.nn.Conv2d(64, 32, 3, padding=1).half()
-    x = torch.randn(2, 64, 24, 24, generator=torch.Generator().manual_seed(0)).half()
-    with torch.no_grad():
-        native = conv(x).float()
-        with Float16ConvolutionsInFloat32():
-            emulated = conv(x)
-    assert emulated.dtype == torch.float16
-    # Both round a float32-accumulated sum once; allow one float16 step (2^-10 relative).
-    assert ((emulated.float() - native).abs() <= native.abs() * 2**-10 + 1e-6).all()
-
-
-def _fp16_psnrs(variant: str, size: str, faces: list[Path]) -> list[float]:
-    """PSNR of the FP16 build (spec precision policy) against FP32, per face."""
-    half = to_fp16(copy.deepcopy(filled_model(config_for(variant, size), export_form=True)))
-    values = []
-    for path in faces:
-        reference, _ = export_run(variant, size, path)
-        with torch.no_grad(), Float16ConvolutionsInFloat32():
-            fp16 = half(face_tensor(path))
-        assert fp16.dtype == torch.float32 and torch.isfinite(fp16).all()
-        values.append(psnr(reference, fp16))
-    return values
-
-
-def test_fp16_build_of_small_config_keeps_40_db() -> None:
-    assert min(_fp16_psnrs("restoreformer-pp", "small", [GRACE_HOPPER])) >= FP16_MIN_PSNR_DB
+        expected = faithful(torch.from_numpy(faces)).numpy()
+    with OrtSession(folder / "model.onnx") as session:
+        restored = session.run({"image": faces})["restored"]
+    # FP32: ORT vs PyTorch reorders float32 sums; the codes are the same (one-hot vs gather).
+    assert np.abs(restored - expected).max() <= 1e-4 * max(1.0, float(np.abs(expected).max()))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("variant", VARIANT_NAMES)
-def test_fp16_build_of_full_model_keeps_40_db(variant: str) -> None:
-    assert min(_fp16_psnrs(variant, "full", FACES)) >= FP16_MIN_PSNR_DB
+@pytest.mark.parametrize("variant", ["restoreformer", "restoreformer-pp"])
+def test_full_size_export_passes_its_checks(variant: str, tmp_path: Path) -> None:
+    """`facert models export <variant>`'s path (export_model -> the spec's exporter) with
+    deterministic weights standing in for the official file. Minutes on two CPU cores."""
+    spec = get_spec(variant)
+    model = build_restoreformer(variant_config(variant), export_form=False, device="meta")
+    state = deterministic_state_dict(model)
+    if spec.weights[0].strip_prefix:
+        checkpoint = lightning_checkpoint(state, tmp_path / "fill.ckpt")
+    else:
+        checkpoint = tmp_path / "fill.pth"
+        torch.save({"params_ema": state}, checkpoint)
+    spec = with_checkpoint(spec, checkpoint, spec.input_size)
+    folder = export_model(spec, [checkpoint], tmp_path / "out", sha256_of(checkpoint))
+    manifest = json.loads((folder / "manifest.json").read_text())
+    parity = manifest["parity"]
+    print(json.dumps(parity, indent=1))  # the numbers, for the record (pytest -s)
+    assert manifest["opset"] == 17 and set(manifest["files"]) == set(spec.onnx_files)
+    assert parity["ort_fp32_vs_torch_max_abs"] <= 1e-4 * parity["output_scale"]
+    assert parity["ort_fp16_psnr_db"] >= 40.0 and parity["torch_fp16"]["psnr_db"] >= 40.0

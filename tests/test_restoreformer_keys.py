@@ -19,6 +19,7 @@ from facert.export.nets.restoreformer_build import (  # noqa: E402
     restoreformer_state_dict,
     variant_config,
 )
+from facert.export.precision import FP32  # noqa: E402
 from facert.registry import get_spec  # noqa: E402
 
 KEY_FILES = {"restoreformer": "keys_v1.txt", "restoreformer-pp": "keys_pp.txt"}
@@ -53,6 +54,8 @@ def test_specs() -> None:
         assert spec.input_size == 512 and spec.color_order == "RGB"
         assert spec.input_range == (-1.0, 1.0) and spec.output_range == (-1.0, 1.0)
         assert len(spec.weights) == 1 and spec.precision_policy and spec.batches
+        assert spec.onnx_files == ("model.onnx", "model.fp16.onnx")
+        assert spec.exporter == "facert.export.nets.restoreformer_build:export_restoreformer"
     assert get_spec("restoreformer-pp").weights[0].strip_prefix == "vqvae."
     assert get_spec("restoreformer").weights[0].state_dict_keys == ("params_ema", "params")
 
@@ -82,7 +85,7 @@ def test_official_layouts_load_strictly(
     torch.save(content, tmp_path / "weights.ckpt")
     loaded = restoreformer_state_dict(tmp_path / "weights.ckpt", variant)
     assert set(loaded) == set(state)
-    model = build_restoreformer_export(loaded, config_for("restoreformer-pp", "small"))
+    model = build_restoreformer_export(loaded, FP32, config_for("restoreformer-pp", "small"))
     assert torch.equal(model.quantize.embedding.weight, state["quantize.embedding.weight"])
 
 
@@ -94,5 +97,5 @@ def test_wrong_files_fail_in_one_line_naming_the_file(tmp_path: Path) -> None:
     del state["decoder.conv_out.bias"]
     small = config_for("restoreformer-pp", "small")
     with pytest.raises(WeightsError, match=r"x\.pth: keys do not match .*1 missing") as info:
-        build_restoreformer_export(state, small, source=Path("x.pth"))
+        build_restoreformer_export(state, FP32, small, source=Path("x.pth"))
     assert "\n" not in str(info.value)

@@ -10,19 +10,21 @@
 - the transformer is batch-first with the position embedding broadcast over the batch; fusion
   points are fixed block indices, so the graph has static shapes apart from the batch.
 
-Precision policy (``pinned_dtype``, normally float32): after ``.half()`` these parts keep float32
-parameters and compute in float32, with casts at their borders (:data:`PRECISION_POLICY`):
-every GroupNorm, the spatial attention scores and softmax, the whole code prediction (feat_emb,
-transformer, logits, argmax) and AdaIN. The same module run in half precision is the FP16 build.
-What float16 cannot hold is the size of the fused activations: each fusion multiplies the decoder
-features by ``1 + w * scale(...)``, where ``scale`` itself grows with them. With the deterministic
-test weights they reach 2.3e3 at w = 0.5 but 3.6e6 (inf in float16) at w = 1; the release weights
-must be checked at w = 1 before an FP16 build is trusted there.
+Precision (:mod:`facert.export.precision`, built by :func:`build_codeformer_export` in a
+:class:`~facert.export.precision.Precision`): the parts the spec's precision policy names
+(:data:`facert.specs.codeformer.PRECISION_POLICY`, :meth:`CodeFormerExport.pinned_parts`) keep their
+parameters in ``precision.pinned`` and compute there: every GroupNorm, the spatial attention scores
+and softmax, the whole code prediction (feat_emb, transformer, logits, argmax), AdaIN, and the
+fusions' products. From the first fusion on, the generator carries its features divided by a
+per-sample scale (:mod:`facert.export.nets.codeformer_scaled`), so float16 holds them for every
+fidelity weight in [0, 1]: with facert.export.fill weights the plain form reaches 3.6e6 (inf in
+float16) at w = 1.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+import functools
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,15 +38,10 @@ from facert.export.nets.codeformer import (
     TransformerSALayer,
     adaptive_instance_normalization,
 )
-from facert.export.nets.vqgan import AttnBlock, GroupNorm32, cast
-
-PRECISION_POLICY = (
-    "GroupNorm (all 72; parameters and arithmetic)",
-    "spatial self-attention: q.k scores and softmax",
-    "code prediction: feat_emb, position_emb, transformer, idx_pred_layer logits, argmax",
-    "AdaIN statistics (mean, unbiased variance) and renormalisation",
-)
-PINNED_PREFIXES = ("position_emb", "feat_emb.", "ft_layers.", "idx_pred_layer.")
+from facert.export.nets.codeformer_scaled import Scaled, fuse, generator_block
+from facert.export.nets.vqgan import GroupNorm32
+from facert.export.precision import Precision, apply_precision, cast
+from facert.registry import ModelSpec
 
 
 def attention_layer(layer: TransformerSALayer, tokens: Tensor, position: Tensor) -> Tensor:
@@ -69,39 +66,20 @@ def attention_layer(layer: TransformerSALayer, tokens: Tensor, position: Tensor)
 
 
 class CodeFormerExport(CodeFormer):
-    """CodeFormer for ONNX export and FP16 builds (arguments as :class:`CodeFormer`, plus
-    ``pinned_dtype``: the dtype the pinned parts keep under ``.half()``; None pins nothing)."""
+    """CodeFormer for ONNX export (arguments as :class:`CodeFormer`). ``rescale_fusion=False``
+    computes the generator unscaled, as the official code: kept to show what the scaling prevents.
+    ``pinned_dtype`` (set by :func:`~facert.export.precision.apply_precision`) is the dtype of
+    AdaIN, the code prediction's input and the fusion products."""
 
-    def __init__(self, *, pinned_dtype: torch.dtype | None = torch.float32, **config: Any) -> None:
+    def __init__(self, *, rescale_fusion: bool = True, **config: Any) -> None:
         super().__init__(**config)
-        self.pinned_dtype = pinned_dtype
-        for module in self.modules():
-            if isinstance(module, AttnBlock):
-                module.score_dtype = pinned_dtype
-        self._apply(lambda tensor: tensor)  # moves pinned parameters to pinned_dtype
+        self.rescale_fusion = rescale_fusion
+        self.pinned_dtype: torch.dtype | None = None
 
-    def pinned_parameters(self) -> Iterator[nn.Parameter]:
-        """The parameters that keep ``pinned_dtype`` whatever dtype the rest is converted to."""
-        if self.pinned_dtype is None:
-            return
-        for name, parameter in self.named_parameters():
-            if name.startswith(PINNED_PREFIXES):
-                yield parameter
-        for module in self.modules():
-            if isinstance(module, GroupNorm32):
-                yield from module.parameters()
-
-    def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> CodeFormerExport:
-        pinned = {id(parameter) for parameter in self.pinned_parameters()}
-        dtype = self.pinned_dtype
-
-        def keep_pinned(tensor: Tensor) -> Tensor:
-            converted = fn(tensor)
-            if id(tensor) in pinned and converted.dtype != dtype:
-                return tensor.detach().to(device=converted.device, dtype=dtype)
-            return converted
-
-        return super()._apply(keep_pinned, recurse)
+    def pinned_parts(self) -> list[nn.Module | nn.Parameter]:
+        """The modules and parameters that stay in the pinned dtype."""
+        norms = [m for m in self.modules() if isinstance(m, GroupNorm32)]
+        return [self.position_emb, self.feat_emb, self.ft_layers, self.idx_pred_layer, *norms]
 
     def predict_codes(self, lq_feat: Tensor) -> Tensor:
         """``lq_feat`` (N, emb_dim, s, s) -> code indices (N, s*s) int64, row-major positions."""
@@ -113,41 +91,59 @@ class CodeFormerExport(CodeFormer):
         return self.idx_pred_layer(tokens).argmax(dim=-1)
 
     def forward(self, image: Tensor, fidelity: Tensor) -> Tensor:  # type: ignore[override]
-        """``image`` (N, 3, S, S) RGB [-1, 1] (float32, or float16 after ``.half()``);
-        ``fidelity`` (N,) in [0, 1], any float dtype. Returns (N, 3, S, S) RGB, about [-1, 1]
-        (not clamped), in the image's dtype."""
+        """``image`` (N, 3, S, S) RGB [-1, 1] and ``fidelity`` (N,) in [0, 1], float32 or the
+        activation dtype. Returns (N, 3, S, S) RGB, about [-1, 1] (not clamped), in the activation
+        dtype."""
+        image = cast(image, self.quantize.embedding.weight.dtype)  # the activation dtype
         lq_feat, kept = self.encode(image)
         indices = self.predict_codes(lq_feat)
         codebook = self.quantize.embedding.weight
         quant = F.embedding(indices, codebook).transpose(1, 2).contiguous()  # (N, emb_dim, L)
         quant = quant.reshape(-1, codebook.shape[1], self.latent_side, self.latent_side)
-        stats_dtype = self.pinned_dtype or image.dtype
-        quant = adaptive_instance_normalization(
-            cast(quant, stats_dtype), cast(lq_feat, stats_dtype)
-        )
-        out = cast(quant, image.dtype)
-        weight = cast(fidelity, image.dtype).reshape(-1, 1, 1, 1)
+        pinned = self.pinned_dtype or image.dtype
+        quant = adaptive_instance_normalization(cast(quant, pinned), cast(lq_feat, pinned))
+        out: Tensor | Scaled = cast(quant, image.dtype)
+        weight = cast(fidelity, pinned).reshape(-1, 1, 1, 1)
         for index, block in enumerate(self.generator.blocks):
-            out = block(out)
+            out = generator_block(block, out) if isinstance(out, Scaled) else block(out)
             if index in self.generator_taps:
                 size = self.generator_taps[index]
-                out = self.fuse_convs_dict[size](kept[size], out, weight)
+                fusion, enc = self.fuse_convs_dict[size], kept[size]
+                if not self.rescale_fusion:
+                    out = fusion(enc, out, cast(weight, image.dtype))
+                    continue
+                dec = out if isinstance(out, Scaled) else Scaled(out, torch.ones_like(weight))
+                out = fuse(fusion, enc, dec, weight)
+        if isinstance(out, Scaled):
+            raise ValueError("the generator must end with a GroupNorm and a convolution")
         return out
 
 
 def build_codeformer_export(
     state_dict: Mapping[str, Tensor],
-    pinned_dtype: torch.dtype | None = torch.float32,
-    source: Path = Path("codeformer.pth"),
+    precision: Precision,
+    source: Path | None = None,
+    rescale_fusion: bool = True,
     **config: Any,
 ) -> CodeFormerExport:
-    """The export form loaded with ``state_dict`` (strict keys and shapes), in eval mode, float32.
+    """The export form loaded with ``state_dict`` (strict keys and shapes), in ``precision``, eval.
 
     ``state_dict`` is the official ``params_ema`` (as :func:`facert.export.checkpoint.
     load_state_dict` returns it); ``config`` overrides :class:`CodeFormer` arguments (the official
-    configuration by default); ``source`` names the file in error messages. Call ``.half()`` on the
-    result for the FP16 build: the parts in :data:`PRECISION_POLICY` stay in ``pinned_dtype``.
+    configuration by default); ``source`` names the file in error messages (without it the
+    :class:`~facert.errors.WeightsError` carries no path and the harness adds it).
     """
-    module = CodeFormerExport(pinned_dtype=pinned_dtype, **config)
+    module = CodeFormerExport(rescale_fusion=rescale_fusion, **config)
     load_strict(module, state_dict, source)
-    return module.eval()
+    return apply_precision(module, precision, module.pinned_parts()).eval()
+
+
+def export_codeformer(spec: ModelSpec, sources: list[Path], workdir: Path) -> dict[str, Any]:
+    """The exporter of the codeformer spec (official v0.1.0 checkpoint, 512 px), through
+    :func:`facert.export.learned.export_learned`."""
+    from facert.export.learned import export_learned
+
+    config = {"img_size": spec.input_size}
+    return export_learned(
+        spec, sources, workdir, functools.partial(build_codeformer_export, **config)
+    )

@@ -21,8 +21,12 @@ from torch import nn
 
 from facert.export.nets.gfpgan import GFPGAN, GFPGANConfig, load_gfpgan
 from facert.export.nets.stylegan2 import LEAKY_SLOPE
-from facert.export.nets.stylegan2_export import StaticStyleConv, StaticToRGB
-from facert.export.precision import Precision
+from facert.export.nets.stylegan2_export import (
+    StaticModulatedConv,
+    StaticStyleConv,
+    StaticToRGB,
+)
+from facert.export.precision import Precision, apply_precision, cast
 from facert.registry import ModelSpec
 
 
@@ -80,8 +84,9 @@ class GFPGANExport(nn.Module):
         return latent, conditions
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        """image (N, 3, S, S) RGB [-1, 1] -> restored (N, 3, S, S), in the module's dtype."""
-        latent, conditions = self.encode(image)
+        """image (N, 3, S, S) RGB [-1, 1], float32 or the module's dtype -> restored (N, 3, S, S),
+        in the module's dtype."""
+        latent, conditions = self.encode(cast(image, self.conv_body_first.weight.dtype))
         out = self.style_conv1(self.constant, latent[:, 0])
         skip = self.to_rgb1(out, latent[:, 1])
         for level, to_rgb in enumerate(self.to_rgbs):
@@ -102,12 +107,15 @@ def build_gfpgan_export(
     config: GFPGANConfig | None = None,
     rescale_styles: bool = True,
 ) -> GFPGANExport:
-    """The export form of the GFPGAN holding ``state_dict``, in ``precision.activation``, eval mode.
+    """The export form of the GFPGAN holding ``state_dict``, in ``precision`` (the style modulation
+    layers pinned), eval mode.
 
     Raises :class:`facert.errors.WeightsError` (without a path) when keys or shapes differ.
     """
-    model = load_gfpgan(state_dict, config)
-    return GFPGANExport(model, precision, rescale_styles).to(precision.activation).eval()
+    module = GFPGANExport(load_gfpgan(state_dict, config), precision, rescale_styles)
+    modulations = [m.modulation for m in module.modules() if isinstance(m, StaticModulatedConv)]
+    apply_precision(module, precision, modulations)
+    return module.eval()
 
 
 def export_gfpgan(spec: ModelSpec, sources: list[Path], workdir: Path) -> dict[str, Any]:

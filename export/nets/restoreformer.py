@@ -28,6 +28,7 @@ from facert.export.nets.restoreformer_blocks import (
     swish,
 )
 from facert.export.nets.restoreformer_quantizer import VectorQuantizer
+from facert.export.precision import cast
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,9 @@ class RestoreFormer(nn.Module):
     """Encoder, ``quant_conv``, codebook, ``post_quant_conv``, decoder.
 
     ``forward``: (N, 3, S, S) float RGB in [-1, 1] -> (N, out_ch, S, S), unclamped, [-1, 1] scale,
-    in the input's dtype (the encoder may run in another dtype than the decoder: see ``to_fp16``).
+    in the decoder's dtype. The encoder and ``quant_conv`` run in the dtype of their parameters, the
+    decoder in that of ``post_quant_conv`` (they differ in an FP16 build, see
+    :func:`facert.export.nets.restoreformer_build.build_restoreformer_export`).
     ``export_form=False`` is the faithful port (one-hot codebook product, straight-through sum);
     ``export_form=True`` looks codes up with argmin + gather (see :class:`VectorQuantizer`).
     """
@@ -185,10 +188,10 @@ class RestoreFormer(nn.Module):
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Pre-quantisation latent (N, embed_dim, S/32, S/32) and the encoder's feature dict."""
-        features = self.encoder(x)
+        features = self.encoder(cast(x, self.encoder.conv_in.weight.dtype))
         return self.quant_conv(features["out"]), features
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         latent, features = self.encode(x)
-        codes = self.quantize(latent).to(self.post_quant_conv.weight.dtype)
-        return self.decoder(self.post_quant_conv(codes), features).to(x.dtype)
+        codes = cast(self.quantize(latent), self.post_quant_conv.weight.dtype)
+        return self.decoder(self.post_quant_conv(codes), features)

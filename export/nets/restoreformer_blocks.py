@@ -1,10 +1,10 @@
 """Building blocks of RestoreFormer and RestoreFormer++ (wzhouxiff/RestoreFormerPlusPlus).
 
-Feature maps are (N, C, H, W) tensors. Every block can run with a *pinned dtype*: when
-``pinned_dtype`` is set (``torch.float32``), the numerically fragile parts (group normalisation,
-attention scores, softmax and weighted sum) are computed in that dtype whatever the dtype of the
-surrounding convolutions, and the result is cast back. With ``pinned_dtype=None`` the blocks compute
-exactly as the official code does, in the input's dtype.
+Feature maps are (N, C, H, W) tensors. Every block can run with a *pinned dtype*
+(:mod:`facert.export.precision`): when ``pinned_dtype`` is set, the numerically fragile parts (group
+normalisation, attention scores, softmax and weighted sum) are computed in that dtype whatever the
+dtype of the surrounding convolutions, and the result is cast back. With ``pinned_dtype=None`` the
+blocks compute exactly as the official code does, in the input's dtype.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from facert.export.precision import cast
 
 
 class PinnedGroupNorm(nn.GroupNorm):
@@ -25,9 +27,9 @@ class PinnedGroupNorm(nn.GroupNorm):
         dtype = self.pinned_dtype
         if dtype is None:
             return super().forward(x)
-        weight, bias = self.weight.to(dtype), self.bias.to(dtype)
-        out = F.group_norm(x.to(dtype), self.num_groups, weight, bias, self.eps)
-        return out.to(x.dtype)
+        weight, bias = cast(self.weight, dtype), cast(self.bias, dtype)
+        out = F.group_norm(cast(x, dtype), self.num_groups, weight, bias, self.eps)
+        return cast(out, x.dtype)
 
 
 def swish(x: torch.Tensor) -> torch.Tensor:
@@ -107,12 +109,13 @@ class MultiHeadAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
         h = self.norm1(x)
-        source = h if context is None else self.norm2(context).to(h.dtype)
+        source = h if context is None else cast(self.norm2(context), h.dtype)
         q, k, v = self._split(self.q(source)), self._split(self.k(h)), self._split(self.v(h))
         if self.pinned_dtype is not None:
-            q, k, v = q.to(self.pinned_dtype), k.to(self.pinned_dtype), v.to(self.pinned_dtype)
+            dtype = self.pinned_dtype
+            q, k, v = cast(q, dtype), cast(k, dtype), cast(v, dtype)
         q = q.transpose(2, 3) * float(self.head_channels) ** -0.5  # (N, heads, HW, C/heads)
         weights = torch.softmax(torch.matmul(q, k), dim=3)  # (N, heads, HW queries, HW keys)
         out = torch.matmul(weights, v.transpose(2, 3))  # (N, heads, HW, C/heads)
-        out = out.transpose(2, 3).flatten(1, 2).reshape(x.shape).to(x.dtype)
+        out = cast(out.transpose(2, 3).flatten(1, 2).reshape(x.shape), x.dtype)
         return x + self.proj_out(out)

@@ -1,14 +1,19 @@
 """Building RestoreFormer(++) for export: official weights in, checked module out.
 
 - :func:`restoreformer_state_dict` reads an official file (``torch.load(weights_only=True)``).
-- :func:`build_restoreformer_export` returns the export form, strictly loaded, in eval mode.
-- :func:`to_fp16` turns it into the FP16 build (pinned parts stay float32); running that module is
-  the torch-level proof that an FP16 engine with the same pins is safe.
+- :func:`build_restoreformer_export` returns the export form, strictly loaded, in a
+  :class:`~facert.export.precision.Precision` (the encoder, ``quant_conv``, codebook and every
+  GroupNorm pinned), in eval mode.
+- :func:`export_restoreformer` is the exporter of both specs, through
+  :func:`facert.export.learned.export_learned`.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -16,9 +21,9 @@ from torch import nn
 from facert.errors import WeightsError
 from facert.export.checkpoint import load_state_dict, load_strict
 from facert.export.nets.restoreformer import VARIANTS, RestoreFormer, RestoreFormerConfig
-from facert.export.nets.restoreformer_blocks import MultiHeadAttention, PinnedGroupNorm
-from facert.export.nets.restoreformer_quantizer import VectorQuantizer
-from facert.registry import WeightFile
+from facert.export.nets.restoreformer_blocks import PinnedGroupNorm
+from facert.export.precision import Precision, apply_precision
+from facert.registry import ModelSpec, WeightFile
 from facert.specs.restoreformer import (
     RESTOREFORMER_PP_CKPT,
     RESTOREFORMER_V1_CKPT,
@@ -30,8 +35,6 @@ LAYOUTS: dict[str, tuple[WeightFile, ...]] = {
     "restoreformer": (RESTOREFORMER_V1_PTH, RESTOREFORMER_V1_CKPT),
     "restoreformer-pp": (RESTOREFORMER_PP_CKPT,),
 }
-
-_PINNED_TYPES = (PinnedGroupNorm, MultiHeadAttention, VectorQuantizer)
 
 
 def variant_config(variant: str) -> RestoreFormerConfig:
@@ -61,33 +64,18 @@ def restoreformer_state_dict(path: Path, variant: str) -> dict[str, torch.Tensor
     return load_state_dict(path, layouts[-1])
 
 
-def set_pinned_dtype(model: nn.Module, dtype: torch.dtype | None) -> nn.Module:
-    """Make every pinned part (norms, attention cores, codebook) compute in ``dtype`` (None: off)."""
-    for module in model.modules():
-        if isinstance(module, _PINNED_TYPES):
-            module.pinned_dtype = dtype
-    return model
+def pinned_parts(model: RestoreFormer) -> list[nn.Module]:
+    """The parts whose parameters stay in the pinned dtype (the spec's precision policy).
 
-
-def to_fp16(model: RestoreFormer, encoder_in_float32: bool = True) -> RestoreFormer:
-    """The FP16 build of ``model`` (changed in place and returned), as the spec's precision policy.
-
-    Decoder and ``post_quant_conv`` convolutions run in float16; every GroupNorm and the codebook
-    keep float32 parameters and compute in float32, as do the attention cores. With
-    ``encoder_in_float32`` (the policy) the encoder and ``quant_conv`` (31% of the MACs) stay
-    float32 too: feed float32 input, and the codebook indices are exactly the FP32 model's. Without
-    it the encoder runs in float16 as well (feed float16 input): faster, but its ~0.3% latent error
-    flips the code at near-tie positions, which changes a 32x32 patch of the output.
-    The output has the input's dtype.
+    The encoder and ``quant_conv`` (31% of the MACs) stay whole: in float16 the latent moves by
+    ~0.2% and the code flips where the two nearest codes are almost tied (0-3 of 256 positions per
+    face with facert.export.fill weights), each flip changing a 32x32 patch (32.6 dB). The codebook
+    lookup and every GroupNorm are pinned too; attention cores compute in the pinned dtype. The
+    encoder reads the FP16 graph's float32 image unrounded: rounding it to float16 alone flips one
+    code on 3 of the 4 default check faces (44-48 dB against FP32 instead of 69-70 dB).
     """
-    kept: set[nn.Module] = set()
-    if encoder_in_float32:
-        kept = {*model.encoder.modules(), model.quant_conv}
-    for module in model.modules():  # only convolutions change: norms and codebook stay float32
-        if isinstance(module, nn.Conv2d) and module not in kept:
-            module.half()
-    set_pinned_dtype(model, torch.float32)
-    return model
+    norms = [m for m in model.decoder.modules() if isinstance(m, PinnedGroupNorm)]
+    return [model.encoder, model.quant_conv, model.quantize, *norms]
 
 
 def build_restoreformer(
@@ -99,20 +87,29 @@ def build_restoreformer(
 
 
 def build_restoreformer_export(
-    state_dict: dict[str, torch.Tensor],
+    state_dict: Mapping[str, torch.Tensor],
+    precision: Precision,
     variant: str | RestoreFormerConfig,
-    pinned_dtype: torch.dtype | None = torch.float32,
     source: Path | None = None,
 ) -> RestoreFormer:
-    """The export form of ``variant`` with ``state_dict`` loaded strictly, in eval mode, FP32.
+    """The export form of ``variant`` with ``state_dict`` loaded strictly, in ``precision``, eval.
 
-    Graph: input ``(N, 3, 512, 512)`` float32 RGB in [-1, 1] -> output ``(N, 3, 512, 512)`` float32
-    in [-1, 1] scale, unclamped (the official post-processing clamps). Dynamic batch. The codebook
-    lookup is ArgMin + Gather. ``pinned_dtype`` is the dtype the pinned parts compute in: float32 is
-    a no-op in an FP32 graph and keeps them float32 after :func:`to_fp16`. ``source`` names the file
-    in key-mismatch errors.
+    Graph: input ``(N, 3, 512, 512)`` RGB in [-1, 1] -> output ``(N, 3, 512, 512)`` in [-1, 1]
+    scale, unclamped (the official post-processing clamps), both in ``precision.activation``.
+    Dynamic batch. The codebook lookup is ArgMin + Gather. ``source`` names the file in key-mismatch
+    errors (without it the error carries no path and the harness adds it).
     """
     config = variant if isinstance(variant, RestoreFormerConfig) else variant_config(variant)
     model = build_restoreformer(config, export_form=True)
-    load_strict(model, state_dict, source or Path(f"<{type(model).__name__} state dict>"))
-    return set_pinned_dtype(model.eval(), pinned_dtype)
+    load_strict(model, state_dict, source)
+    apply_precision(model, precision, pinned_parts(model))
+    return model.eval()
+
+
+def export_restoreformer(spec: ModelSpec, sources: list[Path], workdir: Path) -> dict[str, Any]:
+    """The exporter of the restoreformer and restoreformer-pp specs (512 px; the variant is the
+    spec's name)."""
+    from facert.export.learned import export_learned
+
+    build = functools.partial(build_restoreformer_export, variant=variant_config(spec.name))
+    return export_learned(spec, sources, workdir, build)

@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from facert.export.precision import cast
+
 
 class VectorQuantizer(nn.Module):
     """(N, C, H, W) latent -> (N, C, H, W) nearest codebook vectors.
@@ -33,7 +35,7 @@ class VectorQuantizer(nn.Module):
         rows = z.permute(0, 2, 3, 1).reshape(-1, z.shape[1])
         codebook = self.embedding.weight
         if self.pinned_dtype is not None:
-            rows, codebook = rows.to(self.pinned_dtype), codebook.to(self.pinned_dtype)
+            rows, codebook = cast(rows, self.pinned_dtype), cast(codebook, self.pinned_dtype)
         return rows, codebook
 
     @staticmethod
@@ -66,4 +68,4 @@ class VectorQuantizer(nn.Module):
         # part of the official output, and the decoder can amplify such differences a hundredfold.
         nearest = rows + (nearest - rows)
         channels_last = z.permute(0, 2, 3, 1)
-        return nearest.reshape(channels_last.shape).permute(0, 3, 1, 2).to(z.dtype)
+        return cast(nearest.reshape(channels_last.shape).permute(0, 3, 1, 2), z.dtype)

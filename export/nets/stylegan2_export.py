@@ -9,7 +9,8 @@ computed as *input scaling x static-weight conv x output scaling*:
 
 which equals the official ``conv(x, W * s * rsqrt(sum (W * s)^2 + eps)) * gain`` exactly (scaling
 the style by 1/c cancels under demodulation, eps included). The style path (modulation, c, the
-demodulation sums and rsqrt) runs in ``precision.pinned`` (FP32 in an FP16 build): squared styles
+demodulation sums and rsqrt) runs in ``pinned_dtype`` (FP32 in an FP16 build; the modulation layers'
+parameters stay there, see :func:`facert.export.precision.apply_precision`): squared styles
 would overflow float16 and eps = 1e-8 underflows it. Dividing by c keeps ``x * s'`` within the
 input's range, so no float16 activation grows because a style is large.
 """
@@ -53,7 +54,7 @@ class StaticModulatedConv(nn.Module):
         self.eps = source.eps
         self.padding = source.kernel_size // 2
         self.gain = gain
-        self.pinned = precision.pinned
+        self.pinned_dtype = precision.pinned
         self.rescale_styles = rescale_styles
 
     def style_scales(self, latent: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, ...]:
@@ -61,7 +62,7 @@ class StaticModulatedConv(nn.Module):
 
         Computed in the pinned dtype, returned in ``dtype`` (the activations').
         """
-        pinned = self.pinned
+        pinned = self.pinned_dtype
         style = F.linear(
             cast(latent, pinned),
             cast(self.modulation.weight, pinned),

@@ -3,10 +3,9 @@
 A re-implementation of the blocks in sczhou/CodeFormer ``basicsr/archs/vqgan_arch.py`` with the same
 state-dict keys (``blocks.<index>.*``). All feature maps are (N, C, H, W) in the module's dtype.
 
-Precision: :class:`GroupNorm32` computes in the dtype of its own parameters, so a network whose
-GroupNorm parameters are kept in float32 while the rest is half (see
-``facert.export.nets.codeformer_export``) normalises in float32. :class:`AttnBlock` computes its
-attention scores and softmax in ``score_dtype`` when that is set.
+Precision (:mod:`facert.export.precision`): :class:`GroupNorm32` normalises, and :class:`AttnBlock`
+computes its attention scores and softmax, in ``pinned_dtype`` when that is set (None: in the
+input's dtype, as the official code).
 """
 
 from __future__ import annotations
@@ -17,24 +16,23 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-
-def cast(x: Tensor, dtype: torch.dtype) -> Tensor:
-    """``x`` in ``dtype``; no operation at all (no Cast node in an export) when it already is."""
-    return x if x.dtype == dtype else x.to(dtype)
+from facert.export.precision import cast
 
 
 class GroupNorm32(nn.GroupNorm):
     """GroupNorm with 32 groups, eps 1e-6, affine (the official ``normalize``).
 
-    Computed in the dtype of ``weight``; the result is cast back to the input's dtype.
+    Computed in ``pinned_dtype`` (None: the input's dtype); the result has the input's dtype.
     """
 
     def __init__(self, channels: int) -> None:
         super().__init__(num_groups=32, num_channels=channels, eps=1e-6, affine=True)
+        self.pinned_dtype: torch.dtype | None = None
 
     def forward(self, x: Tensor) -> Tensor:
-        dtype = self.weight.dtype
-        out = F.group_norm(cast(x, dtype), self.num_groups, self.weight, self.bias, self.eps)
+        dtype = self.pinned_dtype or x.dtype
+        weight, bias = cast(self.weight, dtype), cast(self.bias, dtype)
+        out = F.group_norm(cast(x, dtype), self.num_groups, weight, bias, self.eps)
         return cast(out, x.dtype)
 
 
@@ -69,7 +67,7 @@ class AttnBlock(nn.Module):
     def __init__(self, channels: int) -> None:
         super().__init__()
         self.channels = channels
-        self.score_dtype: torch.dtype | None = None  # None: the input's dtype
+        self.pinned_dtype: torch.dtype | None = None  # of scores and softmax; None: the input's
         self.norm = GroupNorm32(channels)
         self.q = nn.Conv2d(channels, channels, 1)
         self.k = nn.Conv2d(channels, channels, 1)
@@ -77,15 +75,18 @@ class AttnBlock(nn.Module):
         self.proj_out = nn.Conv2d(channels, channels, 1)
 
     def forward(self, x: Tensor) -> Tensor:
-        h = self.norm(x)
-        dtype = self.score_dtype or x.dtype
+        return x + self.attend(self.norm(x))
+
+    def attend(self, h: Tensor) -> Tensor:
+        """The residual branch after the norm: ``h`` (N, C, H, W) normalised -> proj_out(...)."""
+        dtype = self.pinned_dtype or h.dtype
         query = cast(self.q(h).flatten(2).transpose(1, 2), dtype)  # (N, HW, C)
         key = cast(self.k(h).flatten(2), dtype)  # (N, C, HW)
         scores = torch.bmm(query, key) * (self.channels**-0.5)  # (N, HW query, HW key)
-        weights = cast(F.softmax(scores, dim=2), x.dtype)
+        weights = cast(F.softmax(scores, dim=2), h.dtype)
         value = self.v(h).flatten(2)  # (N, C, HW)
-        attended = torch.bmm(value, weights.transpose(1, 2)).reshape_as(x)
-        return x + self.proj_out(attended)
+        attended = torch.bmm(value, weights.transpose(1, 2)).reshape_as(h)
+        return self.proj_out(attended)
 
 
 class Downsample(nn.Module):

@@ -1,0 +1,194 @@
+"""CodeFormer through the shared export harness (facert.export.learned) on a tiny configuration.
+
+The tiny checkpoint has every fusion's ``scale`` output multiplied by 100: the same kind of network,
+whose plain generator overflows float16 at fidelity 0.5 and 1 (the fused features grow by about the
+square at each fusion), so a passing FP16 export at w = 0, 0.5 and 1 also proves the scaled
+generator (facert.export.nets.codeformer_scaled).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+
+from facert.backends.ort import OrtSession  # noqa: E402
+from facert.errors import ExportError  # noqa: E402
+from facert.export.fill import deterministic_state_dict  # noqa: E402
+from facert.export.learned import export_learned  # noqa: E402
+from facert.export.learned_checks import default_faces, load_faces  # noqa: E402
+from facert.export.learned_verify import option_cases, torch_fp16_proof  # noqa: E402
+from facert.export.nets.codeformer import CodeFormer  # noqa: E402
+from facert.export.nets.codeformer_export import build_codeformer_export  # noqa: E402
+from facert.export.precision import FP32  # noqa: E402
+from facert.fileutil import sha256_of  # noqa: E402
+from facert.registry import ModelSpec, get_spec  # noqa: E402
+
+# 32 px, 8x8 latent, 16 codes, fusion at every generator resolution (8 and 16 px included).
+TINY = dict(
+    dim_embd=32,
+    n_head=2,
+    n_layers=1,
+    codebook_size=16,
+    latent_size=64,
+    connect_list=("8", "16", "32"),
+    img_size=32,
+    nf=32,
+    ch_mult=(1, 2, 2),
+    emb_dim=32,
+)
+FACES = sorted((Path(__file__).parent / "data" / "faces").glob("*.png"))
+LARGE_FUSION = 100.0
+FIDELITIES = [0.0, 0.5, 1.0]
+
+
+def tiny_state() -> dict[str, torch.Tensor]:
+    state = deterministic_state_dict(CodeFormer(**TINY))
+    return {
+        key: value * LARGE_FUSION
+        if key.startswith("fuse_convs_dict.") and ".scale.2." in key
+        else value
+        for key, value in state.items()
+    }
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[ModelSpec, Path, dict, dict]:
+    folder = tmp_path_factory.mktemp("codeformer")
+    state = tiny_state()
+    checkpoint = folder / "tiny.pth"
+    torch.save({"params_ema": state}, checkpoint)
+    spec = get_spec("codeformer")
+    weight = dataclasses.replace(spec.weights[0], sha256=sha256_of(checkpoint))
+    spec = dataclasses.replace(spec, input_size=TINY["img_size"], weights=(weight,))
+    build = functools.partial(build_codeformer_export, **TINY)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny convolutions: one thread is faster on a loaded machine
+    try:
+        facts = export_learned(spec, [checkpoint], folder, build, faces=FACES)
+    finally:
+        torch.set_num_threads(threads)
+    return spec, folder, facts, state
+
+
+def test_every_checked_fidelity_passes_fp32_and_fp16_checks(exported: tuple) -> None:
+    spec, folder, facts, _ = exported
+    json.dumps(facts, allow_nan=False)  # the manifest is strict JSON
+    assert facts["precision_policy"] == list(spec.precision_policy)
+    assert facts["graph"]["inputs"] == ["image", "fidelity"]
+    assert facts["checked_options"] == {"fidelity": FIDELITIES}
+    parity = facts["parity"]
+    assert parity["options"] == {"fidelity": 0.5}  # the top level is the default case
+    cases = parity["cases"]
+    assert sorted(case["options"]["fidelity"] for case in cases) == FIDELITIES
+    for case in cases:
+        assert case["ort_fp32_vs_torch_max_abs"] <= 1e-4 * case["output_scale"]
+        assert case["fp32_batch_vs_single_max_abs"] <= 1e-4 * case["output_scale"]
+        assert case["ort_fp16_psnr_db"] >= 40.0 and case["torch_fp16"]["psnr_db"] >= 40.0
+        assert case["torch_fp16"]["peak_activation"] < 65504.0
+    assert {p.name for p in folder.glob("*.onnx")} == set(spec.onnx_files)
+
+
+def test_graphs_take_fidelity_per_face_and_pin_the_code_prediction(exported: tuple) -> None:
+    _, folder, _, _ = exported
+    fp32 = onnx.load(str(folder / "model.onnx"))
+    fp16 = onnx.load(str(folder / "model.fp16.onnx"))
+    for model in (fp32, fp16):  # the same float32 interface
+        operators = {node.op_type for node in model.graph.node}
+        assert {"ArgMax", "Gather"} <= operators
+        assert not operators & {"If", "Loop", "ScatterElements", "TopK"}  # no branch, no one-hot
+        for value in model.graph.input:
+            assert value.name in ("image", "fidelity")
+            assert value.type.tensor_type.shape.dim[0].dim_param == "batch"
+            assert value.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    fp32_casts = {n.attribute[0].i for n in fp32.graph.node if n.op_type == "Cast"}
+    assert not fp32_casts & {onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE}
+    # In the FP16 graph the image goes to float16 (the encoder), the fidelity stays float32 (only
+    # the pinned fusion products read it).
+    readers = {
+        name: {(n.op_type, n.attribute[0].i) for n in fp16.graph.node if name in n.input}
+        for name in ("image", "fidelity")
+    }
+    assert readers == {
+        "image": {("Cast", onnx.TensorProto.FLOAT16)},
+        "fidelity": {("Cast", onnx.TensorProto.FLOAT)},
+    }
+    weights = {t.name: t.data_type for t in fp16.graph.initializer}
+    convs = [n for n in fp16.graph.node if n.op_type == "Conv"]
+    assert convs and all(weights[n.input[1]] == onnx.TensorProto.FLOAT16 for n in convs)
+    # The transformer is pinned: its LayerNorm scales stay float32 (2 per layer + the logits').
+    norms = [n for n in fp16.graph.node if n.op_type == "LayerNormalization"]
+    assert len(norms) == 2 * TINY["n_layers"] + 1
+    assert all(weights[n.input[1]] == onnx.TensorProto.FLOAT for n in norms)
+
+
+def test_onnx_rows_with_their_own_fidelity_match_the_faithful_port(exported: tuple) -> None:
+    spec, folder, _, state = exported
+    faces, _ = load_faces(spec, FACES, count=4)
+    fidelity = np.array([0.0, 0.3, 0.7, 1.0], np.float32)
+    faithful = CodeFormer(**TINY).eval()
+    faithful.load_state_dict(state)
+    with torch.no_grad():
+        expected = np.concatenate(
+            [
+                faithful(torch.from_numpy(faces[i : i + 1]), w=float(w), adain=True)[0].numpy()
+                for i, w in enumerate(fidelity)
+            ]
+        )
+    with OrtSession(folder / "model.onnx") as session:
+        restored = session.run({"image": faces, "fidelity": fidelity})["restored"]
+    # FP32: ORT vs PyTorch reorders float32 sums only (same codes, same fusion).
+    assert np.abs(restored - expected).max() <= 1e-4 * max(1.0, float(np.abs(expected).max()))
+
+
+def test_the_plain_generator_overflows_float16_where_the_scaled_one_does_not(
+    exported: tuple,
+) -> None:
+    spec, _, facts, state = exported
+    plain = functools.partial(build_codeformer_export, rescale_fusion=False, **TINY)
+    faces, names = load_faces(spec, FACES)
+    cases = option_cases(spec)[:1]  # the default, w = 0.5
+    reference = plain(state, FP32)
+    with torch.no_grad():
+        expected = reference(torch.from_numpy(faces), torch.full((4,), 0.5)).numpy()
+    with pytest.raises(ExportError, match=r"\(fidelity=0.5\): an intermediate result overflowed"):
+        torch_fp16_proof(spec, plain, state, cases, [expected], faces, names)
+    assert facts["parity"]["torch_fp16"]["psnr_db"] >= 40.0  # same checkpoint, scaled generator
+
+
+# The default check face these deterministic weights cannot pass for a reason that is not the
+# export's (measured; the same with the plain generator): its top-2 code logits are 5e-6 apart
+# (1.3e-6 of their scale) at one position, which a float16 encoder flips (36.7 dB at w = 0).
+NEAR_TIE_FACE = "astronaut.png"
+
+
+@pytest.mark.slow
+def test_full_size_export_passes_its_checks_at_every_fidelity(tmp_path: Path) -> None:
+    """The full network through the harness with deterministic weights standing in for the
+    official file (the plain generator overflows float16 at w = 1 with them), on the default faces
+    but NEAR_TIE_FACE. Minutes on two CPU cores."""
+    with torch.device("meta"):
+        shapes = CodeFormer()
+    checkpoint = tmp_path / "codeformer-fill.pth"
+    torch.save({"params_ema": deterministic_state_dict(shapes)}, checkpoint)
+    spec = get_spec("codeformer")
+    weight = dataclasses.replace(spec.weights[0], sha256=sha256_of(checkpoint))
+    spec = dataclasses.replace(spec, weights=(weight,))
+    build = functools.partial(build_codeformer_export, img_size=spec.input_size)
+    faces = [face for face in default_faces(limit=5) if face[0] != NEAR_TIE_FACE]
+    facts = export_learned(spec, [checkpoint], tmp_path, build, faces=faces)
+    print(json.dumps(facts["parity"], indent=1))  # the numbers, for the record (pytest -s)
+    assert facts["checked_options"] == {"fidelity": FIDELITIES}
+    for case in facts["parity"]["cases"]:
+        # Float32 parity as the harness states it (learned_checks): 1e-4 of the output scale, or
+        # 4x float32's own error on a face (these weights amplify it up to ~1e-4 at w = 1).
+        limit = max(1e-4 * case["output_scale"], 4 * case["fp32_own_error_max_abs"])
+        assert case["ort_fp32_vs_torch_max_abs"] <= limit
+        assert case["ort_fp16_psnr_db"] >= 40.0 and case["torch_fp16"]["psnr_db"] >= 40.0
