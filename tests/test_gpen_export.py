@@ -136,7 +136,7 @@ def test_naive_fp16_overflows_where_the_export_form_does_not(exported: tuple) ->
     with torch.no_grad():
         expected = load_gpen(state, TINY)(torch.from_numpy(faces)).numpy()
     with pytest.raises(ExportError, match="overflowed float16"):
-        torch_fp16_proof(spec, naive, state, expected, faces, names)
+        torch_fp16_proof(spec, naive, state, [{}], [expected], faces, names)
     assert facts["parity"]["torch_fp16"]["psnr_db"] >= 40.0  # same checkpoint, fixed form
 
 
