@@ -26,6 +26,13 @@ BENCHES = [
     ),
     ("weight-free restorers", ["bench_restorers.py"], ["--runs", "3"]),
     ("weight-free restorers, quality", ["quality_restorers.py"], []),
+    # --quick: GFPGAN only. The end-to-end comparison with the official GFPGANer runs when
+    # FACERT_BENCH_REFERENCE_PYTHON names the reference environment's interpreter.
+    (
+        "learned restorers: ONNX Runtime vs eager, memory, end to end",
+        ["bench_learned.py"],
+        ["--quick"],
+    ),
 ]
 
 

@@ -1,0 +1,153 @@
+"""The learned restorers that bench_learned.py measures, with weights filled from their key names.
+
+No official checkpoint can be downloaded for the benchmark, so every model carries the deterministic
+fill of :mod:`facert.export.fill` (GPEN: its equalized-LR variant). Compute cost does not depend on
+the weights' values: the same layers run on the same shapes.
+
+For each model: the faithful module in the official layout (what the official inference runs in
+PyTorch eager), the fill checkpoint written in the official file layout, and the ONNX export built
+from that file by the export harness (:func:`facert.export.api.export_model`: ``model.onnx`` FP32,
+``model.fp16.onnx``, parity checks), cached under ``<workdir>/cache`` in facert's cache layout, so
+``FACERT_CACHE=<workdir>/cache facert enhance --model gfpgan-1.4`` finds it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+
+from facert.artifacts import Artifact, find_artifact
+from facert.cache import artifact_dir
+from facert.errors import ArtifactError
+from facert.export.fill import deterministic_state_dict, equalized_state_dict
+from facert.fileutil import sha256_of
+from facert.registry import ModelSpec, get_spec
+
+FACE = Path(__file__).resolve().parents[1] / "tests" / "data" / "faces" / "grace_hopper_512.png"
+
+Call = Callable[[nn.Module, torch.Tensor], torch.Tensor]
+
+
+def plain_call(module: nn.Module, image: torch.Tensor) -> torch.Tensor:
+    return module(image)
+
+
+def codeformer_call(module: nn.Module, image: torch.Tensor) -> torch.Tensor:
+    """As inference_codeformer.py: ``net(x, w=w, adain=True)[0]`` with w = 0.5."""
+    return module(image, w=0.5, adain=True)[0]
+
+
+@dataclass(frozen=True)
+class LearnedModel:
+    """One benchmarked model: its row label, its spec, and how the official code runs it."""
+
+    label: str
+    spec_name: str
+    build: Callable[[], nn.Module]  # the faithful module, official layout, unloaded
+    equalized: bool = False  # GPEN: fill with equalized_state_dict
+    call: Call = plain_call
+    note: str = ""
+
+    @property
+    def spec(self) -> ModelSpec:
+        return get_spec(self.spec_name)
+
+
+def _gfpgan() -> nn.Module:
+    from facert.export.nets.gfpgan import GFPGAN
+
+    return GFPGAN()
+
+
+def _codeformer() -> nn.Module:
+    from facert.export.nets.codeformer import CodeFormer
+
+    return CodeFormer()
+
+
+def _gpen(size: int) -> Callable[[], nn.Module]:
+    def build() -> nn.Module:
+        from facert.export.nets.gpen import GPEN, OFFICIAL_CONFIGS
+
+        return GPEN(OFFICIAL_CONFIGS[size])
+
+    return build
+
+
+def _restoreformer(variant: str) -> Callable[[], nn.Module]:
+    def build() -> nn.Module:
+        from facert.export.nets.restoreformer import VARIANTS, RestoreFormer
+
+        return RestoreFormer(VARIANTS[variant], export_form=False)
+
+    return build
+
+
+MODELS = [
+    LearnedModel("gfpgan", "gfpgan-1.4", _gfpgan, note="v1.2, v1.3, v1.4: one architecture"),
+    LearnedModel("codeformer", "codeformer", _codeformer, call=codeformer_call, note="w = 0.5"),
+    LearnedModel("gpen-bfr-256", "gpen-bfr-256", _gpen(256), equalized=True),
+    LearnedModel("gpen-bfr-512", "gpen-bfr-512", _gpen(512), equalized=True),
+    LearnedModel("gpen-bfr-1024", "gpen-bfr-1024", _gpen(1024), equalized=True),
+    LearnedModel("restoreformer", "restoreformer", _restoreformer("restoreformer")),
+    LearnedModel("restoreformer-pp", "restoreformer-pp", _restoreformer("restoreformer-pp")),
+]
+BY_LABEL = {model.label: model for model in MODELS}
+
+
+def faithful_module(model: LearnedModel) -> nn.Module:
+    """The faithful module holding the fill, in eval mode (float32, CPU)."""
+    module = model.build()
+    fill = equalized_state_dict if model.equalized else deterministic_state_dict
+    module.load_state_dict(fill(module), strict=True)
+    return module.eval()
+
+
+def write_checkpoint(model: LearnedModel, module: nn.Module, path: Path) -> None:
+    """Save ``module``'s tensors in the layout of the spec's official file (its key, its prefix)."""
+    weight = model.spec.weights[0]
+    state = {weight.strip_prefix + key: value for key, value in module.state_dict().items()}
+    payload = {weight.state_dict_keys[0]: state} if weight.state_dict_keys else state
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(payload, path)
+
+
+def checkpoint_path(model: LearnedModel, workdir: Path) -> Path:
+    return workdir / "weights" / f"{model.spec_name}-fill.pth"
+
+
+def ensure_export(
+    model: LearnedModel, workdir: Path, log: Callable[[str], None] = print
+) -> Artifact:
+    """The cached export of ``model`` built from its fill checkpoint (written and exported first)."""
+    from facert.export.api import export_model
+
+    checkpoint = checkpoint_path(model, workdir)
+    if not checkpoint.is_file():
+        write_checkpoint(model, faithful_module(model), checkpoint)
+    sha256 = sha256_of(checkpoint)
+    cache = workdir / "cache"
+    try:
+        return find_artifact(cache, model.spec, sha256)
+    except ArtifactError:  # not exported yet, or by another version of the graph: export
+        pass
+    log(f"exporting {model.spec_name} from {checkpoint} (once; minutes on 2 cores)")
+    export_model(model.spec, [checkpoint], artifact_dir(cache, model.spec, sha256), sha256)
+    return find_artifact(cache, model.spec, sha256)
+
+
+def face_input(size: int) -> np.ndarray:
+    """Grace Hopper's aligned face at ``size``: (1, 3, size, size) float32 RGB [-1, 1]."""
+    bgr = cv2.imread(str(FACE), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise SystemExit(f"cannot read {FACE}")
+    if bgr.shape[0] != size:
+        bgr = cv2.resize(bgr, (size, size), interpolation=cv2.INTER_LINEAR)
+    rgb = bgr[:, :, ::-1].astype(np.float32) / 127.5 - 1.0
+    return np.ascontiguousarray(rgb.transpose(2, 0, 1)[None])
