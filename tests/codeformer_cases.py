@@ -28,6 +28,21 @@ SMALL_CONFIG: dict[str, Any] = dict(
 )
 
 
+# Multiplies every fusion's ``scale`` output layer: the same kind of network, whose plain generator
+# overflows float16 (the fused features grow by about the square at each fusion).
+LARGE_FUSION = 100.0
+
+
+def large_fusion(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state`` with every fusion's ``scale`` output layer multiplied by LARGE_FUSION."""
+    return {
+        key: value * LARGE_FUSION
+        if key.startswith("fuse_convs_dict.") and ".scale.2." in key
+        else value
+        for key, value in state.items()
+    }
+
+
 def face_tensor(face_bgr: np.ndarray) -> torch.Tensor:
     """(H, W, 3) uint8 BGR -> (1, 3, H, W) float32 RGB in [-1, 1], as inference_codeformer.py."""
     rgb = np.ascontiguousarray((face_bgr / 255.0)[:, :, ::-1].transpose(2, 0, 1), dtype=np.float32)

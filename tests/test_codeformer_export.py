@@ -9,7 +9,13 @@ import pytest
 torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 
-from codeformer_cases import SMALL_CONFIG, face_tensor, load_golden, read_face  # noqa: E402
+from codeformer_cases import (  # noqa: E402
+    SMALL_CONFIG,
+    face_tensor,
+    large_fusion,
+    load_golden,
+    read_face,
+)
 
 from facert.export.fill import deterministic_state_dict  # noqa: E402
 from facert.export.nets.codeformer import CodeFormer  # noqa: E402
@@ -27,7 +33,6 @@ from facert.export.precision import FP16, FP16_STAGED, FP32  # noqa: E402
 FORM_TOLERANCE = 1e-5
 # Fusion scale outputs multiplied by this: the same kind of network, whose features grow past
 # FEATURE_LIMIT at the fusions, so the scaled generator renormalises (scale > 1).
-LARGE_FUSION = 100.0
 
 
 def scaled_difference(
@@ -46,16 +51,6 @@ def small_state() -> dict[str, torch.Tensor]:
 @pytest.fixture(scope="module")
 def small_exported(small_state):
     return build_codeformer_export(small_state, FP32, **SMALL_CONFIG)
-
-
-def large_fusion(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """``state`` with every fusion's ``scale`` output layer multiplied by LARGE_FUSION."""
-    return {
-        key: value * LARGE_FUSION
-        if key.startswith("fuse_convs_dict.") and ".scale.2." in key
-        else value
-        for key, value in state.items()
-    }
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,9 @@ import pytest
 torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 
+from codeformer_cases import large_fusion  # noqa: E402
+from tiny_codeformer import TINY  # noqa: E402
+
 from facert.backends.ort import OrtSession  # noqa: E402
 from facert.errors import ExportError  # noqa: E402
 from facert.export.fill import deterministic_state_dict  # noqa: E402
@@ -31,32 +34,12 @@ from facert.export.precision import FP32  # noqa: E402
 from facert.fileutil import sha256_of  # noqa: E402
 from facert.registry import ModelSpec, get_spec  # noqa: E402
 
-# 32 px, 8x8 latent, 16 codes, fusion at every generator resolution (8 and 16 px included).
-TINY = dict(
-    dim_embd=32,
-    n_head=2,
-    n_layers=1,
-    codebook_size=16,
-    latent_size=64,
-    connect_list=("8", "16", "32"),
-    img_size=32,
-    nf=32,
-    ch_mult=(1, 2, 2),
-    emb_dim=32,
-)
 FACES = sorted((Path(__file__).parent / "data" / "faces").glob("*.png"))
-LARGE_FUSION = 100.0
 FIDELITIES = [0.0, 0.5, 1.0]
 
 
 def tiny_state() -> dict[str, torch.Tensor]:
-    state = deterministic_state_dict(CodeFormer(**TINY))
-    return {
-        key: value * LARGE_FUSION
-        if key.startswith("fuse_convs_dict.") and ".scale.2." in key
-        else value
-        for key, value in state.items()
-    }
+    return large_fusion(deterministic_state_dict(CodeFormer(**TINY)))
 
 
 @pytest.fixture(scope="module")
