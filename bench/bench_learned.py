@@ -50,7 +50,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from facert.backends.ort import OrtSession
 from facert.config import load_settings
-from facert.export.learned import option_names, option_values
+from facert.export.learned_verify import option_arrays, option_cases, option_names
 
 ISSUE_SPEEDUP = 4.0  # issue 3: ONNX Runtime at least 4x faster than eager for GFPGAN
 ISSUE_MEMORY_MIB = 2048.0  # issue 3: one GFPGAN face under 2 GB
@@ -92,7 +92,8 @@ def bench_model(model: LearnedModel, workdir: Path, runs: int, threads: int) -> 
 
 def model_feed(model: LearnedModel) -> dict[str, np.ndarray]:
     """The graph's inputs for one face: the image and each option at its default (w = 0.5)."""
-    feed = dict(zip(option_names(model.spec), option_values(model.spec, 1), strict=True))
+    defaults = option_cases(model.spec)[0]
+    feed = dict(zip(option_names(model.spec), option_arrays(model.spec, defaults, 1), strict=True))
     feed["image"] = face_input(model.spec.input_size)
     return feed
 
