@@ -3,18 +3,16 @@ deterministic weights standing in for the official file. Slow: minutes on two CP
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from pathlib import Path
 
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from facert.export.api import export_model  # noqa: E402
+from full_export import export_and_check  # noqa: E402
+
 from facert.export.fill import deterministic_state_dict  # noqa: E402
 from facert.export.nets.gfpgan import GFPGAN  # noqa: E402
-from facert.fileutil import sha256_of  # noqa: E402
 from facert.registry import get_spec  # noqa: E402
 
 
@@ -22,13 +20,4 @@ from facert.registry import get_spec  # noqa: E402
 def test_full_size_export_passes_its_checks(tmp_path: Path) -> None:
     checkpoint = tmp_path / "GFPGANv1.4-fill.pth"
     torch.save({"params_ema": deterministic_state_dict(GFPGAN())}, checkpoint)
-    sha256 = sha256_of(checkpoint)
-    spec = get_spec("gfpgan-1.4")
-    spec = dataclasses.replace(spec, weights=(dataclasses.replace(spec.weights[0], sha256=sha256),))
-    folder = export_model(spec, [checkpoint], tmp_path / "out", sha256)
-    manifest = json.loads((folder / "manifest.json").read_text())
-    parity = manifest["parity"]
-    print(json.dumps(parity, indent=1))  # the numbers, for the record (pytest -s)
-    assert manifest["opset"] == 17 and set(manifest["files"]) == set(spec.onnx_files)
-    assert parity["ort_fp32_vs_torch_max_abs"] <= 1e-4 * parity["output_scale"]
-    assert parity["ort_fp16_psnr_db"] >= 40.0 and parity["torch_fp16"]["psnr_db"] >= 40.0
+    export_and_check(get_spec("gfpgan-1.4"), checkpoint, tmp_path / "out")

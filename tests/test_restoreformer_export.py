@@ -18,8 +18,9 @@ import pytest
 torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 
+from full_export import export_and_check  # noqa: E402
+
 from facert.backends.ort import OrtSession  # noqa: E402
-from facert.export.api import export_model  # noqa: E402
 from facert.export.fill import deterministic_state_dict  # noqa: E402
 from facert.export.learned import export_learned  # noqa: E402
 from facert.export.learned_checks import load_faces  # noqa: E402
@@ -144,11 +145,4 @@ def test_full_size_export_passes_its_checks(variant: str, tmp_path: Path) -> Non
     else:
         checkpoint = tmp_path / "fill.pth"
         torch.save({"params_ema": state}, checkpoint)
-    spec = with_checkpoint(spec, checkpoint, spec.input_size)
-    folder = export_model(spec, [checkpoint], tmp_path / "out", sha256_of(checkpoint))
-    manifest = json.loads((folder / "manifest.json").read_text())
-    parity = manifest["parity"]
-    print(json.dumps(parity, indent=1))  # the numbers, for the record (pytest -s)
-    assert manifest["opset"] == 17 and set(manifest["files"]) == set(spec.onnx_files)
-    assert parity["ort_fp32_vs_torch_max_abs"] <= 1e-4 * parity["output_scale"]
-    assert parity["ort_fp16_psnr_db"] >= 40.0 and parity["torch_fp16"]["psnr_db"] >= 40.0
+    export_and_check(spec, checkpoint, tmp_path / "out")
