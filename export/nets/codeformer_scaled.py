@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from facert.export.nets.codeformer import FuseSftBlock
+from facert.export.nets.group_norm import group_norm
 from facert.export.nets.vqgan import AttnBlock, GroupNorm32, ResBlock, Upsample, swish
 from facert.export.precision import cast
 
@@ -56,17 +57,15 @@ def inverse(scale: Tensor, dtype: torch.dtype) -> Tensor:
     return cast(1.0 / scale, dtype)
 
 
-def group_norm(norm: nn.GroupNorm, values: Tensor, eps: Tensor) -> Tensor:
+def scaled_group_norm(norm: nn.GroupNorm, values: Tensor, eps: Tensor) -> Tensor:
     """``norm`` on ``values`` (N, C, H, W) with a per-sample, per-group epsilon ``eps`` (N, 1 or
     groups, 1, 1, 1), computed in the dtype of ``norm``'s parameters (pinned); returned in the
     dtype of ``values``."""
     dtype = norm.weight.dtype
-    grouped = cast(values, dtype).unflatten(1, (norm.num_groups, -1))  # (N, G, C/G, H, W)
-    mean = grouped.mean(dim=(2, 3, 4), keepdim=True)
-    centred = grouped - mean
-    variance = centred.square().mean(dim=(2, 3, 4), keepdim=True)
-    normed = (centred * torch.rsqrt(variance + cast(eps, dtype))).flatten(1, 2)
-    return cast(normed * norm.weight[:, None, None] + norm.bias[:, None, None], values.dtype)
+    normed = group_norm(
+        cast(values, dtype), norm.num_groups, norm.weight, norm.bias, cast(eps, dtype)
+    )
+    return cast(normed, values.dtype)
 
 
 def scaled_eps(norm: nn.GroupNorm, scale: Tensor) -> Tensor:
@@ -83,7 +82,9 @@ def conv(layer: nn.Conv2d, values: Tensor, scale: Tensor) -> Tensor:
 
 
 def res_block(block: ResBlock, x: Scaled) -> Scaled:
-    h = block.conv1(swish(group_norm(block.norm1, x.values, scaled_eps(block.norm1, x.scale))))
+    h = block.conv1(
+        swish(scaled_group_norm(block.norm1, x.values, scaled_eps(block.norm1, x.scale)))
+    )
     h = block.conv2(swish(block.norm2(h)))
     shortcut = x.values if block.conv_out is None else conv(block.conv_out, x.values, x.scale)
     return Scaled(shortcut + h * inverse(x.scale, h.dtype), x.scale)
@@ -94,13 +95,13 @@ def generator_block(block: nn.Module, x: Scaled) -> Scaled | Tensor:
     if isinstance(block, ResBlock):
         return res_block(block, x)
     if isinstance(block, AttnBlock):
-        h = group_norm(block.norm, x.values, scaled_eps(block.norm, x.scale))
+        h = scaled_group_norm(block.norm, x.values, scaled_eps(block.norm, x.scale))
         return Scaled(x.values + block.attend(h) * inverse(x.scale, h.dtype), x.scale)
     if isinstance(block, Upsample):
         upsampled = F.interpolate(x.values, scale_factor=2.0, mode="nearest")
         return Scaled(conv(block.conv, upsampled, x.scale), x.scale)
     if isinstance(block, GroupNorm32):
-        return group_norm(block, x.values, scaled_eps(block, x.scale))
+        return scaled_group_norm(block, x.values, scaled_eps(block, x.scale))
     if isinstance(block, nn.Conv2d):
         return Scaled(conv(block, x.values, x.scale), x.scale)
     raise TypeError(f"no scaled form for {type(block).__name__}")
@@ -114,7 +115,9 @@ def encode(block: ResBlock, encoder_features: Tensor, dec: Scaled) -> Tensor:
         raise ValueError("encode_enc must map 2C -> C channels with groups that split the halves")
     eps = scaled_eps(norm, dec.scale).expand(-1, norm.num_groups // 2, -1, -1, -1)
     eps = torch.cat([torch.full_like(eps, norm.eps), eps], dim=1)
-    h = block.conv1(swish(group_norm(norm, torch.cat([encoder_features, dec.values], 1), eps)))
+    h = block.conv1(
+        swish(scaled_group_norm(norm, torch.cat([encoder_features, dec.values], 1), eps))
+    )
     h = block.conv2(swish(block.norm2(h)))
     inverse_scale = inverse(dec.scale, h.dtype)
     both = torch.cat([encoder_features * inverse_scale, dec.values], 1)

@@ -16,13 +16,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from facert.export.nets.group_norm import group_norm
 from facert.export.precision import cast
 
 
 class GroupNorm32(nn.GroupNorm):
     """GroupNorm with 32 groups, eps 1e-6, affine (the official ``normalize``).
 
-    Computed in ``pinned_dtype`` (None: the input's dtype); the result has the input's dtype.
+    With ``pinned_dtype`` None (the faithful port) it is ``nn.GroupNorm``; with a pinned dtype it
+    computes the written-out :func:`~facert.export.nets.group_norm.group_norm` in that dtype and
+    returns the input's dtype.
     """
 
     def __init__(self, channels: int) -> None:
@@ -30,10 +33,11 @@ class GroupNorm32(nn.GroupNorm):
         self.pinned_dtype: torch.dtype | None = None
 
     def forward(self, x: Tensor) -> Tensor:
-        dtype = self.pinned_dtype or x.dtype
+        dtype = self.pinned_dtype
+        if dtype is None:
+            return super().forward(x)
         weight, bias = cast(self.weight, dtype), cast(self.bias, dtype)
-        out = F.group_norm(cast(x, dtype), self.num_groups, weight, bias, self.eps)
-        return cast(out, x.dtype)
+        return cast(group_norm(cast(x, dtype), self.num_groups, weight, bias, self.eps), x.dtype)
 
 
 def swish(x: Tensor) -> Tensor:

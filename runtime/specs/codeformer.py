@@ -56,5 +56,6 @@ CODEFORMER = register(
         precision_policy=PRECISION_POLICY,
         onnx_files=("model.onnx", "model.fp16.onnx"),
         exporter="facert.export.nets.codeformer_export:export_codeformer",
+        graph_version=2,  # 2: GroupNorm written out with short reductions (export/nets/group_norm)
     )
 )
