@@ -69,9 +69,9 @@ def export_codeformer_unchecked(
 ) -> dict[str, Any]:
     """CodeFormer's two graphs written as the spec's exporter writes them, without its checks.
 
-    With the fill, the full-size export fails them (tests/test_codeformer_harness.py, the slow test's
-    docstring: a float16 near-tie on the astronaut face; ONNX Runtime FP32 up to 1.5x past 1e-4 of
-    the output scale where the fill drives the output to 50). Timing does not depend on that; the
+    With the fill, the code logits are nearly uniform and some default check faces have near-ties
+    that the float16 encoder flips, failing the FP16 check (tests/test_codeformer_harness.py runs the
+    whole harness at full size on the faces without one). Timing does not depend on that; the
     manifest says the graphs are unchecked.
     """
     from facert.export.checkpoint import load_state_dict

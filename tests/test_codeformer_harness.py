@@ -26,8 +26,8 @@ from facert.backends.ort import OrtSession  # noqa: E402
 from facert.errors import ExportError  # noqa: E402
 from facert.export.fill import deterministic_state_dict  # noqa: E402
 from facert.export.learned import export_learned  # noqa: E402
-from facert.export.learned_checks import default_faces, load_faces, run_rows  # noqa: E402
-from facert.export.learned_verify import option_cases, torch_fp16_proof, torch_runner  # noqa: E402
+from facert.export.learned_checks import default_faces, load_faces  # noqa: E402
+from facert.export.learned_verify import option_cases, torch_fp16_proof  # noqa: E402
 from facert.export.nets.codeformer import CodeFormer  # noqa: E402
 from facert.export.nets.codeformer_export import build_codeformer_export  # noqa: E402
 from facert.export.precision import FP32  # noqa: E402
@@ -146,39 +146,56 @@ def test_the_plain_generator_overflows_float16_where_the_scaled_one_does_not(
     assert facts["parity"]["torch_fp16"]["psnr_db"] >= 40.0  # same checkpoint, scaled generator
 
 
-NEAR_TIE_FACE = "astronaut.png"  # see the test below; bench/learned_models.py too
+# A float16 encoder moves CodeFormer's code logits (scale ~4 with the fill) by ~1e-3: a face whose
+# top-2 logits are closer than this somewhere can flip a code, which changes a 32x32 patch.
+NEAR_TIE_GAP = 1e-3
+
+
+def code_gaps(state: dict, batch: np.ndarray, names: list[str]) -> dict[str, float]:
+    """Per face, the smallest top-2 gap of the faithful module's code logits (w = 0.5)."""
+    model = CodeFormer().eval()
+    model.load_state_dict(state)
+    logits: list[torch.Tensor] = []
+    model.idx_pred_layer.register_forward_hook(lambda m, args, out: logits.append(out))
+    gaps = {}
+    with torch.no_grad():
+        for row, name in enumerate(names):
+            logits.clear()
+            model(torch.from_numpy(batch[row : row + 1]), w=0.5, adain=True)
+            top = logits[0].reshape(-1, logits[0].shape[-1]).topk(2, dim=-1).values
+            gaps[name] = float((top[:, 0] - top[:, 1]).min())
+    return gaps
 
 
 @pytest.mark.slow
-def test_full_size_float16_is_safe_at_every_fidelity() -> None:
-    """The full network's export form with deterministic weights standing in for the official file
-    (the plain generator overflows float16 at w = 1 with them): no overflow and >= 40 dB against
-    FP32 at w = 0, 0.5 and 1, on the harness's default faces but NEAR_TIE_FACE. Minutes on 2 cores.
+def test_full_size_export_passes_its_checks_at_every_fidelity(tmp_path: Path) -> None:
+    """The full network through the whole harness with deterministic weights standing in for the
+    official file (the plain generator overflows float16 at w = 1 with them), on the default
+    faces without a near-tie (NEAR_TIE_GAP). Minutes on two CPU cores.
 
-    Why not the whole harness (measured with these weights, 2026-11-25):
-    - NEAR_TIE_FACE (the sample photo's astronaut; the repository's astronaut_512.png too): its
-      top-2 code logits are 5e-6 apart (1.3e-6 of their scale) at one position, which a float16
-      encoder flips (36.7 dB at w = 0).
-    - ONNX Runtime FP32 vs PyTorch misses 1e-4 of the output scale at w = 0.5 and 1 on some faces
-      (0.00344 for 0.00343 on 0885.png; 0.0079 for 0.0054 on the mirrored Grace Hopper at w = 1).
-      These weights drive the output to 50 (the valid range is [-1, 1]); against the same module
-      run in float64, PyTorch FP32 is off by 1.2e-4 and ONNX Runtime by 7.8e-3, in proportion to the
-      local output size, with or without ORT's graph optimisations, and not from its
-      InstanceNormalization, Softmax or Sigmoid (each replaced by explicit ops: no change). Which
-      ONNX Runtime op loses the precision was not isolated. The tiny configuration above passes the
-      whole harness.
+    Measured with these weights: the sample astronaut face (top-2 logit gap 5e-6), 0143.png
+    (1.6e-4) and 0885.png (1.3e-4) have near-ties; the float16 encoder flips a code on the
+    astronaut (36.7 dB at w = 0) and on 0885.png (35.7 dB at w = 0.5). Trained weights give
+    peaked logits; these give near-uniform ones.
     """
     with torch.device("meta"):
         shapes = CodeFormer()
     state = deterministic_state_dict(shapes)
+    checkpoint = tmp_path / "codeformer-fill.pth"
+    torch.save({"params_ema": state}, checkpoint)
     spec = get_spec("codeformer")
+    weight = dataclasses.replace(spec.weights[0], sha256=sha256_of(checkpoint))
+    spec = dataclasses.replace(spec, weights=(weight,))
+    candidates = default_faces(limit=5)
+    batch, names = load_faces(spec, candidates, count=len(candidates))
+    gaps = code_gaps(state, batch, names)
+    faces = [face for face in candidates if gaps[face[0]] >= NEAR_TIE_GAP]
+    assert faces, gaps  # grace_hopper (4.1e-3) and, with ../shared, 0500.png (3.2e-3)
     build = functools.partial(build_codeformer_export, img_size=spec.input_size)
-    faces = [face for face in default_faces(limit=5) if face[0] != NEAR_TIE_FACE]
-    batch, names = load_faces(spec, faces)
-    cases = option_cases(spec)
-    reference = build(state, FP32).eval()
-    expected = [run_rows(torch_runner(spec, reference, case), batch) for case in cases]
-    proofs = torch_fp16_proof(spec, build, state, cases, expected, batch, names)
-    print(json.dumps(proofs, indent=1))  # the numbers, for the record (pytest -s)
-    assert [case["fidelity"] for case in cases] == [0.5, 0.0, 1.0] and len(proofs) == 3
-    assert all(proof["psnr_db"] >= 40.0 for proof in proofs)  # the issue's FP16 limit
+    facts = export_learned(spec, [checkpoint], tmp_path, build, faces=faces)
+    print(json.dumps({"gaps": gaps, "parity": facts["parity"]}, indent=1))  # pytest -s
+    assert facts["checked_options"] == {"fidelity": FIDELITIES}
+    for case in facts["parity"]["cases"]:
+        # The issue's limits, as the harness states them (1e-4 of the output scale; 40 dB).
+        assert case["ort_fp32_vs_torch_max_abs"] <= 1e-4 * case["output_scale"]
+        assert case["ort_fp16_psnr_db"] >= 40.0 and case["torch_fp16"]["psnr_db"] >= 40.0
