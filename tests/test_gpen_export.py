@@ -13,20 +13,21 @@ import functools
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 
-from facert.backends.ort import OrtSession  # noqa: E402
+from stylegan_export_checks import (  # noqa: E402
+    check_any_batch_like_the_faithful_port,
+    check_naive_fp16_overflows,
+)
+
 from facert.errors import ExportError  # noqa: E402
 from facert.export.fill import equalized_state_dict  # noqa: E402
-from facert.export.learned import export_learned, torch_fp16_proof  # noqa: E402
-from facert.export.learned_checks import load_faces  # noqa: E402
+from facert.export.learned import export_learned  # noqa: E402
 from facert.export.nets.gpen import GPEN, GPENConfig, load_gpen  # noqa: E402
 from facert.export.nets.gpen_export import build_gpen_export, export_gpen  # noqa: E402
-from facert.export.precision import Precision  # noqa: E402
 from facert.fileutil import sha256_of  # noqa: E402
 from facert.registry import ModelSpec, get_spec  # noqa: E402
 
@@ -116,28 +117,13 @@ def test_graphs_have_static_weights_and_no_batch_groups(exported: tuple) -> None
 
 def test_onnx_runs_any_batch_like_the_faithful_port(exported: tuple) -> None:
     spec, folder, _, state = exported
-    faces, _ = load_faces(spec, FACES, count=3)
-    with torch.no_grad():
-        expected = load_gpen(state, TINY)(torch.from_numpy(faces)).numpy()
-    with OrtSession(folder / "model.onnx") as session:
-        restored = session.run({"image": faces})["restored"]
-    # FP32: ORT vs PyTorch reorders float32 sums only.
-    assert np.abs(restored - expected).max() <= 1e-4 * max(1.0, float(np.abs(expected).max()))
+    check_any_batch_like_the_faithful_port(spec, folder, load_gpen(state, TINY), FACES)
 
 
 def test_naive_fp16_overflows_where_the_export_form_does_not(exported: tuple) -> None:
     spec, _, facts, state = exported
-
-    def naive(state: dict, precision: Precision) -> torch.nn.Module:
-        unpinned = Precision("unpinned", precision.activation, precision.activation)
-        return build_gpen_export(state, unpinned, TINY, rescale_styles=False)
-
-    faces, names = load_faces(spec, FACES)
-    with torch.no_grad():
-        expected = load_gpen(state, TINY)(torch.from_numpy(faces)).numpy()
-    with pytest.raises(ExportError, match="overflowed float16"):
-        torch_fp16_proof(spec, naive, state, [{}], [expected], faces, names)
-    assert facts["parity"]["torch_fp16"]["psnr_db"] >= 40.0  # same checkpoint, fixed form
+    unscaled = functools.partial(build_gpen_export, config=TINY, rescale_styles=False)
+    check_naive_fp16_overflows(spec, facts, state, load_gpen(state, TINY), unscaled, FACES)
 
 
 def test_the_exporter_refuses_a_size_without_an_official_configuration(tmp_path: Path) -> None:
