@@ -6,8 +6,11 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from facert.artifacts import Artifact, read_manifest
 from facert.cache import exported_sources
 from facert.config import Settings
+from facert.errors import ArtifactError
+from facert.provenance import weights_label
 from facert.registry import ModelSpec, get_spec, list_specs
 from facert.weights import cached_weights, fetch_weights
 
@@ -26,7 +29,11 @@ def add_parser(commands: Any) -> None:
     fetch.set_defaults(run=run_fetch)
     export = actions.add_parser("export", help="export a model to ONNX (needs facert[export])")
     export.add_argument("name", help="model name (see `facert models list`)")
-    export.add_argument("--weights", type=Path, help="official checkpoint file to export from")
+    export.add_argument(
+        "--weights",
+        type=Path,
+        help="checkpoint to export from: the official file, or one with the same keys and shapes",
+    )
     export.add_argument(
         "-o", "--output", type=Path, help="folder to write (default: the cache, by checkpoint)"
     )
@@ -41,8 +48,22 @@ def _state(spec: ModelSpec, settings: Settings) -> tuple[str, str]:
     else:
         weights = "missing"
     exports = exported_sources(settings.cache_dir, spec)
-    onnx = f"{len(exports)} export{'s' if len(exports) != 1 else ''}" if exports else "missing"
+    if not exports:
+        return weights, "missing"
+    onnx = f"{len(exports)} export{'s' if len(exports) != 1 else ''}"
+    unofficial = [f for f in exports if not _official(spec, f)]
+    if unofficial:
+        label = weights_label(spec, False).split(" (")[0]
+        count = "" if len(unofficial) == len(exports) else f"{len(unofficial)} "
+        onnx += f" ({count}{label})"
     return weights, onnx
+
+
+def _official(spec: ModelSpec, folder: Path) -> bool:
+    try:
+        return Artifact(spec, folder, read_manifest(folder)).official
+    except ArtifactError:
+        return True  # an unreadable manifest is refused when used; the ONNX count still shows it
 
 
 def run_list(args: argparse.Namespace, settings: Settings) -> int:
