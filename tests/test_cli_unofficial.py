@@ -139,6 +139,9 @@ def test_finetuned_checkpoint_exports_runs_and_is_marked_unofficial(
     code, out, _ = facert(capsys, "--cache-dir", cache, "models", "list")
     [row] = [line for line in out.splitlines() if line.startswith(f"{NAME} ")]
     assert code == 0 and "1 export (unofficial weights)" in row
+    code, out, _ = facert(capsys, "--cache-dir", cache, "models", "show", NAME)
+    assert code == 0 and f"source: unofficial weights: {finetuned.name}, sha256 {sha}" in out
+    assert f"sha256 {spec.weights[0].sha256}" in out  # the official file's, for comparison
 
     # The same run in its own process: the terminal gets exactly that one line on stderr.
     run = subprocess.run(

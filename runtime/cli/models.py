@@ -1,4 +1,4 @@
-"""``facert models list | fetch NAME | export NAME``."""
+"""``facert models list | show NAME | fetch NAME | export NAME``."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 
 from facert.artifacts import Artifact, read_manifest
 from facert.cache import exported_sources
+from facert.cli.models_show import show_lines
 from facert.config import Settings
 from facert.errors import ArtifactError
 from facert.provenance import weights_label
@@ -24,6 +25,12 @@ def add_parser(commands: Any) -> None:
         "list", help="every model, its role, size, licence and cache state"
     )
     listing.set_defaults(run=run_list)
+    show = actions.add_parser(
+        "show",
+        help="one model: summary, licence, notes, options, weights and its exports",
+    )
+    show.add_argument("name", help="model name (see `facert models list`)")
+    show.set_defaults(run=run_show)
     fetch = actions.add_parser("fetch", help="download a model's official weights (sha256 checked)")
     fetch.add_argument("name", help="model name (see `facert models list`)")
     fetch.set_defaults(run=run_fetch)
@@ -75,7 +82,14 @@ def run_list(args: argparse.Namespace, settings: Settings) -> int:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1])
-    print(f"\ncache: {settings.cache_dir}")
+    print(f"\ncache: {settings.cache_dir}\ndetails: facert models show NAME")
+    return 0
+
+
+def run_show(args: argparse.Namespace, settings: Settings) -> int:
+    for line in show_lines(get_spec(args.name), settings.cache_dir):
+        print(line)
+    print(f"cache: {settings.cache_dir}")
     return 0
 
 
