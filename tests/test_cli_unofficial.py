@@ -132,6 +132,10 @@ def test_finetuned_checkpoint_exports_runs_and_is_marked_unofficial(
     assert code == 0, err
     assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == stamps  # found by sha256
     assert notices(caplog) == [notice]
+    # Without --weights the only export in the cache is the one used, with the same notice.
+    code, out, err = facert(capsys, *common[:-2], "-o", tmp_path / "plain")
+    assert code == 0, err
+    assert notices(caplog) == [notice]
     first = cv2.imread(str(tmp_path / "first" / "p.png"))
     assert np.array_equal(first, cv2.imread(str(tmp_path / "second" / "p.png")))
     assert not np.array_equal(first, cv2.imread(str(photo)))  # the face was restored

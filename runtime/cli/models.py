@@ -18,7 +18,9 @@ from facert.weights import cached_weights, fetch_weights
 
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
-        "models", help="list, fetch and export models", description="Manage the model cache."
+        "models",
+        help="list, show, fetch and export models",
+        description="Manage the model cache.",
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     listing = actions.add_parser(
