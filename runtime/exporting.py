@@ -104,6 +104,13 @@ def ensure_artifact(spec: ModelSpec, cache_dir: Path, weights: Path | None = Non
             or not spec.needs_weights
             or cached_weights(spec, cache_dir) is not None
         )
+        if weights is not None and not has_torch:
+            raise ArtifactError(
+                f"no export of this file (sha256 {(source_sha or '')[:16]}...) in the cache; "
+                "exporting it needs torch and onnx: pip install 'facert[export]', then run "
+                f"`facert models export {spec.name} --weights {weights}`",
+                path=str(weights),
+            ) from None
         if not (has_torch and can_build):
             raise
         # The export logs the notice itself, once the file's keys and shapes are checked.
