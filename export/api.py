@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import importlib
+import logging
 import os
 import shutil
 import tempfile
@@ -23,7 +24,10 @@ from typing import Any
 from facert import __version__
 from facert.artifacts import check_artifact, write_manifest
 from facert.fileutil import sha256_of
+from facert.provenance import is_official, unofficial_notice
 from facert.registry import ModelSpec
+
+log = logging.getLogger(__name__)
 
 Exporter = Callable[[ModelSpec, list[Path], Path], dict[str, Any]]
 
@@ -52,9 +56,19 @@ def export_model(
 ) -> Path:
     """Export ``spec`` from ``sources`` (weight files; empty for weight-free models) into ``out_dir``.
 
+    An exporter with a ``check_sources(spec, sources)`` method (:class:`facert.export.source_check.
+    LearnedExporter`) checks the files first: a file that is not a checkpoint of ``spec`` is refused
+    before anything is written. Sources whose ``source_sha256`` is not a published one of ``spec``
+    are unofficial weights: one notice line is logged and the manifest says ``"official": false``.
     ``out_dir`` is replaced only when the new export is complete and checked.
     """
     exporter = resolve_exporter(spec)
+    check_sources = getattr(exporter, "check_sources", None)
+    if check_sources is not None:
+        check_sources(spec, sources)  # a wrong file is refused before anything is written
+    official = is_official(spec, source_sha256)
+    if sources and not official:
+        log.warning("%s", unofficial_notice(spec, source_sha256, sources[0].name))
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
@@ -62,7 +76,11 @@ def export_model(
         manifest: dict[str, Any] = {
             "spec": spec.name,
             "spec_fingerprint": spec.fingerprint(),
-            "source": {"files": [p.name for p in sources], "sha256": source_sha256}
+            "source": {
+                "files": [p.name for p in sources],
+                "sha256": source_sha256,
+                "official": official,
+            }
             if sources
             else None,
             "files": {

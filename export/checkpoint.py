@@ -36,9 +36,8 @@ def load_state_dict(path: Path, weight: WeightFile) -> dict[str, torch.Tensor]:
         ValueError,
         KeyError,  # a legacy (non-zip) file whose first pickle is not torch's magic number
     ) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise WeightsError(
-            f"not a loadable torch checkpoint ({reason[:200]})", path=str(path)
+            f"not a loadable torch checkpoint ({_load_failure(exc)})", path=str(path)
         ) from None
     if not isinstance(raw, Mapping):
         raise WeightsError(
@@ -48,9 +47,16 @@ def load_state_dict(path: Path, weight: WeightFile) -> dict[str, torch.Tensor]:
     if weight.state_dict_keys:
         found = next((k for k in weight.state_dict_keys if k in raw), None)
         if found is None:
+            bare = bool(raw) and all(isinstance(v, torch.Tensor) for v in raw.values())
+            hint = (
+                f"; it is a bare state dict: save it as {{{weight.state_dict_keys[0]!r}: "
+                "state_dict} (what the official loader reads)"
+                if bare
+                else ""
+            )
             raise WeightsError(
                 f"none of the keys {list(weight.state_dict_keys)} in the checkpoint "
-                f"(top-level keys: {sorted(map(str, raw))[:8]})",
+                f"(top-level keys: {sorted(map(str, raw))[:3]}){hint}",
                 path=str(path),
             )
         state = raw[found]
@@ -62,7 +68,22 @@ def load_state_dict(path: Path, weight: WeightFile) -> dict[str, torch.Tensor]:
     tensors = {str(k): v for k, v in state.items() if isinstance(v, torch.Tensor)}
     if len(tensors) != len(state):
         raise WeightsError("the state dict holds entries that are not tensors", path=str(path))
+    if any(tensor.is_meta for tensor in tensors.values()):
+        raise WeightsError("the tensors hold no data (saved from the meta device)", path=str(path))
     return tensors
+
+
+def _load_failure(error: Exception) -> str:
+    """The useful part of torch.load's error, one line: the weights-only unpickler's own reason
+    (not torch's advice to retry with ``weights_only=False``), else the first sentence."""
+    text = " ".join(str(error).split())
+    marker = "WeightsUnpickler error:"
+    if marker in text:
+        reason = text.split(marker, 1)[1].split(" Check the documentation", 1)[0]
+        reason = reason.split(". Please", 1)[0].strip()
+        return f"torch.load(weights_only=True) refused it: {reason[:160]}"
+    first = text.split(". ", 1)[0].rstrip(".")
+    return first[:200] or type(error).__name__
 
 
 def describe_mismatch(

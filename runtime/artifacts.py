@@ -15,6 +15,7 @@ from typing import Any
 
 from facert.cache import artifact_dir, exported_sources
 from facert.errors import ArtifactError
+from facert.provenance import is_official
 from facert.registry import ModelSpec
 
 MANIFEST = "manifest.json"
@@ -35,6 +36,15 @@ class Artifact:
     def source_sha256(self) -> str | None:
         source = self.manifest.get("source")
         return source.get("sha256") if isinstance(source, dict) else None
+
+    @property
+    def official(self) -> bool:
+        """Built from the official weights (or from none); ``source.official`` in the manifest."""
+        source = self.manifest.get("source")
+        if not isinstance(source, dict):
+            return True
+        flag = source.get("official")
+        return flag if isinstance(flag, bool) else is_official(self.spec, self.source_sha256)
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:

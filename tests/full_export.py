@@ -18,7 +18,12 @@ def export_and_check(spec: ModelSpec, checkpoint: Path, out: Path) -> dict[str, 
     after asserting opset 17, both graphs, FP32 parity and FP16 PSNR."""
     sha256 = sha256_of(checkpoint)
     spec = dataclasses.replace(spec, weights=(dataclasses.replace(spec.weights[0], sha256=sha256),))
-    folder = export_model(spec, [checkpoint], out, sha256)
+    return check_export(spec, export_model(spec, [checkpoint], out, sha256))
+
+
+def check_export(spec: ModelSpec, folder: Path) -> dict[str, Any]:
+    """The manifest in ``folder``, after asserting opset 17, both graphs, FP32 parity and FP16
+    PSNR."""
     manifest: dict[str, Any] = json.loads((folder / "manifest.json").read_text())
     parity = manifest["parity"]
     print(json.dumps(parity, indent=1))  # the numbers, for the record (pytest -s)

@@ -66,6 +66,7 @@ def test_enhance_exports_once_by_sha256_then_reuses_it_with_any_fidelity(
     checkpoint: Path,
     cache: Path,
     capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     photo = cv2.resize(cv2.imread(str(grace_hopper_path())), (256, 300), cv2.INTER_AREA)
     cv2.imwrite(str(tmp_path / "p.png"), photo)
@@ -78,6 +79,8 @@ def test_enhance_exports_once_by_sha256_then_reuses_it_with_any_fidelity(
     folder = artifact_dir(cache, spec, sha256_of(checkpoint))
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["source"]["sha256"] == sha256_of(checkpoint)
+    assert manifest["source"]["official"] is True  # the pinned sha256: no notice, no mark
+    assert not [r for r in caplog.records if "notice:" in r.getMessage()]
     assert manifest["checked_options"] == {"fidelity": [0.0, 0.5, 1.0]}
     assert {"model.onnx", "model.fp16.onnx"} <= set(manifest["files"])
     stamps = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
@@ -86,6 +89,9 @@ def test_enhance_exports_once_by_sha256_then_reuses_it_with_any_fidelity(
     assert code == 0, err
     assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == stamps  # not exported again
     assert [p.name for p in model_dir(cache, spec).iterdir()] == [folder.name]
+    code, out, _ = facert(capsys, "--cache-dir", cache, "models", "list")
+    [row] = [line for line in out.splitlines() if line.startswith(f"{spec.name} ")]
+    assert code == 0 and "1 export " in row and "unofficial" not in row
 
     low = cv2.imread(str(tmp_path / "w0" / "p.png")).astype(np.int16)
     high = cv2.imread(str(tmp_path / "w1" / "p.png")).astype(np.int16)

@@ -39,7 +39,7 @@ def test_three_sizes_one_family_and_facegans_normalisation() -> None:
     assert weight.sha256 == ""  # no published hash: see the spec's notes
 
 
-def test_export_refuses_a_file_that_is_not_the_official_checkpoint(
+def test_export_refuses_a_file_that_is_not_a_checkpoint(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     fake = tmp_path / "GPEN-BFR-512.pth"
@@ -48,7 +48,8 @@ def test_export_refuses_a_file_that_is_not_the_official_checkpoint(
         ["--cache-dir", str(tmp_path), "models", "export", "gpen-bfr-512", "--weights", str(fake)]
     )
     assert code == 2
-    assert "is not the official gpen-bfr-512 checkpoint" in capsys.readouterr().err
+    assert f"{fake}: not a loadable torch checkpoint" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == [fake.name]  # nothing written
 
 
 def test_the_unpinned_1024_file_is_never_downloaded(

@@ -1,5 +1,5 @@
 """The CodeFormer and RestoreFormer(++) specs: wired to their exporters through the shared harness,
-and the export command refuses a file that is not the official checkpoint."""
+and the export command refuses a file that is not a checkpoint."""
 
 from __future__ import annotations
 
@@ -21,10 +21,11 @@ EXPORTERS = {
 def test_spec_names_its_exporter_and_both_onnx_files(name: str) -> None:
     pytest.importorskip("torch")
     from facert.export.api import resolve_exporter
+    from facert.export.source_check import LearnedExporter
 
     spec = get_spec(name)
     assert spec.exporter == EXPORTERS[name]
-    assert resolve_exporter(spec).__name__ == EXPORTERS[name].rpartition(":")[2]
+    assert isinstance(resolve_exporter(spec), LearnedExporter)  # checks the file before exporting
     assert spec.onnx_files == ("model.onnx", "model.fp16.onnx") and spec.precision_policy
 
 
@@ -33,11 +34,12 @@ def test_codeformer_checks_three_fidelities() -> None:
 
 
 @pytest.mark.parametrize("name", ["codeformer", "restoreformer-pp"])
-def test_export_refuses_a_file_that_is_not_the_official_checkpoint(
+def test_export_refuses_a_file_that_is_not_a_checkpoint(
     name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     fake = tmp_path / "weights.pth"
     fake.write_bytes(b"not the checkpoint")
     code = main(["--cache-dir", str(tmp_path), "models", "export", name, "--weights", str(fake)])
     assert code == 2
-    assert f"is not the official {name} checkpoint" in capsys.readouterr().err
+    assert f"{fake}: not a loadable torch checkpoint" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == [fake.name]  # nothing written

@@ -38,6 +38,13 @@ def main() -> int:
         export = facert("models", "export", "ispl", "-o", str(Path(out) / "x"))
         assert export.returncode == 2 and "pip install 'facert[export]'" in export.stderr, export
         assert export.stderr.count("\n") == 1, export.stderr
+        weights = Path(out) / "finetuned.pth"  # not exported yet: the runtime alone cannot
+        weights.write_bytes(b"a checkpoint the runtime cannot read without torch")
+        args = ("enhance", str(PHOTO), "-o", str(Path(out) / "y"), "--model", "gfpgan-1.4")
+        run = facert(*args, "--weights", str(weights))
+        assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr
+        assert f"{weights}: no export of this file" in run.stderr, run.stderr
+        assert "pip install 'facert[export]'" in run.stderr and not (Path(out) / "y").exists()
     print(f"wheel OK: facert {version.stdout.split()[1]} from {Path(package.__file__).parent}")
     return 0
 

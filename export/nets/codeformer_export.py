@@ -41,6 +41,7 @@ from facert.export.nets.codeformer import (
 from facert.export.nets.codeformer_scaled import Scaled, fuse, generator_block
 from facert.export.nets.vqgan import GroupNorm32
 from facert.export.precision import Precision, apply_precision, cast
+from facert.export.source_check import Build, LearnedExporter
 from facert.registry import ModelSpec
 
 
@@ -138,12 +139,10 @@ def build_codeformer_export(
     return apply_precision(module, precision, module.pinned_parts()).eval()
 
 
-def export_codeformer(spec: ModelSpec, sources: list[Path], workdir: Path) -> dict[str, Any]:
-    """The exporter of the codeformer spec (official v0.1.0 checkpoint, 512 px), through
-    :func:`facert.export.learned.export_learned`."""
-    from facert.export.learned import export_learned
+def codeformer_build(spec: ModelSpec) -> Build:
+    """The build of the codeformer spec: the official configuration at the spec's input size."""
+    return functools.partial(build_codeformer_export, img_size=spec.input_size)
 
-    config = {"img_size": spec.input_size}
-    return export_learned(
-        spec, sources, workdir, functools.partial(build_codeformer_export, **config)
-    )
+
+# The exporter of the codeformer spec (v0.1.0 checkpoint, 512 px), through export_learned.
+export_codeformer = LearnedExporter(codeformer_build)

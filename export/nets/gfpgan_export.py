@@ -12,8 +12,6 @@ from __future__ import annotations
 import copy
 import functools
 from collections.abc import Mapping
-from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -27,6 +25,7 @@ from facert.export.nets.stylegan2_export import (
     StaticToRGB,
 )
 from facert.export.precision import Precision, apply_precision, cast
+from facert.export.source_check import Build, LearnedExporter
 from facert.registry import ModelSpec
 
 
@@ -118,11 +117,10 @@ def build_gfpgan_export(
     return module.eval()
 
 
-def export_gfpgan(spec: ModelSpec, sources: list[Path], workdir: Path) -> dict[str, Any]:
-    """The exporter of the gfpgan-* specs (official v1.2-v1.4 checkpoints, 512 px)."""
-    from facert.export.learned import export_learned
+def gfpgan_build(spec: ModelSpec) -> Build:
+    """The build of a gfpgan-* spec: the clean architecture at the spec's input size."""
+    return functools.partial(build_gfpgan_export, config=GFPGANConfig(out_size=spec.input_size))
 
-    config = GFPGANConfig(out_size=spec.input_size)
-    return export_learned(
-        spec, sources, workdir, functools.partial(build_gfpgan_export, config=config)
-    )
+
+# The exporter of the gfpgan-* specs (v1.2-v1.4 checkpoints, 512 px).
+export_gfpgan = LearnedExporter(gfpgan_build)

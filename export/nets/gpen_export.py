@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
@@ -26,6 +24,7 @@ from facert.export.nets.gpen_export_layers import (
     StaticToRGB,
 )
 from facert.export.precision import Precision
+from facert.export.source_check import Build, LearnedExporter
 from facert.registry import ModelSpec
 
 
@@ -79,14 +78,14 @@ def build_gpen_export(
     return GPENExport(model, precision, rescale_styles).to(precision.activation).eval()
 
 
-def export_gpen(spec: ModelSpec, sources: list[Path], workdir: Path) -> dict[str, Any]:
-    """The exporter of the gpen-bfr-* specs (official GPEN-BFR 256, 512 and 1024 checkpoints)."""
-    from facert.export.learned import export_learned
-
+def gpen_build(spec: ModelSpec) -> Build:
+    """The build of a gpen-bfr-* spec: GPEN-BFR's official configuration at the spec's size."""
     config = OFFICIAL_CONFIGS.get(spec.input_size)
     if config is None:
         sizes = ", ".join(map(str, OFFICIAL_CONFIGS))
         raise ExportError(f"{spec.name}: no GPEN-BFR configuration for {spec.input_size} ({sizes})")
-    return export_learned(
-        spec, sources, workdir, functools.partial(build_gpen_export, config=config)
-    )
+    return functools.partial(build_gpen_export, config=config)
+
+
+# The exporter of the gpen-bfr-* specs (GPEN-BFR 256, 512 and 1024 checkpoints).
+export_gpen = LearnedExporter(gpen_build)

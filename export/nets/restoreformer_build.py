@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
@@ -23,6 +22,7 @@ from facert.export.checkpoint import load_state_dict, load_strict
 from facert.export.nets.restoreformer import VARIANTS, RestoreFormer, RestoreFormerConfig
 from facert.export.nets.restoreformer_blocks import PinnedGroupNorm
 from facert.export.precision import Precision, apply_precision
+from facert.export.source_check import Build, LearnedExporter
 from facert.registry import ModelSpec, WeightFile
 from facert.specs.restoreformer import (
     RESTOREFORMER_PP_CKPT,
@@ -79,9 +79,12 @@ def pinned_parts(model: RestoreFormer) -> list[nn.Module]:
 
 
 def build_restoreformer(
-    config: RestoreFormerConfig, export_form: bool, device: torch.device | str = "cpu"
+    config: RestoreFormerConfig, export_form: bool, device: torch.device | str | None = None
 ) -> RestoreFormer:
-    """An unloaded network (``device="meta"`` builds it without allocating weights)."""
+    """An unloaded network (``device="meta"`` builds it without allocating weights; None: the
+    current default device, which the checkpoint check sets to ``meta``)."""
+    if device is None:
+        return RestoreFormer(config, export_form=export_form)
     with torch.device(device):
         return RestoreFormer(config, export_form=export_form)
 
@@ -106,10 +109,10 @@ def build_restoreformer_export(
     return model.eval()
 
 
-def export_restoreformer(spec: ModelSpec, sources: list[Path], workdir: Path) -> dict[str, Any]:
-    """The exporter of the restoreformer and restoreformer-pp specs (512 px; the variant is the
-    spec's name)."""
-    from facert.export.learned import export_learned
+def restoreformer_build(spec: ModelSpec) -> Build:
+    """The build of the restoreformer and restoreformer-pp specs (the variant is the spec's name)."""
+    return functools.partial(build_restoreformer_export, variant=variant_config(spec.name))
 
-    build = functools.partial(build_restoreformer_export, variant=variant_config(spec.name))
-    return export_learned(spec, sources, workdir, build)
+
+# The exporter of the restoreformer and restoreformer-pp specs (512 px), through export_learned.
+export_restoreformer = LearnedExporter(restoreformer_build)

@@ -1,4 +1,4 @@
-"""``facert models list | fetch NAME | export NAME``."""
+"""``facert models list | show NAME | fetch NAME | export NAME``."""
 
 from __future__ import annotations
 
@@ -6,27 +6,43 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from facert.artifacts import Artifact, read_manifest
 from facert.cache import exported_sources
+from facert.cli.models_show import show_lines
 from facert.config import Settings
+from facert.errors import ArtifactError
+from facert.provenance import weights_label
 from facert.registry import ModelSpec, get_spec, list_specs
 from facert.weights import cached_weights, fetch_weights
 
 
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
-        "models", help="list, fetch and export models", description="Manage the model cache."
+        "models",
+        help="list, show, fetch and export models",
+        description="Manage the model cache.",
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     listing = actions.add_parser(
         "list", help="every model, its role, size, licence and cache state"
     )
     listing.set_defaults(run=run_list)
+    show = actions.add_parser(
+        "show",
+        help="one model: summary, licence, notes, options, weights and its exports",
+    )
+    show.add_argument("name", help="model name (see `facert models list`)")
+    show.set_defaults(run=run_show)
     fetch = actions.add_parser("fetch", help="download a model's official weights (sha256 checked)")
     fetch.add_argument("name", help="model name (see `facert models list`)")
     fetch.set_defaults(run=run_fetch)
     export = actions.add_parser("export", help="export a model to ONNX (needs facert[export])")
     export.add_argument("name", help="model name (see `facert models list`)")
-    export.add_argument("--weights", type=Path, help="official checkpoint file to export from")
+    export.add_argument(
+        "--weights",
+        type=Path,
+        help="checkpoint to export from: the official file, or one with the same keys and shapes",
+    )
     export.add_argument(
         "-o", "--output", type=Path, help="folder to write (default: the cache, by checkpoint)"
     )
@@ -41,8 +57,22 @@ def _state(spec: ModelSpec, settings: Settings) -> tuple[str, str]:
     else:
         weights = "missing"
     exports = exported_sources(settings.cache_dir, spec)
-    onnx = f"{len(exports)} export{'s' if len(exports) != 1 else ''}" if exports else "missing"
+    if not exports:
+        return weights, "missing"
+    onnx = f"{len(exports)} export{'s' if len(exports) != 1 else ''}"
+    unofficial = [f for f in exports if not _official(spec, f)]
+    if unofficial:
+        label = weights_label(spec, False).split(" (")[0]
+        count = "" if len(unofficial) == len(exports) else f"{len(unofficial)} "
+        onnx += f" ({count}{label})"
     return weights, onnx
+
+
+def _official(spec: ModelSpec, folder: Path) -> bool:
+    try:
+        return Artifact(spec, folder, read_manifest(folder)).official
+    except ArtifactError:
+        return True  # an unreadable manifest is refused when used; the ONNX count still shows it
 
 
 def run_list(args: argparse.Namespace, settings: Settings) -> int:
@@ -54,7 +84,14 @@ def run_list(args: argparse.Namespace, settings: Settings) -> int:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1])
-    print(f"\ncache: {settings.cache_dir}")
+    print(f"\ncache: {settings.cache_dir}\ndetails: facert models show NAME")
+    return 0
+
+
+def run_show(args: argparse.Namespace, settings: Settings) -> int:
+    for line in show_lines(get_spec(args.name), settings.cache_dir):
+        print(line)
+    print(f"cache: {settings.cache_dir}")
     return 0
 
 

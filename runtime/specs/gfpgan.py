@@ -15,7 +15,9 @@ that pin the official v1.3.0 release URL by this hash.
 from facert.registry import ModelSpec, WeightFile, register
 
 RELEASES = "https://github.com/TencentARC/GFPGAN/releases/download"
-LICENCE = "Apache-2.0 (GFPGAN code and released models; see notes for third-party parts)"
+LICENCE = (
+    "Apache-2.0 (GFPGAN code and released models; third-party parts: `facert models show {name}`)"
+)
 NOTES = (
     "GFPGAN's LICENSE is Apache-2.0 except third-party parts: StyleGAN2 code derived under the "
     "NVIDIA Source Code License (non-commercial) and DFDNet-derived code (CC BY-NC-SA 4.0); the "
@@ -46,7 +48,7 @@ def _spec(name: str, version: str, weights: WeightFile) -> ModelSpec:
             family="gfpgan",
             role="restorer",
             summary=f"GFP-GAN {version} (TencentARC): blind face restoration with a StyleGAN2 prior",
-            licence=LICENCE,
+            licence=LICENCE.format(name=name),
             input_size=512,
             color_order="RGB",
             input_range=(-1.0, 1.0),

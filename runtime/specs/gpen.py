@@ -26,7 +26,10 @@ MODELSCOPE = (
     "https://modelscope.cn/api/v1/models/iic/cv_gpen_image-portrait-enhancement-hires/repo"
     "?Revision=master&FilePath="
 )
-LICENCE = "none granted (README until 2026-03: academic and non-commercial use only; see notes)"
+LICENCE = (
+    "none granted (README until 2026-03: academic and non-commercial use only; see "
+    "`facert models show {name}`)"
+)
 NOTES = (
     "GPEN's repository (yangxy/GPEN) carries no licence file. Its README stated \"(c) Alibaba, "
     '2021. For academic and non-commercial use only." until commit 2c73670 (2026-03-10) removed '
@@ -54,7 +57,7 @@ def _spec(size: int, weights: WeightFile, extra_notes: tuple[str, ...] = ()) -> 
             role="restorer",
             summary=f"GPEN-BFR-{size} (yangxy/GPEN): blind face restoration with an embedded "
             "StyleGAN2 prior",
-            licence=LICENCE,
+            licence=LICENCE.format(name=f"gpen-bfr-{size}"),
             input_size=size,
             color_order="RGB",
             input_range=(-1.0, 1.0),
