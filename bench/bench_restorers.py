@@ -6,13 +6,19 @@ input with each model's default options, a few warm-up runs, then prints the med
 of ``--runs`` timed runs against the 1 s target. The machine's load average is printed beside them:
 on a shared machine the median is only indicative and the fastest run is the better estimate.
 
+WIPA also restores whole photos (its frame stage, before the faces): ``--frame 1920x1080`` times it
+on the demo's degraded Grace Hopper photo resized to that size (tiles, one at a time), and prints
+the process's peak memory after it.
+
     .venv/bin/python bench/bench_restorers.py [--runs 7] [--threads 2] [--batch 1]
+        [--frame 1920x1080 [--frame 3840x2160]]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import time
 from pathlib import Path
@@ -22,8 +28,11 @@ import numpy as np
 
 from facert.backends.ort import OrtSession
 from facert.config import load_settings
+from facert.degrade import degrade_noise_scratches_fading
 from facert.exporting import ensure_artifact
+from facert.frame_stage import FrameRestorer, tile_starts
 from facert.registry import get_spec
+from facert.samples import photo_path
 
 TARGET_MS = 1000.0
 CROP = Path(__file__).resolve().parents[1] / "tests" / "data" / "faces" / "grace_hopper_512.png"
@@ -58,12 +67,43 @@ def time_model(model: str, runs: int, threads: int, batch: int) -> list[float]:
     return times
 
 
+def time_frame(size: str, runs: int, threads: int) -> tuple[list[float], int]:
+    """Milliseconds per photo of WIPA's frame stage at ``size`` ("WxH"), after 1 warm-up run,
+    and the number of tiles it takes."""
+    width, height = (int(v) for v in size.lower().split("x"))
+    spec = get_spec("wipa")
+    stage = spec.frame_stage
+    if stage is None:
+        raise SystemExit("the wipa spec declares no frame stage")
+    photo = cv2.imread(str(photo_path("grace_hopper")))
+    if photo is None:
+        raise SystemExit("cannot read the grace_hopper sample photo")
+    frame = degrade_noise_scratches_fading(
+        cv2.resize(photo, (width, height), interpolation=cv2.INTER_CUBIC), 0
+    )
+    tiles = len(tile_starts(height, stage.tile, stage.margin)) * len(
+        tile_starts(width, stage.tile, stage.margin)
+    )
+    artifact = ensure_artifact(spec, load_settings().cache_dir)
+    with FrameRestorer(artifact, threads=threads) as restorer:
+        restorer.restore(frame)
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            restorer.restore(frame)
+            times.append((time.perf_counter() - start) * 1000.0)
+    return times, tiles
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["ispl", "wipa"])
     parser.add_argument("--runs", type=int, default=7, help="timed runs (at least 5)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch", type=int, default=1, help="faces per run")
+    parser.add_argument(
+        "--frame", action="append", default=[], metavar="WxH", help="time WIPA's frame stage"
+    )
     args = parser.parse_args()
     runs = max(5, args.runs)
     print(f"ONNX Runtime, {args.threads} threads, batch {args.batch}, {runs} runs after 2 warm-up")
@@ -74,6 +114,14 @@ def main() -> None:
         print(
             f"{model:5s} median {median:7.1f} ms/face  fastest {fastest:7.1f} ms/face  "
             f"({verdict} the {TARGET_MS:.0f} ms target; load average {os.getloadavg()[0]:.1f})"
+        )
+    for size in args.frame:
+        times, tiles = time_frame(size, max(3, args.runs // 2), args.threads)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+        print(
+            f"wipa frame stage {size}: median {statistics.median(times):7.0f} ms  fastest "
+            f"{min(times):7.0f} ms  ({tiles} tiles; process peak memory {peak:.0f} MiB; "
+            f"load average {os.getloadavg()[0]:.1f})"
         )
 
 

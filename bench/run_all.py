@@ -24,7 +24,11 @@ BENCHES = [
         ["bench_blend.py", "--scale", "2"],
         ["--runs", "5"],
     ),
-    ("weight-free restorers", ["bench_restorers.py"], ["--runs", "3"]),
+    (
+        "weight-free restorers, per face and WIPA's whole-photo stage",
+        ["bench_restorers.py", "--frame", "1920x1080"],
+        ["--runs", "3"],
+    ),
     ("weight-free restorers, quality", ["quality_restorers.py"], []),
     # --quick: GFPGAN only. The end-to-end comparison with the official GFPGANer runs when
     # FACERT_BENCH_REFERENCE_PYTHON names the reference environment's interpreter.

@@ -4,7 +4,7 @@ Each case takes a clean photo that ships inside a registry package (matplotlib's
 scikit-image's astronaut.png), damages it with a documented, seeded degradation
 (:mod:`facert.degrade`), restores it through the full pipeline (detect, align, restore, blend) and
 scores the degraded and the restored photo against the clean one, over the whole image and over the
-face boxes found in the degraded photo.
+face boxes the pipeline found (WIPA finds them after restoring the whole photo).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 from facert.errors import UnknownModelError
@@ -63,6 +63,31 @@ class ModelOption:
 
 
 @dataclass(frozen=True)
+class FrameStage:
+    """A whole-photo stage a restorer runs before the faces are detected (WIPA: fading, scratches
+    and grain are everywhere on an old print, not only on its faces).
+
+    ``graph`` is its ONNX file (also listed in the spec's ``onnx_files``). It takes ``image``
+    (N, 3, tile, tile) float32, a tile of the photo in the spec's colour order and input range;
+    ``photo_means`` (N, 3, means, means) float32, the same for every tile of a photo: the photo's
+    ``means_block`` x ``means_block`` pixel block means, resampled (nearest) onto a means x means
+    grid, from which statistics global to the photo are taken; and the spec's graph-input options,
+    lengths in photo pixels as given. It returns ``restored``, the tile's layout. Tiles overlap:
+    the ``margin`` pixels along every tile edge are recomputed by the neighbouring tile (and the
+    photo is mirrored by ``margin`` at its edges), so they must cover the graph's reach.
+    ``face_off``: the options set to 0 for the face graph once this stage ran (steps done on the
+    whole photo, not to be repeated on the faces).
+    """
+
+    graph: str
+    tile: int
+    margin: int
+    means: int = 64
+    means_block: int = 16
+    face_off: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """Everything facert knows about one model.
 
@@ -89,6 +114,7 @@ class ModelSpec:
     onnx_files: tuple[str, ...] = ("model.onnx",)
     exporter: str = ""  # "module:function" in facert.export that builds the artifacts
     graph_version: int = 1  # bump when the exported graph changes; old artifacts are refused
+    frame_stage: FrameStage | None = None  # a whole-photo stage run before the faces
     notes: tuple[str, ...] = field(default=())
 
     @property
@@ -115,6 +141,8 @@ class ModelSpec:
             "onnx_files": list(self.onnx_files),
             "graph_version": self.graph_version,
         }
+        if self.frame_stage is not None:  # absent otherwise: other models' fingerprints unchanged
+            facts["frame_stage"] = asdict(self.frame_stage)
         return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -17,6 +17,7 @@ from degraded_faces import clean_crop, crop_scale, degraded_crop, to_image, to_t
 from facert.degrade import degrade_noise_scratches_fading  # noqa: E402
 from facert.export.restorers.weightfree import export_weight_free, reference_mode  # noqa: E402
 from facert.export.restorers.wipa import Wipa, correct_fading  # noqa: E402
+from facert.export.restorers.wipa_frame import export_frame_stage  # noqa: E402
 from facert.metrics import psnr, ssim  # noqa: E402
 from facert.registry import get_spec  # noqa: E402
 
@@ -28,20 +29,40 @@ def photos(grace_hopper: np.ndarray, astronaut: np.ndarray) -> dict[str, np.ndar
     return {"grace_hopper": grace_hopper, "astronaut": astronaut}
 
 
-def restore(image: np.ndarray, name: str, **options: float) -> np.ndarray:
-    """Run WIPA on an (H, W, 3) uint8 BGR crop with the spec defaults overridden by ``options``."""
+def run_wipa(image: np.ndarray, name: str, **options: float) -> torch.Tensor:
+    """WIPA's face graph (torch) on an (H, W, 3) uint8 BGR crop, spec defaults overridden by
+    ``options``: (1, 3, H, W) float32 RGB [0, 1]."""
     values = {o.name: o.default for o in get_spec("wipa").options} | options
     values["scratch_width"] *= crop_scale(name)  # what the runtime feeds the graph
     inputs = [torch.tensor([values[o.name]]) for o in get_spec("wipa").options]
     with reference_mode(onednn=True):
-        return to_image(Wipa()(to_tensor(image), *inputs))
+        return Wipa()(to_tensor(image), *inputs)
+
+
+def restore(image: np.ndarray, name: str, **options: float) -> np.ndarray:
+    """:func:`run_wipa` as an (H, W, 3) uint8 BGR image."""
+    return to_image(run_wipa(image, name, **options))
 
 
 def test_zero_strengths_are_identity(photos: dict[str, np.ndarray]) -> None:
     degraded = degraded_crop(photos["astronaut"], "astronaut", degrade_noise_scratches_fading)
-    unchanged = restore(degraded, "astronaut", denoise=0.0, scratch=0.0, fade=0.0)
-    # Every step is an exact identity at strength 0; only float32 colour round trips remain.
-    assert np.array_equal(unchanged, degraded)
+    unchanged = run_wipa(degraded, "astronaut", denoise=0.0, scratch=0.0, fade=0.0)
+    # Every step is an identity at strength 0; only float32 round trips remain (the orthonormal
+    # colour matrix and wavelets: ~1e-7 per operation). 1e-5 of the range is 1/400 of a level.
+    assert float((unchanged - to_tensor(degraded)).abs().max()) < 1e-5
+
+
+def test_fading_correction_leaves_a_flat_photo_alone() -> None:
+    """A photo without dark parts: the gain limit binds, and the white point (here every pixel)
+    stays where it is instead of the black point being pulled down to the target."""
+    grey = torch.full((1, 3, 64, 64), 0.35)
+    tinted = torch.tensor([0.35, 0.5, 0.6])[None, :, None, None].expand(1, 3, 64, 64)
+    with reference_mode():
+        grey_kept = correct_fading(grey, torch.tensor([1.0]))
+        tinted_kept = correct_fading(tinted, torch.tensor([1.0]))
+    # float32 arithmetic of one gain and offset (~1e-7); before, every pixel went to 0.03.
+    assert float((grey_kept - grey).abs().max()) < 1e-6
+    assert float((tinted_kept - tinted)[:, 2].abs().max()) < 1e-6  # blue, the brightest, kept
 
 
 def test_fading_is_undone_and_a_clean_face_kept() -> None:
@@ -99,6 +120,26 @@ def test_export_parity_and_batch(tmp_path: Path) -> None:
     assert facts["parity"]["batch_vs_single_max_abs"] <= facts["parity"]["batch_tolerance"]
     assert facts["inputs"] == ["image", "denoise", "scratch", "fade", "scratch_width"]
     assert facts["structure"]["cycle_spins"] == 4
+
+
+def test_frame_stage_export_parity_and_batch(tmp_path: Path) -> None:
+    """The frame-stage graph through the shared exporter, on 256-pixel tiles (same structure)."""
+    spec = get_spec("wipa")
+    assert spec.frame_stage is not None
+    small = dataclasses.replace(spec, frame_stage=dataclasses.replace(spec.frame_stage, tile=256))
+    facts = export_frame_stage(small, tmp_path)
+    assert (tmp_path / spec.frame_stage.graph).is_file()
+    assert facts["parity"]["ort_vs_torch_max_abs"] <= facts["parity"]["tolerance"]
+    assert facts["parity"]["batch_vs_single_max_abs"] <= facts["parity"]["batch_tolerance"]
+    assert facts["inputs"] == [
+        "image",
+        "photo_means",
+        "denoise",
+        "scratch",
+        "fade",
+        "scratch_width",
+    ]
+    assert facts["structure"]["scratch_levels"] == ["full", "1/2", "1/4"]
 
 
 @pytest.mark.parametrize(

@@ -82,17 +82,23 @@ def export_weight_free(
     *,
     structure: dict[str, Any],
     onednn: bool = False,
+    filename: str | None = None,
+    size: int | None = None,
+    extra_inputs: dict[str, torch.Tensor] | None = None,
 ) -> dict[str, Any]:
-    """Write ``workdir/<spec.onnx_files[0]>``, check it, and return the manifest facts.
+    """Write ``workdir/<filename>`` (default ``spec.onnx_files[0]``), check it, return the facts.
 
     ``onednn`` picks the faster torch convolution backend for the reference run (see
-    :func:`reference_mode`).
+    :func:`reference_mode`). ``size``: the image's height and width (default
+    ``spec.input_size``). ``extra_inputs``: graph inputs between the image and the options, by
+    name, each a (:data:`CHECK_BATCH`, ...) tensor of check values (a batch axis, dynamic).
     """
     module = module.eval()
-    names = [o.name for o in spec.options if o.graph_input]
-    image = sample_images(spec.input_size)
-    options = sample_options(spec)
-    path = workdir / spec.onnx_files[0]
+    extras = dict(extra_inputs or {})
+    names = [*extras, *(o.name for o in spec.options if o.graph_input)]
+    image = sample_images(size or spec.input_size)
+    options = [*extras.values(), *sample_options(spec)]
+    path = workdir / (filename or spec.onnx_files[0])
     with reference_mode(onednn), warnings.catch_warnings():
         # Sizes read as ints are traced as constants on purpose (only the batch axis is dynamic),
         # and the TorchScript-based exporter is the one chosen here (dynamo=False).

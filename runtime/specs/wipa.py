@@ -6,9 +6,16 @@ the name with another meaning); facert implements it as described, as a torch mo
 black points, shared gain), thin bright or dark scratches located from the detail of the 1/2 and 1/4
 scale approximations and filled from coarser levels, and grain removed by cycle-spun per-band
 BayesShrink soft thresholding with noise estimated per level from the diagonal bands.
+
+An old print is faded, scratched and grainy everywhere, not only on its faces: the three steps run on
+the whole photo first (the frame stage, ``frame.onnx``, in 768-pixel tiles with the fading
+statistics taken from the whole photo; :mod:`facert.frame_stage`), the faces are detected on that
+result, and the face graph adds a second scratch pass at the face's magnified scale, with ``fade``
+and ``denoise`` 0 (done on the whole photo; a second grain pass lowered the faces' SSIM, measured).
+Graph version 2: the frame stage, and the fading correction's gain limit keeping the white point.
 """
 
-from facert.registry import ModelOption, ModelSpec, register
+from facert.registry import FrameStage, ModelOption, ModelSpec, register
 
 WIPA = register(
     ModelSpec(
@@ -41,10 +48,17 @@ WIPA = register(
                 photo_pixels=True,
             ),
         ),
+        onnx_files=("model.onnx", "frame.onnx"),
+        frame_stage=FrameStage(
+            graph="frame.onnx", tile=768, margin=64, face_off=("fade", "denoise")
+        ),
         exporter="facert.export.restorers.wipa:export_wipa",
+        graph_version=2,
         notes=(
             "a face magnified s times into the crop carries grain and scratches s crop pixels wide; "
             "noise is estimated per wavelet level and scratch_width follows the magnification",
+            "the whole photo is restored first (fading, scratches, grain), then the faces get a "
+            "second scratch pass at their scale; fading assumes the darkest parts are neutral",
         ),
     )
 )
