@@ -11,7 +11,8 @@ LOCK         := requirements.lock
 RUNTIME_LOCK := requirements-runtime.lock
 LOCK_PYTHON  := 3.11
 # torch is pinned to the CPU wheel that lies in /opt/wheels on the CI machine (elsewhere: PyTorch's
-# CPU index, see README); any other version pulls a multi-GB CUDA build from PyPI.
+# CPU index, see README); any other version pulls a multi-GB CUDA build from PyPI. The lock holds
+# the sha256 of the /opt/wheels file (PyTorch's index was not reachable to compare it with).
 TORCH  ?= torch==2.13.0+cpu
 PIP_TOOLS := pip-tools==7.7.0
 
