@@ -83,8 +83,9 @@ def test_affine_maps_landmarks_onto_template(angle: float, scale: float, shift: 
     assert crop_scale(affine) == pytest.approx(scale, rel=1e-5)  # float32 estimate
 
 
-# Half of cv2.warpAffine's coordinate grid (1/32 px): two affines closer than this at every crop
-# point sample the same crop but for rare rounding flips.
+# A crop moved by 1/64 px changes a sample by at most 1/64 of the local step per pixel (under half a
+# level wherever the image changes by less than 32 levels per pixel); it is half the 1/32-px grid
+# OpenCV 4's warpAffine rounded coordinates to.
 CROP_POINT_TOLERANCE = 1 / 64
 
 
