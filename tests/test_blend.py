@@ -8,7 +8,8 @@ Tolerances: the contract is PSNR >= 40 dB over a face's box. What differs from f
 rounding, by design: facexlib blends in float32 and truncates once; facert blends in uint8 steps
 and rounds (1 level on about half the feathered pixels: 52-58 dB on its own). The separable mask
 adds under 0.013 of ``soft`` at a face's corners; small faces and faces the frame cuts take
-facexlib's own operations (the box path). So the tests hold 50 dB, and a few levels at most.
+facexlib's own operations (the box path). So the tests hold 47 dB (room for another OpenCV build's
+rounding, see test_matches_facexlib), and a few levels at most.
 """
 
 from __future__ import annotations
@@ -88,7 +89,11 @@ def test_matches_facexlib(name: str, upscale: int, photos: dict) -> None:
     reference = cv2.imread(str(BLEND / result["file"]))
     # The contract is 40 dB over the region facexlib changed; measured 52.6 to 58.3 dB (rounding,
     # see the module's docstring), and at most 4 levels (the overlap case's faces over faces).
-    assert _psnr(ours[y0:y1, x0:x1], reference) >= 50.0
+    # The background and faces are recomputed here with the installed OpenCV, whose resize and
+    # warp may round another way than the golden's (OpenCV 5.0): moving every input sample by up
+    # to 1 level gives 49.0-50.6 dB and 5 levels at most. A paste misplaced by a quarter crop
+    # pixel gives 40.6-46.8 dB and 13-39 levels.
+    assert _psnr(ours[y0:y1, x0:x1], reference) >= 47.0
     assert np.abs(ours[y0:y1, x0:x1].astype(np.int16) - reference).max() <= 6
     outside = np.ones(background.shape[:2], dtype=bool)
     outside[y0:y1, x0:x1] = False

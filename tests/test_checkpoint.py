@@ -1,5 +1,7 @@
-"""Checkpoint loading: wrong files fail in one line that names the file and the difference."""
+"""Checkpoint loading: the spec's key picks the state dict; wrong files fail in one line that names
+the file and the difference."""
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -19,11 +21,37 @@ def _module() -> torch.nn.Module:
     return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Conv2d(4, 2, 1))
 
 
-def test_unwraps_the_first_present_key(tmp_path: Path) -> None:
-    module = _module()
-    torch.save({"params": module.state_dict()}, tmp_path / "x.pth")
-    state = load_state_dict(tmp_path / "x.pth", WEIGHT)
-    load_strict(_module(), state, tmp_path / "x.pth")
+def _states() -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """Two state dicts of the same module with different values (as params_ema and params are)."""
+    torch.manual_seed(0)
+    return dict(_module().state_dict()), dict(_module().state_dict())
+
+
+def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_unwraps_the_first_present_key_in_the_specs_order(tmp_path: Path) -> None:
+    ema, plain = _states()
+    assert not _same(ema, plain)
+    path = tmp_path / "x.pth"
+    torch.save({"params": plain, "params_ema": ema, "optimizer": {}}, path)
+    assert _same(load_state_dict(path, WEIGHT), ema)  # params_ema first, wherever it is stored
+    reversed_order = dataclasses.replace(WEIGHT, state_dict_keys=("params", "params_ema"))
+    assert _same(load_state_dict(path, reversed_order), plain)
+    torch.save({"params": plain}, path)  # the second key when the first is absent
+    state = load_state_dict(path, WEIGHT)
+    assert _same(state, plain)
+    load_strict(_module(), state, path)
+
+
+def test_without_keys_the_file_is_the_state_dict(tmp_path: Path) -> None:
+    ema, _ = _states()
+    torch.save(ema, tmp_path / "x.pth")
+    plain_file = dataclasses.replace(WEIGHT, state_dict_keys=())
+    assert _same(load_state_dict(tmp_path / "x.pth", plain_file), ema)
+    with pytest.raises(WeightsError, match=r"none of the keys \['params_ema', 'params'\]"):
+        load_state_dict(tmp_path / "x.pth", WEIGHT)  # a bare state dict lacks the spec's keys
 
 
 def test_missing_key_is_named(tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
 """Area resampling from summed-area tables: the definition (adaptive average pooling) and, where
-torch is installed, bit-for-bit equality with ``torch.nn.functional.interpolate(mode="area")``."""
+torch is installed, equality with ``torch.nn.functional.interpolate(mode="area")`` up to the
+rounding of the final division."""
 
 from __future__ import annotations
 
@@ -58,15 +59,23 @@ def test_channel_order_and_wide_tables(image: np.ndarray, monkeypatch: pytest.Mo
     np.testing.assert_array_equal(wide, table)
 
 
-def test_bit_equal_to_torch_area_interpolation(image: np.ndarray) -> None:
+# Both sides divide the same exact integer sum by the bin's rows and columns in float32; how the
+# division is grouped (sum / rows / cols or sum / (rows * cols), vectorised or not) is PyTorch's
+# kernel's choice and moves the mean by at most 2 float32 ulps (torch 2.13: bit-equal). A wrong bin
+# (one pixel more or less) moves a mean of these random pixels by far more than that.
+TORCH_AREA_MAX_ULP = 2
+
+
+def test_equal_to_torch_area_interpolation(image: np.ndarray) -> None:
     torch = pytest.importorskip("torch")
     # as facenet-pytorch feeds it: NHWC uint8 permuted to NCHW, cast to float32
     tensor = torch.from_numpy(image)[None].permute(0, 3, 1, 2).float()
     table = area.summed_area_table(image)
     for size in [(12, 19), (24, 24), (80, 111)]:
         expected = torch.nn.functional.interpolate(tensor, size=size, mode="area")[0].numpy()
-        np.testing.assert_array_equal(area.resize_area(table, *size), expected)
+        resized = area.resize_area(table, *size)
+        np.testing.assert_array_max_ulp(resized, expected, maxulp=TORCH_AREA_MAX_ULP)
     window = tensor[:, :, 3:20, 10:31]
     expected = torch.nn.functional.interpolate(window, size=(24, 24), mode="area")[0].numpy()
     crop = area.crop_area(table, np.array([[3, 20, 10, 31]]), 24)[0]
-    np.testing.assert_array_equal(crop, expected)
+    np.testing.assert_array_max_ulp(crop, expected, maxulp=TORCH_AREA_MAX_ULP)

@@ -72,9 +72,14 @@ def test_sample_photos_match_facenet_pytorch(
     assert list(image.shape[:2]) == golden["size"]
     faces = detector.detect(image)
     match_golden(faces, golden["faces"])
-    # Beyond the bar: the cascade repeats the reference's float32 arithmetic step for step, so only
-    # ONNX Runtime's summation order (~1e-6 relative) and the golden's 4-decimal rounding remain;
-    # 0.01 px and 1e-5 in score leave 100x margin over the ~1e-4 px seen.
+    if not name.endswith(".png"):
+        # A JPEG's pixels are the decoder's: builds may round differently by 1 level, and moving
+        # every sample of these photos by up to 1 level moves MTCNN's boxes by up to 1.6 px (another
+        # proposal wins the suppression). The bar above is what holds for them.
+        return
+    # Beyond the bar, on lossless pixels: the cascade repeats the reference's float32 arithmetic
+    # step for step, so only ONNX Runtime's summation order (~1e-6 relative) and the golden's
+    # 4-decimal rounding remain; 0.01 px and 1e-5 in score leave 100x margin over the ~1e-4 px seen.
     for face, expected in zip(faces, golden["faces"], strict=True):
         np.testing.assert_allclose(face.box, expected["box"], atol=0.01)
         np.testing.assert_allclose(face.landmarks, expected["landmarks"], atol=0.01)
@@ -123,9 +128,15 @@ def test_min_face_size_drops_smaller_faces(
 
 def test_thresholds_and_scale_factor(mtcnn_artifact: Artifact, grace_hopper: np.ndarray) -> None:
     (golden,) = GOLDEN["images"]["matplotlib:grace_hopper.jpg"]["faces"]
-    strict = MtcnnOptions(thresholds=(0.6, 0.7, golden["score"] + 1e-5))  # above its O-Net score
-    with MtcnnDetector(mtcnn_artifact, strict) as detector:
-        assert detector.detect(grace_hopper) == []
+    with MtcnnDetector(mtcnn_artifact) as detector:
+        (face,) = detector.detect(grace_hopper)
+    # O-Net keeps scores strictly above its threshold: the face's own score (this build's, not the
+    # golden's) drops it, a threshold 1e-6 lower keeps it.
+    for threshold, count in ((face.score, 0), (face.score - 1e-6, 1)):
+        with MtcnnDetector(
+            mtcnn_artifact, MtcnnOptions(thresholds=(0.6, 0.7, threshold))
+        ) as detector:
+            assert len(detector.detect(grace_hopper)) == count, threshold
     with MtcnnDetector(mtcnn_artifact, MtcnnOptions(scale_factor=0.8)) as detector:
         (face,) = detector.detect(grace_hopper)
     # another pyramid gives other proposals, converging on the same face

@@ -21,6 +21,8 @@ onnx = pytest.importorskip("onnx")
 from stylegan_export_checks import (  # noqa: E402
     check_any_batch_like_the_faithful_port,
     check_naive_fp16_overflows,
+    check_style_path_stays_float32,
+    style_path_tensors,
 )
 
 from facert.errors import ExportError  # noqa: E402
@@ -28,6 +30,8 @@ from facert.export.fill import equalized_state_dict  # noqa: E402
 from facert.export.learned import export_learned  # noqa: E402
 from facert.export.nets.gpen import GPEN, GPENConfig, load_gpen  # noqa: E402
 from facert.export.nets.gpen_export import build_gpen_export, export_gpen  # noqa: E402
+from facert.export.nets.gpen_export_layers import StaticMapping  # noqa: E402
+from facert.export.precision import FP32  # noqa: E402
 from facert.fileutil import sha256_of  # noqa: E402
 from facert.registry import ModelSpec, get_spec  # noqa: E402
 
@@ -106,13 +110,16 @@ def test_graphs_have_static_weights_and_no_batch_groups(exported: tuple) -> None
             assert group == 1 or per_group_in == 1, node.name
         assert not [n for n in model.graph.node if n.op_type.startswith("Random")]
         assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
-    fp16 = onnx.load(str(folder / "model.fp16.onnx"))
-    float32 = [t for t in fp16.graph.initializer if t.data_type == onnx.TensorProto.FLOAT]
-    # Pinned weights stay float32: modulation weight + bias of each modulated conv, the weight-
-    # square sums of each demodulated one, weight + bias of each mapping layer.
-    levels = TINY.log_size - 2
-    modulated, demodulated = 2 + 3 * levels, 1 + 2 * levels
-    assert len(float32) == 2 * modulated + demodulated + 2 * (1 + TINY.num_mlp)
+
+
+def test_the_fp16_graph_keeps_the_style_path_float32(exported: tuple) -> None:
+    # Pinned weights stay float32, the checkpoint's values with the equalized-LR scales folded in:
+    # modulation weight + bias of each modulated conv, the weight-square sums of each demodulated
+    # one, weight + bias of each mapping layer (final_linear and the style MLP); nothing else.
+    _, folder, _, state = exported
+    module = build_gpen_export(state, FP32, TINY)
+    (mapping,) = [m for m in module.modules() if isinstance(m, StaticMapping)]
+    check_style_path_stays_float32(folder, style_path_tensors(module, mapping.named_parameters()))
 
 
 def test_onnx_runs_any_batch_like_the_faithful_port(exported: tuple) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -33,7 +34,8 @@ def test_three_sizes_one_family_and_facegans_normalisation() -> None:
         assert (
             weight.url == f"{OSS}GPEN-BFR-{size}.pth" and weight.filename == f"GPEN-BFR-{size}.pth"
         )
-        assert len(weight.sha256) == 64 and int(weight.sha256, 16) >= 0
+        # lowercase hex, as sha256_of gives it: a hash in any other form could never match
+        assert re.fullmatch("[0-9a-f]{64}", weight.sha256), weight.sha256
     weight = get_spec("gpen-bfr-1024").weights[0]
     assert "modelscope.cn" in weight.url and weight.url.endswith("pytorch_model.pt")
     assert weight.sha256 == ""  # no published hash: see the spec's notes

@@ -1,3 +1,9 @@
+import dataclasses
+import os
+import re
+import subprocess
+import sys
+
 import pytest
 
 from facert.errors import UnknownModelError
@@ -34,9 +40,39 @@ def test_every_spec_is_complete() -> None:
         assert len({o.name for o in spec.options}) == len(spec.options), spec.name
 
 
-def test_fingerprint_changes_with_the_graph() -> None:
-    import dataclasses
+GRAPH_CHANGES = {
+    "graph_version": 99,
+    "input_size": 256,
+    "color_order": "BGR",
+    "input_range": (-1.0, 1.0),
+    "output_range": (-1.0, 1.0),
+    "onnx_files": ("other.onnx",),
+}
 
+
+@pytest.mark.parametrize("field", sorted(GRAPH_CHANGES))
+def test_fingerprint_changes_with_the_graph(field: str) -> None:
     spec = get_spec("ispl")
-    assert spec.fingerprint() == get_spec("ispl").fingerprint()
-    assert dataclasses.replace(spec, graph_version=99).fingerprint() != spec.fingerprint()
+    assert getattr(spec, field) != GRAPH_CHANGES[field]
+    changed = dataclasses.replace(spec, **{field: GRAPH_CHANGES[field]})
+    assert changed.fingerprint() != spec.fingerprint()
+
+
+def test_fingerprint_ignores_what_does_not_change_the_graph() -> None:
+    """A copy built field by field, and edits to the documentation and the weights' source, keep
+    the fingerprint: cached exports stay valid."""
+    spec = get_spec("ispl")
+    fields = {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)}
+    rebuilt = ModelSpec(**{**fields, "summary": "other", "licence": "other", "notes": ("x",)})
+    assert rebuilt is not spec and rebuilt.fingerprint() == spec.fingerprint()
+    assert re.fullmatch("[0-9a-f]{16}", spec.fingerprint())
+
+
+def test_fingerprint_is_the_same_in_another_process() -> None:
+    """Manifests written by one run are read by the next: no per-process hashing (hash(), id())."""
+    code = "from facert.registry import get_spec; print(get_spec('ispl').fingerprint())"
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    other = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert other.stdout.strip() == get_spec("ispl").fingerprint()

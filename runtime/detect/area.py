@@ -1,4 +1,4 @@
-"""Area resampling from a summed-area table: PyTorch's ``interpolate(mode="area")``, bit for bit.
+"""Area resampling from a summed-area table: PyTorch's ``interpolate(mode="area")``.
 
 ``torch.nn.functional.interpolate(x, size, mode="area")`` is adaptive average pooling: output pixel
 ``i`` of an axis of ``n_in`` input pixels resized to ``n_out`` is the plain mean of input pixels
@@ -10,7 +10,8 @@ this filter, so facert does too.
 
 Every bin mean is read from a summed-area table in O(1): the table holds exact integer sums, and
 the mean is computed as ``float32(sum) / rows / cols`` like PyTorch's kernel, which makes the result
-equal to PyTorch's float32 output. Tables are built once per frame and shared by every pyramid level
+equal to PyTorch's float32 output (bit for bit with torch 2.13; within 2 ulps whichever way a
+PyTorch build groups the division, which tests/test_detect_area.py holds). Tables are built once per frame and shared by every pyramid level
 and every crop.
 """
 
