@@ -9,6 +9,8 @@ on a shared machine the median is only indicative and the fastest run is the bet
 WIPA also restores whole photos (its frame stage, before the faces): ``--frame 1920x1080`` times it
 on the demo's degraded Grace Hopper photo resized to that size (tiles, one at a time), and prints
 the process's peak memory after it.
+ISPL's runtime steps around its graph are timed too: the blur estimate on one crop, reading the JPEG
+quality of a 1920x1080 frame, and deblocking the region around one face of 64, 120 and 300 px.
 
     .venv/bin/python bench/bench_restorers.py [--runs 7] [--threads 2] [--batch 1]
         [--frame 1920x1080 [--frame 3840x2160]]
@@ -21,6 +23,7 @@ import os
 import resource
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -95,6 +98,43 @@ def time_frame(size: str, runs: int, threads: int) -> tuple[list[float], int]:
     return times, tiles
 
 
+def median_ms(step: Callable[[], object], runs: int) -> tuple[float, float]:
+    """Median and fastest milliseconds of ``runs`` calls of ``step`` after one warm-up call."""
+    step()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        step()
+        times.append((time.perf_counter() - start) * 1000.0)
+    return statistics.median(times), min(times)
+
+
+def time_ispl_steps(runs: int) -> None:
+    """The numpy/OpenCV steps the runtime adds to ISPL's graph (facert.blur, facert.jpeg)."""
+    from facert.blur import estimate_blur
+    from facert.jpeg import deblock, estimate_quantisation
+
+    crop = cv2.imread(str(CROP))
+    frame = cv2.resize(np.tile(crop, (3, 4, 1)), (1920, 1080), interpolation=cv2.INTER_AREA)
+    frame = cv2.imdecode(cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 75])[1], 1)
+    quantisation = estimate_quantisation(frame)
+    if quantisation is None:
+        raise SystemExit("the JPEG frame was not recognised")
+    steps: list[tuple[str, Callable[[], object]]] = [
+        ("blur estimate, one 512 crop", lambda: estimate_blur(crop[None], np.array([CROP_SCALE]))),
+        ("JPEG quality of a 1920x1080 frame", lambda: estimate_quantisation(frame)),
+    ]
+    for face in (64, 120, 300):
+        side = int(face * 1.5)  # the face box grown by a quarter on each side
+        box = (400, 300, 400 + side, 300 + side)
+        steps.append(
+            (f"deblock around a {face} px face", lambda b=box: deblock(frame, quantisation, b))
+        )
+    for label, step in steps:
+        median, fastest = median_ms(step, runs)
+        print(f"ispl step: {label:36s} median {median:7.1f} ms  fastest {fastest:7.1f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["ispl", "wipa"])
@@ -123,6 +163,8 @@ def main() -> None:
             f"{min(times):7.0f} ms  ({tiles} tiles; process peak memory {peak:.0f} MiB; "
             f"load average {os.getloadavg()[0]:.1f})"
         )
+    if "ispl" in args.models:
+        time_ispl_steps(runs)
 
 
 if __name__ == "__main__":

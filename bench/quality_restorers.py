@@ -4,7 +4,9 @@ Each photo (matplotlib's grace_hopper.jpg, scikit-image's astronaut.png) is degr
 :mod:`facert.degrade` (seed 0, documented defaults), its face warped into the 512 crop with the
 affine of tests/data/faces/faces.json, restored by the exported model on ONNX Runtime, and compared
 with the clean crop. ISPL is given the degradation's blur (1.5 photo pixels, times the crop scale, as
-the runtime feeds it) and also run with its default option; WIPA runs with its defaults.
+the runtime feeds it) and also run with its defaults (the blur estimated on the crop, as the Restorer
+does; the pipeline's JPEG deblocking and correction paste are not part of this crop-level check);
+WIPA runs with its defaults.
 
     .venv/bin/python bench/quality_restorers.py
 """
@@ -22,6 +24,7 @@ from facert.degrade import degrade_blur_noise_jpeg, degrade_noise_scratches_fadi
 from facert.exporting import ensure_artifact
 from facert.metrics import psnr, ssim
 from facert.registry import get_spec
+from facert.restore import ESTIMATORS
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from conftest import astronaut_path, grace_hopper_path
@@ -37,7 +40,10 @@ def restore(
     rgb = crop[:, :, ::-1].astype(np.float32).transpose(2, 0, 1)[None] / 255.0
     feed = {"image": rgb}
     for option in get_spec(model).options:
-        value = given.get(option.name, option.default) * (scale if option.photo_pixels else 1.0)
+        value = given.get(option.name, option.default)
+        if option.estimated and option.name not in given:
+            value = float(ESTIMATORS[option.name](crop[None], np.array([scale]))[0])
+        value *= scale if option.photo_pixels else 1.0
         feed[option.name] = np.array([value], dtype=np.float32)
     out = session.run(feed)["restored"][0].transpose(1, 2, 0)[:, :, ::-1]
     return np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8)

@@ -30,6 +30,11 @@ BENCHES = [
         ["--runs", "3"],
     ),
     ("weight-free restorers, quality", ["quality_restorers.py"], []),
+    (
+        "ISPL: no harm on small JPEG faces, gains on blurred ones",
+        ["ispl_jpeg_family.py"],
+        ["--quick"],
+    ),
     # --quick: GFPGAN only. The end-to-end comparison with the official GFPGANer runs when
     # FACERT_BENCH_REFERENCE_PYTHON names the reference environment's interpreter.
     (

@@ -24,12 +24,13 @@ from facert.faces import Face
 from facert.imageio import LoadedImage, read_image, write_image
 from facert.metrics import psnr, ssim
 from facert.pipeline import Pipeline
+from facert.registry import get_spec
 from facert.samples import SAMPLES, photo_path
 
 Degradation = Callable[[np.ndarray, int], np.ndarray]
 
 
-DEMO_BLUR_SIGMA = 1.5  # photo pixels: the blur of the ISPL case, which ISPL is told
+DEMO_BLUR_SIGMA = 1.5  # photo pixels: the blur of the ISPL cases (estimated, and told in one)
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,12 @@ class DemoCase:
     model: str
     degradation: str
     options: tuple[tuple[str, float], ...] = ()  # model options (what the demo knows it did)
+
+    @property
+    def name(self) -> str:
+        """The case as the table names it: photo, degradation and the options it was told."""
+        told = ",".join(f"{k}={v:g}" for k, v in self.options)
+        return f"{self.photo} / {self.degradation}" + (f" ({told})" if told else "")
 
 
 DEGRADATIONS: dict[str, Degradation] = {
@@ -50,7 +57,8 @@ DEGRADATIONS: dict[str, Degradation] = {
 CASES = tuple(
     DemoCase(photo, model, degradation, options)
     for model, degradation, options in (
-        ("ispl", "blur+noise+jpeg", (("blur_sigma", DEMO_BLUR_SIGMA),)),
+        ("ispl", "blur+noise+jpeg", ()),  # the default: ISPL estimates the blur per face
+        ("ispl", "blur+noise+jpeg", (("blur_sigma", DEMO_BLUR_SIGMA),)),  # told the true blur
         ("wipa", "noise+scratches+fading", ()),
     )
     for photo in SAMPLES
@@ -66,6 +74,12 @@ class CaseResult:
     face_ssim: tuple[float, float]
     faces: int
     seconds: float
+    estimated: tuple[tuple[str, float], ...] = ()  # options the restorer estimated (first face)
+
+    @property
+    def name(self) -> str:
+        guessed = ",".join(f"{k}~{v:.2f}" for k, v in self.estimated)
+        return self.case.name + (f" ({guessed} est.)" if guessed else "")
 
 
 def _face_region(faces: list[Face], shape: tuple[int, ...]) -> tuple[slice, slice]:
@@ -103,7 +117,7 @@ def run_case(case: DemoCase, settings: Settings, out_dir: Path, seed: int = 0) -
         )
     restored = result.image
     rows, cols = _face_region(result.faces, clean.shape)
-    stem = f"{case.photo}-{case.model}"
+    stem = f"{case.photo}-{case.model}" + "".join(f"-{k}{v:g}" for k, v in case.options)
     for suffix, image in (("clean", clean), ("degraded", degraded), ("restored", restored)):
         write_image(out_dir / f"{stem}-{suffix}.png", LoadedImage(image))
     panel = _side_by_side(
@@ -124,16 +138,21 @@ def run_case(case: DemoCase, settings: Settings, out_dir: Path, seed: int = 0) -
         ),
         faces=len(result.faces),
         seconds=seconds,
+        estimated=tuple(
+            (name, float(values[0]))
+            for name, values in result.face_options.items()
+            if get_spec(case.model).option(name).estimated and name not in dict(case.options)
+        ),
     )
 
 
 def format_table(results: list[CaseResult]) -> str:
     """The demo's table: PSNR and SSIM degraded -> restored (whole image and face region), time."""
-    header = f"{'case':<36} {'model':<5} {'faces':>5}  {'PSNR dB (image)':>17}  {'SSIM (image)':>15}  {'PSNR dB (face)':>17}  {'SSIM (face)':>15}  {'time':>7}"
+    header = f"{'case':<54} {'model':<5} {'faces':>5}  {'PSNR dB (image)':>17}  {'SSIM (image)':>15}  {'PSNR dB (face)':>17}  {'SSIM (face)':>15}  {'time':>7}"
     lines = [header, "-" * len(header)]
     for r in results:
         lines.append(
-            f"{r.case.photo + ' / ' + r.case.degradation:<36.36} {r.case.model:<5} {r.faces:>5}  "
+            f"{r.name:<54.54} {r.case.model:<5} {r.faces:>5}  "
             f"{r.psnr[0]:>7.2f} -> {r.psnr[1]:>6.2f}  {r.ssim[0]:>6.4f} -> {r.ssim[1]:>6.4f}  "
             f"{r.face_psnr[0]:>7.2f} -> {r.face_psnr[1]:>6.2f}  {r.face_ssim[0]:>6.4f} -> {r.face_ssim[1]:>6.4f}  "
             f"{r.seconds:>6.2f}s"

@@ -21,6 +21,7 @@ import numpy as np
 from facert.align import align_faces, crop_scale
 from facert.blend import paste_faces, upscale_background
 from facert.config import Settings
+from facert.correction import deblocked_crops, paste_corrections
 from facert.detect import Detector, open_detector
 from facert.errors import UsageError
 from facert.exporting import ensure_artifact
@@ -50,11 +51,13 @@ class EnhanceOptions:
 
 @dataclass
 class EnhanceResult:
-    """The restored frame, (H*up, W*up, 3) uint8 BGR, the faces used, and stage times in seconds."""
+    """The restored frame, (H*up, W*up, 3) uint8 BGR, the faces used, stage times in seconds, and
+    the restorer's option values per face ((N,) each, e.g. ISPL's estimated ``blur_sigma``)."""
 
     image: np.ndarray
     faces: list[Face]
     timings: dict[str, float] = field(default_factory=dict)
+    face_options: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 class Pipeline:
@@ -155,15 +158,24 @@ class Pipeline:
         crops, affines = align_faces(image, faces, spec.input_size, spec.crop_border)
         timings["align"] = time.perf_counter() - start
         start = time.perf_counter()
+        inputs = crops
+        if faces and spec.deblock_jpeg:
+            deblocked = deblocked_crops(image, faces, affines, spec.input_size, spec.crop_border)
+            inputs = crops if deblocked is None else deblocked
+            timings["deblock"] = time.perf_counter() - start
+            start = time.perf_counter()
         scales = np.array([crop_scale(a) for a in affines], np.float32)
-        restored = self.restorer.restore(crops, scales) if faces else crops
+        values = self.restorer.face_options(inputs, scales) if faces else {}
+        restored = self.restorer.restore(inputs, scales, values) if faces else crops
         timings["restore"] = time.perf_counter() - start
         start = time.perf_counter()
         background = upscale_background(image, self.options.upscale)
-        output = (
-            paste_faces(background, list(restored), affines, self.options.upscale, out=background)
-            if faces
-            else background
-        )
+        upscale = self.options.upscale
+        if not faces:
+            output = background
+        elif spec.paste == "correction":
+            output = paste_corrections(background, list(restored), list(crops), affines, upscale)
+        else:
+            output = paste_faces(background, list(restored), affines, upscale, out=background)
         timings["blend"] = time.perf_counter() - start
-        return EnhanceResult(image=output, faces=faces, timings=timings)
+        return EnhanceResult(output, faces, timings, values)

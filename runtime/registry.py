@@ -17,6 +17,7 @@ from facert.errors import UnknownModelError
 Role = Literal["detector", "restorer"]
 ColorOrder = Literal["RGB", "BGR"]
 CropBorder = Literal["constant", "reflect101"]
+PasteMode = Literal["face", "correction"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,8 @@ class ModelOption:
     value per face), so it changes at run time without a new export; otherwise it is fixed at export.
     An option with ``photo_pixels`` is a length measured in the photo (a blur width); the runtime
     multiplies it by each face's magnification into the aligned crop before feeding the graph.
+    An ``estimated`` option is measured per face by the runtime unless the user gives a value
+    (:func:`facert.restore.estimate_option`); ``default`` is then what the export checks run with.
     ``checked_values``: values of a graph input at which an export runs all its checks (FP32 parity,
     FP16 safety, batching), besides ``default``; the manifest records them.
     """
@@ -59,6 +62,7 @@ class ModelOption:
     help: str
     graph_input: bool = True
     photo_pixels: bool = False  # a length in photo pixels: multiplied by each face's crop scale
+    estimated: bool = False  # measured per face unless given (see facert.restore.estimate_option)
     checked_values: tuple[float, ...] = ()
 
 
@@ -107,6 +111,11 @@ class ModelSpec:
     output_range: tuple[float, float] = (-1.0, 1.0)
     template: str = "ffhq5"
     crop_border: CropBorder = "constant"  # what fills crop pixels from outside the frame
+    # "face": the restored crop replaces the face (a network draws a new one); "correction": only
+    # what the restorer changed (restored - input crop) is added to the photo, whose own pixels are
+    # then never resampled through the crop and back (weight-free restorers that correct them).
+    paste: PasteMode = "face"
+    deblock_jpeg: bool = False  # remove JPEG blocking around the faces first (facert.jpeg)
     weights: tuple[WeightFile, ...] = ()
     options: tuple[ModelOption, ...] = ()
     precision_policy: tuple[str, ...] = ()  # parts kept in FP32 in an FP16 build

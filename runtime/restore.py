@@ -4,11 +4,13 @@ The graph takes the aligned crops as its image input, (N, 3, S, S) float32 in th
 order and input range, plus one (N,) float32 input per run-time option of the spec (CodeFormer's
 ``fidelity``, ISPL's ``blur_sigma``...). Options measured in photo pixels are multiplied by each
 face's magnification into the crop, so a blur width means the same thing for a small and a large face.
+An option the spec marks ``estimated`` (ISPL's ``blur_sigma``) is measured on each face's crop
+(:data:`ESTIMATORS`) unless the user gives a value.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 
 import numpy as np
@@ -16,12 +18,22 @@ import numpy as np
 from facert.align import from_tensor, to_tensor
 from facert.artifacts import Artifact
 from facert.backends.ort import OrtSession
+from facert.blur import estimate_blur
 from facert.errors import UsageError
 from facert.registry import ModelSpec
 
+# Per-face estimators of ``estimated`` options: (crops (N, S, S, 3) uint8 BGR, scales (N,)) -> (N,)
+# values in the option's own units (photo pixels for a photo_pixels option).
+ESTIMATORS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+    "blur_sigma": estimate_blur,
+}
+
 
 def parse_options(spec: ModelSpec, assignments: Iterable[str]) -> dict[str, float]:
-    """``["name=value", ...]`` -> {name: value}, checked against the spec's options and ranges."""
+    """``["name=value", ...]`` -> {name: value}, checked against the spec's options and ranges.
+
+    ``name=auto`` asks for the per-face estimate of an ``estimated`` option (its default): it adds
+    nothing to the result."""
     values: dict[str, float] = {}
     for item in assignments:
         name, sep, raw = item.partition("=")
@@ -30,6 +42,9 @@ def parse_options(spec: ModelSpec, assignments: Iterable[str]) -> dict[str, floa
         option = spec.option(name.strip())
         if not option.graph_input:
             raise UsageError(f"option {name} of {spec.name} is fixed when the model is exported")
+        if option.estimated and raw.strip() == "auto":
+            values.pop(option.name, None)
+            continue
         try:
             value = float(raw)
         except ValueError:
@@ -45,8 +60,9 @@ def parse_options(spec: ModelSpec, assignments: Iterable[str]) -> dict[str, floa
 class Restorer:
     """Aligned face crops in, restored crops out, through one exported model.
 
-    ``options`` overrides the spec's defaults for its run-time options. ``max_batch`` bounds how many
-    faces go through the network at once (1 when the spec says the model does not batch).
+    ``options`` overrides the spec's defaults for its run-time options; an ``estimated`` option not
+    in it is measured per face (:meth:`face_options`). ``max_batch`` bounds how many faces go
+    through the network at once (1 when the spec says the model does not batch).
     """
 
     def __init__(
@@ -62,6 +78,14 @@ class Restorer:
         self.artifact = artifact
         self.options = {o.name: o.default for o in self.spec.options if o.graph_input}
         self.options.update(options or {})
+        self.estimated = [
+            o.name
+            for o in self.spec.options
+            if o.graph_input and o.estimated and o.name not in (options or {})
+        ]
+        unknown = [name for name in self.estimated if name not in ESTIMATORS]
+        if unknown:
+            raise UsageError(f"{self.spec.name}: no estimator for option(s) {unknown}")
         self.max_batch = max_batch if self.spec.batches else 1
         self.session = OrtSession(
             artifact.path(filename or self.spec.onnx_files[0]), threads=threads
@@ -105,29 +129,54 @@ class Restorer:
     ) -> None:
         self.close()
 
-    def _option_feed(self, scales: np.ndarray) -> dict[str, np.ndarray]:
+    def face_options(self, crops: np.ndarray, scales: np.ndarray) -> dict[str, np.ndarray]:
+        """Each run-time option's value per face, (N,) float32 in the option's own units: the
+        given or default value, or the estimate on ``crops`` ((N, S, S, 3) uint8 BGR, the crops
+        the network will see; ``scales`` (N,) crop pixels per photo pixel)."""
+        values = {
+            name: np.full(len(crops), value, np.float32) for name, value in self.options.items()
+        }
+        for name in self.estimated:
+            option = self.spec.option(name)
+            estimate = ESTIMATORS[name](crops, np.asarray(scales, np.float32))
+            values[name] = np.clip(estimate, option.minimum, option.maximum).astype(np.float32)
+        return values
+
+    def _option_feed(
+        self, values: Mapping[str, np.ndarray], scales: np.ndarray
+    ) -> dict[str, np.ndarray]:
         feed = {}
-        for name, value in self.options.items():
-            per_face = np.full(len(scales), value, np.float32)
+        for name, per_face in values.items():
+            per_face = np.asarray(per_face, np.float32).copy()
             if self.spec.option(name).photo_pixels:
                 per_face *= scales.astype(np.float32)
             feed[name] = per_face
         return feed
 
-    def restore(self, crops: np.ndarray, scales: np.ndarray | None = None) -> np.ndarray:
+    def restore(
+        self,
+        crops: np.ndarray,
+        scales: np.ndarray | None = None,
+        values: Mapping[str, np.ndarray] | None = None,
+    ) -> np.ndarray:
         """Restore aligned crops.
 
         ``crops``: (N, S, S, 3) uint8 BGR, S = spec.input_size. ``scales``: (N,) crop pixels per
-        photo pixel of each face (from the alignment), 1 if None. Returns (N, S, S, 3) uint8 BGR.
+        photo pixel of each face (from the alignment), 1 if None. ``values``: the option values per
+        face as :meth:`face_options` returns them (computed here when None). Returns (N, S, S, 3)
+        uint8 BGR.
         """
         count = len(crops)
         if count == 0:
             return crops.copy()
         scales = np.ones(count, np.float32) if scales is None else np.asarray(scales, np.float32)
+        values = self.face_options(crops, scales) if values is None else values
         results = []
         for start in range(0, count, self.max_batch):
             part = slice(start, start + self.max_batch)
-            feed = self._option_feed(scales[part])
+            feed = self._option_feed(
+                {k: np.asarray(v)[part] for k, v in values.items()}, scales[part]
+            )
             feed[self._image_input] = to_tensor(crops[part], self.spec)
             output = next(iter(self.session.run(feed).values()))
             results.append(from_tensor(output, self.spec))

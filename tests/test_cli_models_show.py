@@ -39,6 +39,15 @@ def test_summary_licence_notes_options_and_precision(
     assert not (tmp_path / "codeformer").exists()  # showing writes nothing
 
 
+def test_an_estimated_option_shows_auto(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = show(capsys, tmp_path, "ispl")
+    assert code == 0
+    lines = out.splitlines()
+    head = "  blur_sigma: default auto (estimated per face), range [0, 8], per run (a graph input)"
+    assert head + ", in photo pixels" in lines
+    assert "  lam: default 0.25, range [0, 4], per run (a graph input)" in lines
+
+
 def test_notes_and_a_weight_file_without_a_published_sha256(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -67,3 +67,26 @@ def test_a_graph_that_does_not_fit_the_spec_is_refused(ispl: Artifact) -> None:
     wrong = dataclasses.replace(ispl, spec=dataclasses.replace(ispl.spec, input_size=256))
     with pytest.raises(UsageError, match="do not match the ispl spec"):
         Restorer(wrong).open()
+
+
+def test_an_estimated_option_is_measured_per_face_unless_given(
+    ispl: Artifact, faces: np.ndarray
+) -> None:
+    """ISPL's blur_sigma: estimated on each crop by default (the sharp sample faces read 0; a
+    face blurred by 3 crop pixels reads more), the user's value when given, "auto" the default."""
+    blurred = np.stack([cv2.GaussianBlur(f, (0, 0), 3.0) for f in faces])
+    crops, scales = np.concatenate([faces, blurred]), np.array([1.64, 2.92, 1.0, 1.0])
+    with Restorer(ispl) as estimated:
+        values = estimated.face_options(crops, scales)
+        assert values["blur_sigma"][:2].tolist() == [0.0, 0.0]
+        assert (values["blur_sigma"][2:] > 1.0).all()
+        assert values["lam"].tolist() == [get_spec("ispl").option("lam").default] * 4
+        assert np.array_equal(
+            estimated.restore(crops, scales), estimated.restore(crops, scales, values)
+        )
+    with Restorer(ispl, options={"blur_sigma": 2.0}) as given:
+        assert given.face_options(crops, scales)["blur_sigma"].tolist() == [2.0] * 4
+    spec = get_spec("ispl")
+    assert parse_options(spec, ["blur_sigma=2", "blur_sigma=auto"]) == {}
+    with pytest.raises(UsageError, match="not a number"):
+        parse_options(spec, ["lam=auto"])  # lam is not estimated

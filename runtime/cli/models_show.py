@@ -44,8 +44,9 @@ def _io(spec: ModelSpec) -> str:
 def _option(option: ModelOption) -> list[str]:
     when = "per run (a graph input)" if option.graph_input else "fixed at export"
     unit = ", in photo pixels" if option.photo_pixels else ""
+    default = "auto (estimated per face)" if option.estimated else f"{option.default:g}"
     head = (
-        f"{option.name}: default {option.default:g}, range "
+        f"{option.name}: default {default}, range "
         f"{_range(option.minimum, option.maximum)}, {when}{unit}"
     )
     return [INDENT + head, *_wrap(option.help, INDENT * 2)]

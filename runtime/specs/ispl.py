@@ -7,9 +7,14 @@ pyramid, a fixed number of monotone FISTA iterations per level on
 orthonormal sym4 wavelet, so the proximal step is soft thresholding; ``lambda_j = lam`` times the
 noise estimated on wavelet level j), each level starting from the upsampled result of the one below.
 
-The blur width is given, not estimated: ``blur_sigma`` in photo pixels, which the runtime multiplies by
-each face's magnification into the crop (a 1.5 px blur on a face magnified 3x is 4.5 crop pixels).
-0 turns deblurring off (wavelet-sparse denoising only).
+Around the graph the runtime makes it do no harm to faces that need no correction:
+
+* the blur width is estimated on each face (:mod:`facert.blur`, photo pixels; 0 for a sharp face, so
+  nothing is deconvolved) unless ``--option blur_sigma=X`` gives it; the runtime multiplies it by each
+  face's magnification into the crop (a 1.5 px blur on a face magnified 3x is 4.5 crop pixels);
+* JPEG blocking is removed around the faces first when the photo shows JPEG quantisation
+  (:mod:`facert.jpeg`), so block edges are neither deconvolved nor taken for detail;
+* only the correction (restored - input crop) is pasted into the photo (:mod:`facert.correction`).
 """
 
 from facert.registry import ModelOption, ModelSpec, register
@@ -19,30 +24,38 @@ ISPL = register(
         name="ispl",
         family="ispl",
         role="restorer",
-        summary="Iterative sparse progressive restoration (weight-free; deblur + denoise)",
+        summary="Iterative sparse progressive restoration (weight-free; deblock, deblur, denoise)",
         licence="Apache-2.0 (facert's own algorithm, no weights)",
         input_size=512,
         color_order="RGB",
         input_range=(0.0, 1.0),
         output_range=(0.0, 1.0),
         crop_border="reflect101",  # no weights trained on a grey border: mirror the frame
+        paste="correction",
+        deblock_jpeg=True,
         options=(
             ModelOption(
                 "blur_sigma",
-                1.0,
+                1.0,  # what the export checks run with; at run time the default is the estimate
                 0.0,
                 8.0,
-                "Gaussian blur std in photo pixels (0: no deblurring); capped at 10.7 crop pixels",
+                "Gaussian blur std in photo pixels; default auto: estimated per face (0 when "
+                "sharp); 0 turns deblurring off; capped at 10.7 crop pixels",
                 photo_pixels=True,
+                estimated=True,
             ),
             ModelOption(
                 "lam",
-                0.5,
+                0.25,
                 0.0,
                 4.0,
                 "sparsity weight lambda, in units of the noise estimated per wavelet level",
             ),
         ),
         exporter="facert.export.restorers.ispl:export_ispl",
+        notes=(
+            "blur_sigma defaults to a per-face estimate (0 on a sharp face); "
+            "JPEG blocking is removed around the faces first; only the correction is pasted",
+        ),
     )
 )
