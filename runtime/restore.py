@@ -16,7 +16,7 @@ from types import TracebackType
 import numpy as np
 
 from facert.align import from_tensor, to_tensor
-from facert.artifacts import Artifact
+from facert.artifacts import FP16_GRAPH, Artifact
 from facert.backends.ort import OrtSession
 from facert.blur import estimate_blur
 from facert.errors import UsageError
@@ -57,12 +57,39 @@ def parse_options(spec: ModelSpec, assignments: Iterable[str]) -> dict[str, floa
     return values
 
 
+PRECISIONS = ("auto", "fp32", "fp16")
+# What "auto" picks on the CPU ONNX Runtime backend, the only one so far: FP32. ONNX Runtime's CPU
+# kernels for float16 are few and slow (measured, 2 shared cores, one 512 face: GFPGAN and
+# CodeFormer's FP16 graphs take several times as long as their FP32 graphs, see README); the FP16
+# graph is built and checked for GPU backends.
+AUTO_PRECISION = "fp32"
+
+
+def graph_file(artifact: Artifact, precision: str) -> str:
+    """The ONNX file of ``artifact`` to run at ``precision`` (auto, fp32, fp16); UsageError when
+    it has none (an FP16 graph the export refused, or a model built in FP32 only)."""
+    if precision not in PRECISIONS:
+        raise UsageError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if (AUTO_PRECISION if precision == "auto" else precision) == "fp32":
+        return artifact.spec.onnx_files[0]
+    if FP16_GRAPH in artifact.files:
+        return FP16_GRAPH
+    if FP16_GRAPH not in artifact.spec.onnx_files:
+        why = f"{artifact.spec.name} is built in FP32 only"
+    else:
+        why = f"the export refused it: {artifact.fp16_refused or 'it is not listed'}"
+    raise UsageError(
+        f"no FP16 graph ({why}); run with --precision fp32 or auto", path=str(artifact.folder)
+    )
+
+
 class Restorer:
     """Aligned face crops in, restored crops out, through one exported model.
 
     ``options`` overrides the spec's defaults for its run-time options; an ``estimated`` option not
     in it is measured per face (:meth:`face_options`). ``max_batch`` bounds how many faces go
     through the network at once (1 when the spec says the model does not batch).
+    ``precision`` chooses the graph (:func:`graph_file`); ``filename`` is the one it runs.
     """
 
     def __init__(
@@ -72,7 +99,7 @@ class Restorer:
         options: Mapping[str, float] | None = None,
         threads: int = 0,
         max_batch: int = 4,
-        filename: str | None = None,
+        precision: str = "auto",
     ) -> None:
         self.spec = artifact.spec
         self.artifact = artifact
@@ -87,9 +114,8 @@ class Restorer:
         if unknown:
             raise UsageError(f"{self.spec.name}: no estimator for option(s) {unknown}")
         self.max_batch = max_batch if self.spec.batches else 1
-        self.session = OrtSession(
-            artifact.path(filename or self.spec.onnx_files[0]), threads=threads
-        )
+        self.filename = graph_file(artifact, precision)
+        self.session = OrtSession(artifact.path(self.filename), threads=threads)
         self._image_input = ""
 
     def open(self, *, warm_up: bool = False) -> Restorer:
