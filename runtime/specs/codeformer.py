@@ -23,9 +23,11 @@ CODEFORMER_PTH = WeightFile(
 )
 
 PRECISION_POLICY = (
+    "code selection: the whole encoder (parameters and arithmetic; it reads the FP16 graph's "
+    "float32 image unrounded, and its kept features enter the float16 fusions as float16), "
+    "feat_emb, position_emb, transformer, idx_pred_layer logits, argmax, and the codebook",
     "GroupNorm (all 72; parameters and arithmetic)",
     "spatial self-attention: q.k scores and softmax",
-    "code prediction: feat_emb, position_emb, transformer, idx_pred_layer logits, argmax",
     "AdaIN statistics (mean, unbiased variance) and renormalisation",
     "fusion products dec * (1 + w * scale) + w * shift, and the per-sample scale the generator's "
     "features carry from the first fusion on (they stay below 64 in float16 for any w in [0, 1])",
@@ -56,6 +58,8 @@ CODEFORMER = register(
         precision_policy=PRECISION_POLICY,
         onnx_files=("model.onnx", "model.fp16.onnx"),
         exporter="facert.export.nets.codeformer_export:export_codeformer",
-        graph_version=2,  # 2: GroupNorm written out with short reductions (export/nets/group_norm)
+        # 2: GroupNorm written out with short reductions (export/nets/group_norm);
+        # 3: the encoder and codebook pinned in float32 in the FP16 graph (code selection)
+        graph_version=3,
     )
 )
