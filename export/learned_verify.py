@@ -189,7 +189,7 @@ def torch_fp16_proof(
         what = f"PyTorch FP16 ({mode}){case_label(case)}"
         checks.require(
             not monitor.overflowed,
-            f"{spec.name}: {what}: an intermediate result overflowed float16",
+            f"{what}: an intermediate result overflowed float16",
         )
         values = checks.check_psnr(
             f"{what} vs FP32", spec, reference, output, names, checks.FP16_MIN_PSNR_DB, None

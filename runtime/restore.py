@@ -59,9 +59,11 @@ def parse_options(spec: ModelSpec, assignments: Iterable[str]) -> dict[str, floa
 
 PRECISIONS = ("auto", "fp32", "fp16")
 # What "auto" picks on the CPU ONNX Runtime backend, the only one so far: FP32. ONNX Runtime's CPU
-# kernels for float16 are few and slow (measured, 2 shared cores, one 512 face: GFPGAN and
-# CodeFormer's FP16 graphs take several times as long as their FP32 graphs, see README); the FP16
-# graph is built and checked for GPU backends.
+# provider has no float16 convolution: it turns the FP16 graph's convolutions back into float32 ones
+# with casts around them (GFPGAN: every Conv float32 after its optimisation, 64 -> 138 Casts; ORT
+# 1.32), so the FP16 graph costs float16's accuracy and buys no speed: per 512 face, 2 threads,
+# GFPGAN 4.88 s vs 4.15 s FP32, CodeFormer 9.41 s vs 9.16 s (bench/bench_precision.py, shared
+# machine). The FP16 graph is built and checked as the source of GPU FP16 engines.
 AUTO_PRECISION = "fp32"
 
 

@@ -153,3 +153,18 @@ def test_precision_fp16_runs_the_fp16_graph(
     difference = np.abs(outputs["fp16"] - outputs["fp32"]).max(axis=2)
     assert np.count_nonzero(difference) > 0 and difference.max() <= 16
     assert np.array_equal(outputs["auto"], outputs["fp32"])  # auto: FP32 on this CPU backend
+
+
+def test_precision_fp16_of_a_model_built_in_fp32_only_is_a_usage_error(
+    tmp_path: Path, photo: Path, mtcnn_artifact: Artifact, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    code, _, err = facert(
+        capsys, "enhance", photo, "--model", "ispl", "-o", out, "--precision", "fp16"
+    )
+    assert code == 2 and not out.exists()
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("facert: error: ")
+    assert lines[0].endswith(
+        ": no FP16 graph (ispl is built in FP32 only); run with --precision fp32 or auto"
+    )

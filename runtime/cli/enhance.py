@@ -48,7 +48,7 @@ def add_parser(commands: Any) -> None:
         choices=PRECISIONS,
         default="auto",
         help="graph to run: fp32, fp16 (learned models whose export kept it), or auto (fp32 on "
-        "this CPU backend, where float16 is slower)",
+        "this CPU backend, where float16 is no faster)",
     )
     parser.set_defaults(run=run)
 
