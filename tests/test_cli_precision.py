@@ -102,6 +102,9 @@ def test_an_fp16_failure_installs_the_fp32_graph_and_says_so_in_one_line(
         assert case["ort_fp32_vs_torch_max_abs"] <= 1e-4 * case["output_scale"]
         assert "ort_fp16_psnr_db" not in case
 
+    code, out, _ = facert(capsys, "--cache-dir", cache, "models", "show", spec.name)
+    assert code == 0 and "FP16 graph refused: ONNX Runtime FP16 vs FP32" in out
+
     enhance = ["--cache-dir", cache, "enhance", photo, "--model", spec.name]
     code, out, err = facert(capsys, *enhance, "-o", tmp_path / "auto")
     assert code == 0 and "1 face restored" in out, err  # auto: the FP32 graph
