@@ -33,9 +33,8 @@ CODEFORMER_PTH = WeightFile(
 )
 
 PRECISION_POLICY = (
-    "code selection: the whole encoder (parameters and arithmetic; it reads the FP16 graph's "
-    "float32 image unrounded, and its kept features enter the float16 fusions as float16), "
-    "feat_emb, position_emb, transformer, idx_pred_layer logits, argmax, and the codebook",
+    "encoder, whole (parameters and arithmetic), reading the float32 image input unrounded",
+    "code prediction: feat_emb, position_emb, transformer, idx_pred_layer logits, argmax; codebook",
     "GroupNorm (all 72; parameters and arithmetic)",
     "spatial self-attention: q.k scores and softmax",
     "AdaIN statistics (mean, unbiased variance) and renormalisation",
