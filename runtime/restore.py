@@ -62,8 +62,8 @@ PRECISIONS = ("auto", "fp32", "fp16")
 # provider has no float16 convolution: it turns the FP16 graph's convolutions back into float32 ones
 # with casts around them (GFPGAN: every Conv float32 after its optimisation, 64 -> 138 Casts; ORT
 # 1.32), so the FP16 graph costs float16's accuracy and buys no speed: per 512 face, 2 threads,
-# GFPGAN 4.88 s vs 4.15 s FP32, CodeFormer 9.41 s vs 9.16 s (bench/bench_precision.py, shared
-# machine). The FP16 graph is built and checked as the source of GPU FP16 engines.
+# GFPGAN 2.54 s vs 2.02 s FP32, CodeFormer 4.46 s vs 4.38 s (bench/bench_precision.py, load < 2).
+# The FP16 graph is built and checked as the source of GPU FP16 engines.
 AUTO_PRECISION = "fp32"
 
 
