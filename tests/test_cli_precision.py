@@ -150,11 +150,17 @@ def test_precision_fp16_runs_the_fp16_graph(
         outputs[precision] = cv2.imread(str(tmp_path / precision / photo.name)).astype(np.int16)
     folder = artifact_dir(cache, spec, sha256_of(checkpoint))
     expected = run_fp16_graph(settings, folder, photo, spec).astype(np.int16)
-    # The same graph on the same crops: equal but for a rounding flip by ONNX Runtime's threading.
+
+    def differing(image: np.ndarray) -> int:
+        return int(np.count_nonzero(np.abs(image - expected).max(axis=2)))
+
+    # The FP16 graph's restoration differs from the FP32 graph's by a level on thousands of pixels
+    # (5374 of 76800, at most 1 level, measured: >= 40 dB at export); the CLI's --precision fp16
+    # output is the FP16 file's own (0 pixels measured; a tenth of that allows for a rounding flip
+    # by another thread count).
+    assert differing(outputs["fp32"]) > 0
+    assert differing(outputs["fp16"]) * 10 < differing(outputs["fp32"])
     assert np.abs(outputs["fp16"] - expected).max() <= 1
-    # FP16 and FP32 graphs differ slightly (>= 40 dB at export, checked) on the face only.
-    difference = np.abs(outputs["fp16"] - outputs["fp32"]).max(axis=2)
-    assert np.count_nonzero(difference) > 0 and difference.max() <= 16
     assert np.array_equal(outputs["auto"], outputs["fp32"])  # auto: FP32 on this CPU backend
 
 
