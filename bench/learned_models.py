@@ -13,12 +13,9 @@ from that file by the export harness (:func:`facert.export.api.export_model`: ``
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
@@ -56,37 +53,10 @@ class LearnedModel:
     equalized: bool = False  # GPEN: fill with equalized_state_dict
     call: Call = plain_call
     note: str = ""
-    exporter: str = ""  # another exporter than the spec's (same graph, other check faces)
 
     @property
     def spec(self) -> ModelSpec:
-        spec = get_spec(self.spec_name)
-        return dataclasses.replace(spec, exporter=self.exporter) if self.exporter else spec
-
-
-def export_codeformer_unchecked(
-    spec: ModelSpec, sources: list[Path], workdir: Path
-) -> dict[str, Any]:
-    """CodeFormer's two graphs written as the spec's exporter writes them, without its checks.
-
-    With the fill, the code logits are nearly uniform and some default check faces have near-ties
-    that the float16 encoder flips, failing the FP16 check (tests/test_codeformer_harness.py runs the
-    whole harness at full size on the faces without one). Timing does not depend on that; the
-    manifest says the graphs are unchecked.
-    """
-    from facert.export.checkpoint import load_state_dict
-    from facert.export.learned import OPSET, build_module, write_onnx
-    from facert.export.learned_checks import default_faces, load_faces
-    from facert.export.learned_verify import FP16_FILE, FP32_FILE
-    from facert.export.nets.codeformer_export import build_codeformer_export
-    from facert.export.precision import FP16_STAGED, FP32
-
-    state = load_state_dict(sources[0], spec.weights[0])
-    example = load_faces(spec, default_faces(limit=1), count=1)[0]
-    build = functools.partial(build_codeformer_export, img_size=spec.input_size)
-    for precision, name in ((FP32, FP32_FILE), (FP16_STAGED, FP16_FILE)):
-        write_onnx(spec, build_module(build, state, precision, sources[0]), example, workdir / name)
-    return {"opset": OPSET, "precision_policy": list(spec.precision_policy), "unchecked": True}
+        return get_spec(self.spec_name)
 
 
 def _gfpgan() -> nn.Module:
@@ -121,14 +91,7 @@ def _restoreformer(variant: str) -> Callable[[], nn.Module]:
 
 MODELS = [
     LearnedModel("gfpgan", "gfpgan-1.4", _gfpgan, note="v1.2, v1.3, v1.4: one architecture"),
-    LearnedModel(
-        "codeformer",
-        "codeformer",
-        _codeformer,
-        call=codeformer_call,
-        note="w = 0.5",
-        exporter="learned_models:export_codeformer_unchecked",
-    ),
+    LearnedModel("codeformer", "codeformer", _codeformer, call=codeformer_call, note="w = 0.5"),
     LearnedModel("gpen-bfr-256", "gpen-bfr-256", _gpen(256), equalized=True),
     LearnedModel("gpen-bfr-512", "gpen-bfr-512", _gpen(512), equalized=True),
     LearnedModel("gpen-bfr-1024", "gpen-bfr-1024", _gpen(1024), equalized=True),

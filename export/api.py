@@ -1,9 +1,11 @@
 """The export entry point shared by every model family.
 
 A family exporter is a function ``exporter(spec, sources, workdir) -> dict`` named by
-``ModelSpec.exporter``. It writes ``spec.onnx_files`` into ``workdir``, checks them against its torch
-module, and returns the facts for the manifest (``opset``, ``precision_policy``, ``parity`` and any
-family-specific entries). It raises :class:`facert.errors.FacertError` when a check fails.
+``ModelSpec.exporter``. It writes ``spec.onnx_files`` into ``workdir`` (a learned restorer leaves
+out the FP16 graph when that fails its checks, and says so in the facts), checks them against its
+torch module, and returns the facts for the manifest (``opset``, ``precision_policy``, ``parity``
+and any family-specific entries). It raises :class:`facert.errors.FacertError` when a check fails.
+The manifest's ``files`` lists the ONNX files written.
 
 :func:`export_model` wraps it: a fresh work folder, the manifest (spec fingerprint, source sha256,
 file hashes, tool versions), and an atomic rename into place, so a failed export leaves nothing.

@@ -1,9 +1,13 @@
 """Manifests of exported models, and finding a usable export in the cache.
 
 Every export folder holds ``manifest.json``: the spec it was built for (name and fingerprint), the
-source file and its sha256, each ONNX file with its sha256 and precision, the opset, the precision
-policy, the versions of the tools, and the parity the export reached. The runtime refuses an export
-whose manifest does not match its spec.
+source file and its sha256, each ONNX file built (``files``: name -> sha256 and size), the opset, the
+precision policy, the versions of the tools, and the parity the export reached. The runtime refuses
+an export whose manifest does not match its spec, or lists a file that is missing.
+
+``files`` is what was built: a spec's ``onnx_files`` all, or all but the FP16 graph when the export
+refused it for failing its FP16 checks (the manifest's ``fp16_refused`` says why); the runtime then
+runs the FP32 graph.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from facert.provenance import is_official
 from facert.registry import ModelSpec
 
 MANIFEST = "manifest.json"
+FP32_GRAPH = "model.onnx"  # a restorer's graph in float32 (every restorer has one)
+FP16_GRAPH = "model.fp16.onnx"  # the same with float16 storage; optional (refused, or not built)
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,17 @@ class Artifact:
         flag = source.get("official")
         return flag if isinstance(flag, bool) else is_official(self.spec, self.source_sha256)
 
+    @property
+    def files(self) -> tuple[str, ...]:
+        """The ONNX files this export built (its manifest's ``files``; checked present)."""
+        return tuple(self.manifest["files"])
+
+    @property
+    def fp16_refused(self) -> str | None:
+        """Why the export refused its FP16 graph (failed FP16 checks), or None."""
+        reason = self.manifest.get("fp16_refused")
+        return str(reason) if reason is not None else None
+
 
 def read_manifest(folder: Path) -> dict[str, Any]:
     path = folder / MANIFEST
@@ -72,10 +89,29 @@ def check_artifact(spec: ModelSpec, folder: Path) -> Artifact:
         raise ArtifactError(
             f"built by another version of the {spec.name} graph; {fix}", path=str(folder)
         )
-    for filename in spec.onnx_files:
-        if not (folder / filename).is_file():
-            raise ArtifactError(f"missing {filename}; {fix}", path=str(folder))
+    check_files(spec, folder, manifest.get("files"), fix)
     return Artifact(spec=spec, folder=folder, manifest=manifest)
+
+
+def check_files(spec: ModelSpec, folder: Path, files: object, fix: str) -> None:
+    """The manifest's ``files`` must name only files of ``spec.onnx_files``, all of them but the
+    optional FP16 graph, and every file it names must be in ``folder``."""
+    if not isinstance(files, dict):
+        raise ArtifactError(f"manifest lists no ONNX files; {fix}", path=str(folder))
+    unknown = sorted(set(files) - set(spec.onnx_files))
+    if unknown:
+        raise ArtifactError(
+            f"manifest lists {', '.join(unknown)}, which {spec.name} does not build; {fix}",
+            path=str(folder),
+        )
+    for filename in spec.onnx_files:
+        if filename not in files and filename != FP16_GRAPH:
+            raise ArtifactError(f"manifest lists no {filename}; {fix}", path=str(folder))
+    for filename in files:
+        if not (folder / filename).is_file():
+            raise ArtifactError(
+                f"missing {filename}, which its manifest lists; {fix}", path=str(folder)
+            )
 
 
 def find_artifact(cache_dir: Path, spec: ModelSpec, source_sha256: str | None = None) -> Artifact:

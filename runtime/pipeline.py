@@ -85,8 +85,10 @@ class Pipeline:
         model_options: Mapping[str, float] | None = None,
         detector_options: Mapping[str, Any] | None = None,
         options: EnhanceOptions | None = None,
+        precision: str = "auto",
     ) -> Pipeline:
-        """Resolve, export if needed, and open the restorer ``model`` and the default detector."""
+        """Resolve, export if needed, and open the restorer ``model`` (its graph at ``precision``:
+        auto, fp32 or fp16, see :func:`facert.restore.graph_file`) and the default detector."""
         spec = get_spec(model)
         if spec.role != "restorer":
             raise UsageError(f"{model} is a {spec.role}, not a restorer")
@@ -96,7 +98,9 @@ class Pipeline:
         if spec.frame_stage is not None:
             face_options.update(dict.fromkeys(spec.frame_stage.face_off, 0.0))
             frame = FrameRestorer(artifact, options=model_options, threads=settings.threads)
-        restorer = Restorer(artifact, options=face_options, threads=settings.threads).open()
+        restorer = Restorer(
+            artifact, options=face_options, threads=settings.threads, precision=precision
+        ).open()
         try:
             if frame is not None:
                 frame.open()

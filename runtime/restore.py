@@ -16,7 +16,7 @@ from types import TracebackType
 import numpy as np
 
 from facert.align import from_tensor, to_tensor
-from facert.artifacts import Artifact
+from facert.artifacts import FP16_GRAPH, Artifact
 from facert.backends.ort import OrtSession
 from facert.blur import estimate_blur
 from facert.errors import UsageError
@@ -57,12 +57,41 @@ def parse_options(spec: ModelSpec, assignments: Iterable[str]) -> dict[str, floa
     return values
 
 
+PRECISIONS = ("auto", "fp32", "fp16")
+# What "auto" picks on the CPU ONNX Runtime backend, the only one so far: FP32. ONNX Runtime's CPU
+# provider has no float16 convolution: it turns the FP16 graph's convolutions back into float32 ones
+# with casts around them (GFPGAN: every Conv float32 after its optimisation, 64 -> 138 Casts; ORT
+# 1.32), so the FP16 graph costs float16's accuracy and buys no speed: per 512 face, 2 threads,
+# GFPGAN 2.54 s vs 2.02 s FP32, CodeFormer 4.46 s vs 4.38 s (bench/bench_precision.py, load < 2).
+# The FP16 graph is built and checked as the source of GPU FP16 engines.
+AUTO_PRECISION = "fp32"
+
+
+def graph_file(artifact: Artifact, precision: str) -> str:
+    """The ONNX file of ``artifact`` to run at ``precision`` (auto, fp32, fp16); UsageError when
+    it has none (an FP16 graph the export refused, or a model built in FP32 only)."""
+    if precision not in PRECISIONS:
+        raise UsageError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if (AUTO_PRECISION if precision == "auto" else precision) == "fp32":
+        return artifact.spec.onnx_files[0]
+    if FP16_GRAPH in artifact.files:
+        return FP16_GRAPH
+    if FP16_GRAPH not in artifact.spec.onnx_files:
+        why = f"{artifact.spec.name} is built in FP32 only"
+    else:
+        why = f"the export refused it: {artifact.fp16_refused or 'it is not listed'}"
+    raise UsageError(
+        f"no FP16 graph ({why}); run with --precision fp32 or auto", path=str(artifact.folder)
+    )
+
+
 class Restorer:
     """Aligned face crops in, restored crops out, through one exported model.
 
     ``options`` overrides the spec's defaults for its run-time options; an ``estimated`` option not
     in it is measured per face (:meth:`face_options`). ``max_batch`` bounds how many faces go
     through the network at once (1 when the spec says the model does not batch).
+    ``precision`` chooses the graph (:func:`graph_file`); ``filename`` is the one it runs.
     """
 
     def __init__(
@@ -72,7 +101,7 @@ class Restorer:
         options: Mapping[str, float] | None = None,
         threads: int = 0,
         max_batch: int = 4,
-        filename: str | None = None,
+        precision: str = "auto",
     ) -> None:
         self.spec = artifact.spec
         self.artifact = artifact
@@ -87,9 +116,8 @@ class Restorer:
         if unknown:
             raise UsageError(f"{self.spec.name}: no estimator for option(s) {unknown}")
         self.max_batch = max_batch if self.spec.batches else 1
-        self.session = OrtSession(
-            artifact.path(filename or self.spec.onnx_files[0]), threads=threads
-        )
+        self.filename = graph_file(artifact, precision)
+        self.session = OrtSession(artifact.path(self.filename), threads=threads)
         self._image_input = ""
 
     def open(self, *, warm_up: bool = False) -> Restorer:

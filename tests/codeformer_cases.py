@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import json
 from pathlib import Path
 from typing import Any
 
@@ -60,3 +63,68 @@ def read_face(name: str) -> np.ndarray:
 def load_golden(name: str) -> dict[str, np.ndarray]:
     with np.load(GOLDEN / name) as archive:
         return {key: archive[key] for key in archive.files}
+
+
+def full_size_check_faces() -> list[tuple[str, np.ndarray]]:
+    """The faces a full-size CodeFormer export is held to: the harness's default check faces on a
+    fresh clone (the two sample faces and their mirrors) and beside ../shared (the sample faces,
+    0143.png and 0729.png), and 0500.png and 0885.png (the slow test's earlier faces). With the
+    fill, the astronaut (top-2 logit gap 5e-6), 0143.png (1.6e-4) and 0885.png (1.3e-4) have code
+    near-ties. (name, (512, 512, 3) uint8 BGR) pairs."""
+    from facert.export.learned_checks import default_faces
+
+    samples = default_faces(limit=2)
+    faces = samples + [(f"{name} mirrored", image[:, ::-1].copy()) for name, image in samples]
+    for name, image in default_faces() + default_faces(limit=5):
+        if name not in {known for known, _ in faces}:
+            faces.append((name, image))
+    return faces
+
+
+def code_gaps(state: dict, batch: np.ndarray, names: list[str]) -> dict[str, float]:
+    """Per face, the smallest top-2 gap of the full-size faithful module's code logits (w = 0.5)."""
+    from facert.export.nets.codeformer import CodeFormer
+
+    model = CodeFormer().eval()
+    model.load_state_dict(state)
+    logits: list[torch.Tensor] = []
+    model.idx_pred_layer.register_forward_hook(lambda m, args, out: logits.append(out))
+    gaps = {}
+    with torch.no_grad():
+        for row, name in enumerate(names):
+            logits.clear()
+            model(torch.from_numpy(batch[row : row + 1]), w=0.5, adain=True)
+            top = logits[0].reshape(-1, logits[0].shape[-1]).topk(2, dim=-1).values
+            gaps[name] = float((top[:, 0] - top[:, 1]).min())
+    return gaps
+
+
+def export_full_size(state: dict[str, torch.Tensor], folder: Path) -> dict:
+    """The full network with ``state`` through the whole harness on every full-size check face
+    (codeformer_cases.full_size_check_faces), held to the issue's limits; returns the facts."""
+    from facert.export.learned import export_learned
+    from facert.export.learned_checks import load_faces
+    from facert.export.nets.codeformer_export import build_codeformer_export
+    from facert.fileutil import sha256_of
+    from facert.registry import get_spec
+
+    checkpoint = folder / "codeformer.pth"
+    torch.save({"params_ema": state}, checkpoint)
+    spec = get_spec("codeformer")
+    weight = dataclasses.replace(spec.weights[0], sha256=sha256_of(checkpoint))
+    spec = dataclasses.replace(spec, weights=(weight,))
+    faces = full_size_check_faces()
+    batch, names = load_faces(spec, faces, count=len(faces))
+    gaps = code_gaps(state, batch, names)
+    build = functools.partial(build_codeformer_export, img_size=spec.input_size)
+    facts = export_learned(spec, [checkpoint], folder, build, faces=faces)
+    print(json.dumps({"gaps": gaps, "parity": facts["parity"]}, indent=1))  # pytest -s
+    assert "fp16_refused" not in facts and facts["parity"]["faces"] == names
+    assert facts["checked_options"] == {"fidelity": [0.0, 0.5, 1.0]}
+    for case in facts["parity"]["cases"]:
+        # The issue's limits, as the harness states them (1e-4 of the output scale; 40 dB on
+        # every face, ONNX Runtime and PyTorch).
+        assert case["ort_fp32_vs_torch_max_abs"] <= 1e-4 * case["output_scale"]
+        assert min(case["ort_fp16_psnr_db_per_face"]) >= 40.0
+        assert min(case["torch_fp16"]["psnr_db_per_face"]) >= 40.0
+    return {**facts, "gaps": gaps}

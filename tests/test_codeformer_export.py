@@ -114,10 +114,13 @@ def test_fp16_build_keeps_the_pinned_parts_in_float32(small_state) -> None:
         exported = build_codeformer_export(small_state, precision, **SMALL_CONFIG)
         dtypes = {name: p.dtype for name, p in exported.named_parameters()}
         activation = precision.activation
-        assert dtypes["encoder.blocks.1.conv1.weight"] == activation
-        assert dtypes["quantize.embedding.weight"] == activation
-        assert dtypes["fuse_convs_dict.32.scale.0.weight"] == activation
-        for name in ("position_emb", "feat_emb.weight", "ft_layers.1.self_attn.in_proj_weight",
+        for name in ("generator.blocks.0.weight", "generator.blocks.1.conv1.weight",
+                     "fuse_convs_dict.32.scale.0.weight", "fuse_convs_dict.32.encode_enc.conv1.weight"):  # fmt: skip
+            assert dtypes[name] == activation, name
+        # The code-selection path (encoder, transformer, logits, codebook) and every GroupNorm.
+        for name in ("encoder.blocks.0.weight", "encoder.blocks.1.conv1.weight",
+                     "encoder.blocks.15.weight", "quantize.embedding.weight",
+                     "position_emb", "feat_emb.weight", "ft_layers.1.self_attn.in_proj_weight",
                      "idx_pred_layer.1.weight", "encoder.blocks.1.norm1.weight",
                      "generator.blocks.14.weight"):  # fmt: skip
             assert dtypes[name] == pinned, name

@@ -25,6 +25,7 @@ from stylegan_export_checks import (  # noqa: E402
 )
 
 from facert.errors import ExportError, WeightsError  # noqa: E402
+from facert.export.api import export_model  # noqa: E402
 from facert.export.fill import deterministic_state_dict  # noqa: E402
 from facert.export.learned import export_learned  # noqa: E402
 from facert.export.nets.gfpgan import GFPGAN, GFPGANConfig, load_gfpgan  # noqa: E402
@@ -141,19 +142,55 @@ class RowMixer(torch.nn.Module):
         return out + 0.5 * (out.mean(0, keepdim=True) - out)
 
 
-def test_rows_mixed_by_the_batch_are_caught(tmp_path: Path) -> None:
-    state = deterministic_state_dict(RowMixer())
-    checkpoint = tmp_path / "mixer.pth"
-    torch.save({"params": state}, checkpoint)
+class FrozenBranch(torch.nn.Module):
+    """A 1x1 conv whose sign follows a Python branch on the data: tracing freezes the side the
+    example face takes (the astronaut, mean 0.10), so the graph disagrees with the module on faces
+    that take the other (grace_hopper, mean -0.12): the classic traced-export bug."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 3, 1)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        out = self.conv(image.to(self.conv.weight.dtype))
+        return out if float(image.mean()) > 0 else -out
+
+
+BROKEN = {"row-mixer": RowMixer, "frozen-branch": FrozenBranch}
+
+
+def export_broken(spec: ModelSpec, sources: list[Path], workdir: Path) -> dict:
+    """The exporter of the broken specs below: the harness on the BROKEN network of that name."""
 
     def build(state: dict, precision: Precision) -> torch.nn.Module:
-        module = RowMixer()
+        module = BROKEN[spec.name]()
         module.load_state_dict(state)
         return module.to(precision.activation)
 
-    with pytest.raises(ExportError, match="FP32 batch of 4 vs single runs") as info:
-        export_learned(tiny_spec(checkpoint), [checkpoint], tmp_path, build, faces=FACES)
+    return export_learned(spec, sources, workdir, build, faces=FACES)
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("row-mixer", r"FP32 batch of 4 vs single runs: max abs difference"),
+        ("frozen-branch", r"ONNX Runtime FP32 vs PyTorch: max abs .* on grace_hopper_512\.png"),
+    ],
+)
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")
+def test_an_export_failing_an_fp32_check_writes_nothing(
+    tmp_path: Path, name: str, message: str
+) -> None:
+    checkpoint = tmp_path / f"{name}.pth"
+    torch.save({"params": deterministic_state_dict(BROKEN[name]())}, checkpoint)
+    spec = dataclasses.replace(
+        tiny_spec(checkpoint), name=name, exporter=f"{__name__}:export_broken"
+    )
+    with pytest.raises(ExportError, match=message) as info:
+        export_model(spec, [checkpoint], tmp_path / "export", sha256_of(checkpoint))
     assert "\n" not in str(info.value)
+    # Neither the export folder nor the work folder it was built in is left behind.
+    assert [p.name for p in tmp_path.iterdir()] == [checkpoint.name]
 
 
 def test_a_wrong_checkpoint_is_named(tmp_path: Path) -> None:

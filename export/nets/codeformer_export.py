@@ -13,9 +13,12 @@
 Precision (:mod:`facert.export.precision`, built by :func:`build_codeformer_export` in a
 :class:`~facert.export.precision.Precision`): the parts the spec's precision policy names
 (:data:`facert.specs.codeformer.PRECISION_POLICY`, :meth:`CodeFormerExport.pinned_parts`) keep their
-parameters in ``precision.pinned`` and compute there: every GroupNorm, the spatial attention scores
-and softmax, the whole code prediction (feat_emb, transformer, logits, argmax), AdaIN, and the
-fusions' products. From the first fusion on, the generator carries its features divided by a
+parameters in ``precision.pinned`` and compute there: the whole code-selection path (the encoder,
+which reads the image unrounded, feat_emb, the transformer, the logits and their argmax: it picks
+discrete codes, and a float16 encoder moves the logits enough to flip near-tied ones, each flip
+changing a 32x32 patch of the face), the codebook, every GroupNorm, the spatial attention scores and
+softmax, AdaIN, and the fusions' products. The encoder's kept features enter the float16 fusions
+rounded to float16. From the first fusion on, the generator carries its features divided by a
 per-sample scale (:mod:`facert.export.nets.codeformer_scaled`), so float16 holds them for every
 fidelity weight in [0, 1]: with facert.export.fill weights the plain form reaches 3.6e6 (inf in
 float16) at w = 1.
@@ -78,9 +81,11 @@ class CodeFormerExport(CodeFormer):
         self.pinned_dtype: torch.dtype | None = None
 
     def pinned_parts(self) -> list[nn.Module | nn.Parameter]:
-        """The modules and parameters that stay in the pinned dtype."""
+        """The modules and parameters that stay in the pinned dtype: the code-selection path
+        (encoder, transformer, logits; the codebook its AdaIN reads) and every GroupNorm."""
         norms = [m for m in self.modules() if isinstance(m, GroupNorm32)]
-        return [self.position_emb, self.feat_emb, self.ft_layers, self.idx_pred_layer, *norms]
+        code_selection = [self.encoder, self.position_emb, self.feat_emb, self.ft_layers]
+        return [*code_selection, self.idx_pred_layer, self.quantize, *norms]
 
     def predict_codes(self, lq_feat: Tensor) -> Tensor:
         """``lq_feat`` (N, emb_dim, s, s) -> code indices (N, s*s) int64, row-major positions."""
@@ -95,15 +100,17 @@ class CodeFormerExport(CodeFormer):
         """``image`` (N, 3, S, S) RGB [-1, 1] and ``fidelity`` (N,) in [0, 1], float32 or the
         activation dtype. Returns (N, 3, S, S) RGB, about [-1, 1] (not clamped), in the activation
         dtype."""
-        image = cast(image, self.quantize.embedding.weight.dtype)  # the activation dtype
-        lq_feat, kept = self.encode(image)
+        activation = self.generator.blocks[0].weight.dtype
+        # The encoder reads the image in its own dtype: the FP16 graph's float32 input unrounded.
+        lq_feat, kept = self.encode(cast(image, self.encoder.blocks[0].weight.dtype))
+        kept = {size: cast(features, activation) for size, features in kept.items()}
         indices = self.predict_codes(lq_feat)
         codebook = self.quantize.embedding.weight
         quant = F.embedding(indices, codebook).transpose(1, 2).contiguous()  # (N, emb_dim, L)
         quant = quant.reshape(-1, codebook.shape[1], self.latent_side, self.latent_side)
-        pinned = self.pinned_dtype or image.dtype
+        pinned = self.pinned_dtype or activation
         quant = adaptive_instance_normalization(cast(quant, pinned), cast(lq_feat, pinned))
-        out: Tensor | Scaled = cast(quant, image.dtype)
+        out: Tensor | Scaled = cast(quant, activation)
         weight = cast(fidelity, pinned).reshape(-1, 1, 1, 1)
         for index, block in enumerate(self.generator.blocks):
             out = generator_block(block, out) if isinstance(out, Scaled) else block(out)
@@ -111,7 +118,7 @@ class CodeFormerExport(CodeFormer):
                 size = self.generator_taps[index]
                 fusion, enc = self.fuse_convs_dict[size], kept[size]
                 if not self.rescale_fusion:
-                    out = fusion(enc, out, cast(weight, image.dtype))
+                    out = fusion(enc, out, cast(weight, activation))
                     continue
                 dec = out if isinstance(out, Scaled) else Scaled(out, torch.ones_like(weight))
                 out = fuse(fusion, enc, dec, weight)

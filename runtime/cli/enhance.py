@@ -14,6 +14,7 @@ from facert.config import Settings
 from facert.errors import FacertError, UsageError
 from facert.imageio import LoadedImage, read_image, write_image
 from facert.registry import get_spec
+from facert.restore import PRECISIONS
 from facert.specs import DEFAULT_RESTORER
 
 if TYPE_CHECKING:
@@ -42,6 +43,13 @@ def add_parser(commands: Any) -> None:
         "--option", action="append", default=[], metavar="NAME=VALUE", help="a model option"
     )
     parser.add_argument("--fidelity", type=float, help="CodeFormer's fidelity weight w in [0, 1]")
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="graph to run: fp32, fp16 (learned models whose export kept it), or auto (fp32 on "
+        "this CPU backend, where float16 is no faster)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -123,6 +131,7 @@ def _open_pipeline(args: argparse.Namespace, settings: Settings) -> Pipeline:
         model_options=model_options,
         detector_options=detector_options,
         options=options,
+        precision=args.precision,
     )
 
 

@@ -146,6 +146,8 @@ def _export_facts(artifact: Artifact) -> Iterator[str]:
     files = manifest.get("files") or {}
     sizes = [f"{name} ({facts.get('bytes', 0) / 1e6:.1f} MB)" for name, facts in files.items()]
     yield f"{INDENT * 2}files: {', '.join(sizes) or 'none listed'}"
+    if artifact.fp16_refused:
+        yield from _wrap(f"FP16 graph refused: {artifact.fp16_refused}", INDENT * 2, INDENT * 3)
     yield f"{INDENT * 2}built {manifest.get('created', '?')}, opset {manifest.get('opset', '?')}"
     if isinstance(manifest.get("parity"), dict):
         yield f"{INDENT * 2}parity:"
