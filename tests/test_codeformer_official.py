@@ -2,8 +2,11 @@
 without the official code).
 
 Needs sczhou/CodeFormer's ``basicsr/archs/codeformer_arch.py`` and ``vqgan_arch.py`` importable as
-``basicsr.archs.codeformer_arch`` (a checkout of that repository on PYTHONPATH; its arch files use
-only torch and ``basicsr.utils.get_root_logger`` / ``basicsr.utils.registry.ARCH_REGISTRY``). The
+``basicsr.archs.codeformer_arch``. Its arch files use only torch and
+``basicsr.utils.get_root_logger`` / ``basicsr.utils.registry.ARCH_REGISTRY``, but a whole checkout's
+``basicsr/__init__.py`` imports its training code (torchvision and more); without those, a folder
+holding just the two arch files, ``basicsr/utils/registry.py`` and a ``basicsr/utils/__init__.py``
+defining ``get_root_logger`` (returning a ``logging`` logger) is enough, outside this repository. The
 official class with its default initialisation and torch seed 937 gave the checkpoint of issue 7,
 whose export failed the FP16 check (37.9 dB on grace_hopper.png mirrored at w = 0.5) while the
 encoder ran in float16: its code logits have near-ties too.
