@@ -1,4 +1,4 @@
-"""Paste-back speed: facert.blend.paste_faces against facexlib's paste_faces_to_input_image.
+"""Paste-back speed: facert.stages.blend.paste.paste_faces against facexlib's paste_faces_to_input_image.
 
 One 1920x1080 frame, one 512x512 restored face rotated 10 degrees, in three scenarios by default:
 crop scale 1 (the crop square spans 512 frame pixels) and 2 (256 pixels) at upscale 1, and crop
@@ -29,8 +29,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from facert.align import estimate_affine, face_template, warp_crop
-from facert.blend import paste_faces, paste_path
+from facert.stages.align.warp import estimate_affine, face_template, warp_crop
+from facert.stages.blend.paste import paste_faces, paste_path
 
 FRAME_SIZE = (1920, 1080)  # width, height
 FACE_SIZE = 512

@@ -23,9 +23,9 @@ import matplotlib
 import numpy as np
 
 from facert.config import load_settings
-from facert.detect.mtcnn import MtcnnDetector, MtcnnOptions
-from facert.exporting import ensure_artifact
-from facert.registry import get_spec
+from facert.models.exporting import ensure_artifact
+from facert.models.registry import get_spec
+from facert.stages.detect.mtcnn import MtcnnDetector, MtcnnOptions
 
 
 def benchmark_frame() -> np.ndarray:

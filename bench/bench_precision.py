@@ -23,9 +23,9 @@ from pathlib import Path
 from bench_learned import load, model_feed
 from learned_models import BY_LABEL, ensure_export
 
-from facert.artifacts import FP16_GRAPH, FP32_GRAPH
 from facert.backends.ort import OrtSession
 from facert.config import load_settings
+from facert.models.artifacts import FP16_GRAPH, FP32_GRAPH
 
 
 def time_graphs(folder: Path, feed: dict, runs: int, threads: int) -> dict[str, float]:

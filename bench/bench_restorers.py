@@ -31,11 +31,11 @@ import numpy as np
 
 from facert.backends.ort import OrtSession
 from facert.config import load_settings
-from facert.degrade import degrade_noise_scratches_fading
-from facert.exporting import ensure_artifact
-from facert.frame_stage import FrameRestorer, tile_starts
-from facert.registry import get_spec
-from facert.samples import photo_path
+from facert.demo.degrade import degrade_noise_scratches_fading
+from facert.demo.samples import photo_path
+from facert.models.exporting import ensure_artifact
+from facert.models.registry import get_spec
+from facert.stages.restore.frame import FrameRestorer, tile_starts
 
 TARGET_MS = 1000.0
 CROP = Path(__file__).resolve().parents[1] / "tests" / "data" / "faces" / "grace_hopper_512.png"
@@ -110,9 +110,9 @@ def median_ms(step: Callable[[], object], runs: int) -> tuple[float, float]:
 
 
 def time_ispl_steps(runs: int) -> None:
-    """The numpy/OpenCV steps the runtime adds to ISPL's graph (facert.blur, facert.jpeg)."""
-    from facert.blur import estimate_blur
-    from facert.jpeg import deblock, estimate_quantisation
+    """The numpy/OpenCV steps the runtime adds to ISPL's graph (facert.stages.restore.blur, facert.stages.restore.jpeg)."""
+    from facert.stages.restore.blur import estimate_blur
+    from facert.stages.restore.jpeg import deblock, estimate_quantisation
 
     crop = cv2.imread(str(CROP))
     frame = cv2.resize(np.tile(crop, (3, 4, 1)), (1920, 1080), interpolation=cv2.INTER_AREA)

@@ -20,11 +20,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from facert.align import align_faces, crop_scale
 from facert.config import load_settings
-from facert.correction import deblocked_crops
-from facert.jpeg import estimate_quantisation
-from facert.pipeline import Pipeline
+from facert.pipeline.frame import Pipeline
+from facert.stages.align.warp import align_faces, crop_scale
+from facert.stages.restore.correction import deblocked_crops
+from facert.stages.restore.jpeg import estimate_quantisation
 
 ROOT = Path(__file__).resolve().parents[1]
 INPUTS = ROOT.parent / "shared" / "data" / "real-inputs"

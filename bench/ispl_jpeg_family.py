@@ -5,14 +5,14 @@ Three sets, each through the whole pipeline (MTCNN, align, restore, paste) with 
 
 * the low-resolution + JPEG family (tests/jpeg_family.py: faces 30-120 px, quality 40-90, no blur;
   five photos when ../shared is present, else the two package photos);
-* the same photos blurred (``facert.degrade.degrade_blur_noise_jpeg``: blur 1, 1.5, 2 px + noise 6
+* the same photos blurred (``facert.demo.degrade.degrade_blur_noise_jpeg``: blur 1, 1.5, 2 px + noise 6
   + JPEG 75, seed 0) at faces of 30, 64 and 120 px;
 * ``make demo``'s ISPL cases (blur 1.5 + noise 6 + JPEG 75 on the photos at full size).
 
-Then the blur estimator's readings (``facert.blur.reading``) that fix its two constants: the largest
+Then the blur estimator's readings (``facert.stages.restore.blur.reading``) that fix its two constants: the largest
 reading over the JPEG family (SHARP_READING is 1.05x it) and the median ratio of true to estimated
 blur over the blurred set (GAIN). The same script runs on an older checkout (its ``facert``) for
-before/after tables; the readings need this one's ``facert.blur``.
+before/after tables; the readings need this one's ``facert.stages.restore.blur``.
 
     .venv/bin/python bench/ispl_jpeg_family.py [--quick] [--option blur_sigma=1.5]
 """
@@ -29,10 +29,10 @@ from pathlib import Path
 import numpy as np
 
 from facert.config import load_settings
-from facert.degrade import degrade_blur_noise_jpeg
-from facert.pipeline import Pipeline
-from facert.registry import get_spec
-from facert.restore import parse_options
+from facert.demo.degrade import degrade_blur_noise_jpeg
+from facert.models.registry import get_spec
+from facert.pipeline.frame import Pipeline
+from facert.stages.restore.restorer import parse_options
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -100,9 +100,9 @@ def blurred_cases(
 
 def readings(pipeline: Pipeline, sets: dict[str, list[tuple[str, np.ndarray]]]) -> None:
     """The blur estimator's raw readings on the crops ISPL sees (deblocked when JPEG is found)."""
-    from facert.align import align_faces, crop_scale
-    from facert.blur import GAIN, SHARP_READING, reading
-    from facert.correction import deblocked_crops
+    from facert.stages.align.warp import align_faces, crop_scale
+    from facert.stages.restore.blur import GAIN, SHARP_READING, reading
+    from facert.stages.restore.correction import deblocked_crops
 
     spec = pipeline.restorer.spec
     found: dict[str, list[tuple[str, float]]] = {}

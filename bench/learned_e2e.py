@@ -30,7 +30,7 @@ import cv2
 from bench_detect import benchmark_frame
 
 from facert.config import load_settings
-from facert.detect import open_detector
+from facert.stages.detect import open_detector
 
 HERE = Path(__file__).resolve().parent
 SUMMARY = re.compile(r"(\d+) faces? restored.*?([\d.]+) s$")

@@ -22,12 +22,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from facert.artifacts import Artifact, find_artifact
-from facert.cache import artifact_dir
 from facert.errors import ArtifactError
 from facert.export.fill import deterministic_state_dict, equalized_state_dict
-from facert.fileutil import sha256_of
-from facert.registry import ModelSpec, get_spec
+from facert.io.files import sha256_of
+from facert.models.artifacts import Artifact, find_artifact
+from facert.models.cache import artifact_dir
+from facert.models.registry import ModelSpec, get_spec
 
 FACE = Path(__file__).resolve().parents[1] / "tests" / "data" / "faces" / "grace_hopper_512.png"
 

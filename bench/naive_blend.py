@@ -4,7 +4,7 @@ A plain re-statement of ``FaceRestoreHelper.paste_faces_to_input_image`` (facexl
 ``use_parse=False``) taking an already upscaled background: per face it warps the restored face and
 a ones mask into a full-size frame, erodes, sums, erodes and blurs the full-size mask, and blends
 the full frame in float32; one truncating cast at the end. This is what facert's
-``facert.blend.paste_faces`` must equal inside each face's box, and the reference the benchmark
+``facert.stages.blend.paste.paste_faces`` must equal inside each face's box, and the reference the benchmark
 times when facexlib itself is not installed.
 """
 
@@ -22,7 +22,7 @@ def paste_faces_full_frame(
     affines: Sequence[np.ndarray],
     upscale: float,
 ) -> np.ndarray:
-    """(Hu, Wu, 3) uint8 BGR; arguments as ``facert.blend.paste_faces``."""
+    """(Hu, Wu, 3) uint8 BGR; arguments as ``facert.stages.blend.paste.paste_faces``."""
     height, width = background.shape[:2]
     output = background  # becomes float32 after the first face, as in facexlib
     for face, affine in zip(restored, affines, strict=True):

@@ -1,7 +1,7 @@
 """PSNR/SSIM of ISPL and WIPA on the demo photos' aligned faces, each under its own degradation.
 
 Each photo (matplotlib's grace_hopper.jpg, scikit-image's astronaut.png) is degraded whole with
-:mod:`facert.degrade` (seed 0, documented defaults), its face warped into the 512 crop with the
+:mod:`facert.demo.degrade` (seed 0, documented defaults), its face warped into the 512 crop with the
 affine of tests/data/faces/faces.json, restored by the exported model on ONNX Runtime, and compared
 with the clean crop. ISPL is given the degradation's blur (1.5 photo pixels, times the crop scale, as
 the runtime feeds it) and also run with its defaults (the blur estimated on the crop, as the Restorer
@@ -20,11 +20,11 @@ import numpy as np
 
 from facert.backends.ort import OrtSession
 from facert.config import load_settings
-from facert.degrade import degrade_blur_noise_jpeg, degrade_noise_scratches_fading
-from facert.exporting import ensure_artifact
-from facert.metrics import psnr, ssim
-from facert.registry import get_spec
-from facert.restore import ESTIMATORS
+from facert.demo.degrade import degrade_blur_noise_jpeg, degrade_noise_scratches_fading
+from facert.demo.metrics import psnr, ssim
+from facert.models.exporting import ensure_artifact
+from facert.models.registry import get_spec
+from facert.stages.restore.restorer import ESTIMATORS
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from conftest import astronaut_path, grace_hopper_path

@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from facert import __version__
-from facert.artifacts import check_artifact, write_manifest
-from facert.fileutil import sha256_of
-from facert.provenance import is_official, unofficial_notice
-from facert.registry import ModelSpec
+from facert.io.files import sha256_of
+from facert.models.artifacts import check_artifact, write_manifest
+from facert.models.provenance import is_official, unofficial_notice
+from facert.models.registry import ModelSpec
 
 log = logging.getLogger(__name__)
 

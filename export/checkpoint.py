@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from facert.errors import WeightsError
-from facert.registry import WeightFile
+from facert.models.registry import WeightFile
 
 
 def load_state_dict(path: Path, weight: WeightFile) -> dict[str, torch.Tensor]:

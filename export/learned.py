@@ -62,7 +62,7 @@ from facert.export.learned_verify import (
 )
 from facert.export.onnx_fp16 import demote_to_float16
 from facert.export.precision import FP16_STAGED, FP32, Precision
-from facert.registry import ModelSpec
+from facert.models.registry import ModelSpec
 
 Build = Callable[[Mapping[str, torch.Tensor], Precision], nn.Module]
 OPSET = 17

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from facert.errors import ExportError
-from facert.registry import ModelSpec
+from facert.models.registry import ModelSpec
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 DEGRADED_GLOB = "data/real-inputs/*-cropped/*.png"  # under ../shared beside a source checkout
@@ -41,10 +41,10 @@ def read_face(path: Path) -> FaceImage:
 
 
 def default_faces(limit: int = BATCH) -> list[FaceImage]:
-    """Up to ``limit`` real aligned faces: the sample photos' faces (:mod:`facert.samples`), then
+    """Up to ``limit`` real aligned faces: the sample photos' faces (:mod:`facert.demo.samples`), then
     degraded real crops from ../shared/data/real-inputs/*-cropped when a source checkout has them
     (evenly spaced)."""
-    from facert.samples import SAMPLES, aligned_face
+    from facert.demo.samples import SAMPLES, aligned_face
 
     chosen = [(f"{name}.png", aligned_face(name)) for name in sorted(SAMPLES)][:limit]
     degraded = sorted(SHARED.glob(DEGRADED_GLOB)) if SHARED.is_dir() else []

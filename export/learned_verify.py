@@ -15,12 +15,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from facert.artifacts import FP16_GRAPH, FP32_GRAPH
 from facert.backends.ort import OrtSession
 from facert.errors import ExportError
 from facert.export import learned_checks as checks
 from facert.export.precision import FP16, FP16_STAGED, Float16Monitor, round_weights_to_float16
-from facert.registry import ModelSpec
+from facert.models.artifacts import FP16_GRAPH, FP32_GRAPH
+from facert.models.registry import ModelSpec
 
 IMAGE_INPUT = "image"
 OUTPUT = "restored"

@@ -7,7 +7,7 @@ writes three graphs, opset 17, with the legacy (TorchScript) exporter:
 - ``rnet.onnx``: ``image`` (N, 3, 24, 24), N dynamic;
 - ``onet.onnx``: ``image`` (N, 3, 48, 48), N dynamic;
 
-with the outputs named in :data:`facert.specs.mtcnn.OUTPUT_NAMES`. Each graph is then run with ONNX
+with the outputs named in :data:`facert.models.specs.mtcnn.OUTPUT_NAMES`. Each graph is then run with ONNX
 Runtime on patches of a real photo (matplotlib's grace_hopper.jpg or scikit-image's astronaut.png
 when one of them is installed, else a deterministic synthetic image, and the manifest says which),
 and every output must agree with the torch module within :data:`PARITY_TOLERANCE`.
@@ -28,8 +28,8 @@ from facert.backends.ort import OrtSession
 from facert.errors import FacertError, WeightsError
 from facert.export.checkpoint import load_state_dict, load_strict
 from facert.export.nets.mtcnn import NETWORKS
-from facert.registry import ModelSpec
-from facert.specs.mtcnn import CROP_SIZES, INPUT_NAME, OUTPUT_NAMES
+from facert.models.registry import ModelSpec
+from facert.models.specs.mtcnn import CROP_SIZES, INPUT_NAME, OUTPUT_NAMES
 
 OPSET = 17
 # Max abs difference allowed between ONNX Runtime and torch on any output. Outputs are O(1)

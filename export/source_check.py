@@ -21,7 +21,7 @@ from facert.errors import ExportError, WeightsError
 from facert.export.checkpoint import load_state_dict
 from facert.export.learned_checks import FaceImage
 from facert.export.precision import FP32, Precision
-from facert.registry import ModelSpec
+from facert.models.registry import ModelSpec
 
 Build = Callable[[Mapping[str, torch.Tensor], Precision], nn.Module]
 

@@ -106,8 +106,8 @@ def export_full_size(state: dict[str, torch.Tensor], folder: Path) -> dict:
     from facert.export.learned import export_learned
     from facert.export.learned_checks import load_faces
     from facert.export.nets.codeformer_export import build_codeformer_export
-    from facert.fileutil import sha256_of
-    from facert.registry import get_spec
+    from facert.io.files import sha256_of
+    from facert.models.registry import get_spec
 
     checkpoint = folder / "codeformer.pth"
     torch.save({"params_ema": state}, checkpoint)

@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from facert.artifacts import Artifact
 from facert.config import Settings, load_settings
+from facert.models.artifacts import Artifact
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -65,8 +65,8 @@ def astronaut() -> np.ndarray:
 def mtcnn_artifact(settings: Settings) -> Artifact:
     """The MTCNN export in the cache, built first when torch is present (weights must be fetched)."""
     from facert.errors import FacertError
-    from facert.exporting import ensure_artifact
-    from facert.registry import get_spec
+    from facert.models.exporting import ensure_artifact
+    from facert.models.registry import get_spec
 
     try:
         return ensure_artifact(get_spec("mtcnn"), settings.cache_dir)

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from facert.export.api import export_model
-from facert.fileutil import sha256_of
-from facert.registry import ModelSpec
+from facert.io.files import sha256_of
+from facert.models.registry import ModelSpec
 
 
 def export_and_check(spec: ModelSpec, checkpoint: Path, out: Path) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from facert.metrics import psnr, ssim
+from facert.demo.metrics import psnr, ssim
 
 FACE_SIZES = (30, 45, 64, 90, 120)  # largest face box width after shrinking, pixels
 QUALITIES = (40, 50, 60, 75, 90)
@@ -125,7 +125,7 @@ def measure(
 def load_photo(name: str, shared: Path | None) -> np.ndarray | None:
     """A family photo (H, W, 3) uint8 BGR: a sample by name, or a real photo under ``shared``."""
     if name in ("grace_hopper", "astronaut"):
-        from facert.samples import photo_path
+        from facert.demo.samples import photo_path
 
         path = photo_path(name)
     elif shared is None:

@@ -20,7 +20,7 @@ from facert.export.learned_checks import load_faces
 from facert.export.learned_verify import torch_fp16_proof
 from facert.export.nets.stylegan2_export import StaticModulatedConv
 from facert.export.precision import Precision
-from facert.registry import ModelSpec
+from facert.models.registry import ModelSpec
 
 Faithful = Callable[[torch.Tensor], torch.Tensor]
 

@@ -1,4 +1,4 @@
-"""facert.align: the FFHQ template, the similarity estimate, the warp-crop and the tensors."""
+"""facert.stages.align.warp: the FFHQ template, the similarity estimate, the warp-crop and the tensors."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
-from facert.align import (
+from facert.errors import InputError
+from facert.models.registry import ModelSpec
+from facert.stages.align.warp import (
     CROP_BORDER_BGR,
     FFHQ_TEMPLATE_512,
     align_faces,
@@ -20,9 +22,7 @@ from facert.align import (
     to_tensor,
     warp_crop,
 )
-from facert.errors import InputError
-from facert.faces import Face
-from facert.registry import ModelSpec
+from facert.stages.faces import Face
 
 CASES = Path(__file__).resolve().parent / "data" / "blend" / "cases.json"
 

@@ -1,5 +1,5 @@
 """Export folders: the manifest lists the ONNX files built, the runtime checks them, and the graph a
-precision asks for (facert.artifacts, facert.restore.graph_file)."""
+precision asks for (facert.models.artifacts, facert.stages.restore.restorer.graph_file)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from facert.artifacts import FP16_GRAPH, FP32_GRAPH, MANIFEST, check_artifact
 from facert.errors import ArtifactError, UsageError
-from facert.registry import ModelSpec, get_spec
-from facert.restore import graph_file
+from facert.models.artifacts import FP16_GRAPH, FP32_GRAPH, MANIFEST, check_artifact
+from facert.models.registry import ModelSpec, get_spec
+from facert.stages.restore.restorer import graph_file
 
 REFUSED = "ONNX Runtime FP16 vs FP32 (fidelity=0.5): PSNR -inf dB on a.png"
 

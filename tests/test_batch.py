@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from facert.batch import check_writable, plan_jobs
 from facert.errors import UsageError
+from facert.io.jobs import check_writable, plan_jobs
 
 
 def _touch(path: Path) -> Path:

@@ -1,4 +1,4 @@
-"""facert.blend: facexlib's square-mask paste-back over each face's box, and its two mask paths.
+"""facert.stages.blend.paste: facexlib's square-mask paste-back over each face's box, and its two mask paths.
 
 Golden data: tests/data/blend/ holds facexlib 0.3.0's own paste_faces_to_input_image output around
 the faces (recipe/ says how it was made). The restored faces are recomputed here exactly as the
@@ -22,8 +22,8 @@ import cv2
 import numpy as np
 import pytest
 
-from facert.align import warp_crop
-from facert.blend import paste_faces, paste_path, upscale_background
+from facert.stages.align.warp import warp_crop
+from facert.stages.blend.paste import paste_faces, paste_path, upscale_background
 
 ROOT = Path(__file__).resolve().parents[1]
 BLEND = ROOT / "tests" / "data" / "blend"

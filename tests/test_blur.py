@@ -1,4 +1,4 @@
-"""facert.blur: the per-face blur estimate that ISPL deconvolves by default."""
+"""facert.stages.restore.blur: the per-face blur estimate that ISPL deconvolves by default."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from degraded_faces import clean_crop, crop_scale, degraded_crop
 
-from facert.blur import MAX_ESTIMATE, SHARP_READING, estimate_blur, reading
-from facert.degrade import degrade_blur_noise_jpeg
+from facert.demo.degrade import degrade_blur_noise_jpeg
+from facert.stages.restore.blur import MAX_ESTIMATE, SHARP_READING, estimate_blur, reading
 
 NAMES = ("grace_hopper", "astronaut")  # magnified 1.64x and 2.92x into the crop
 

@@ -10,7 +10,7 @@ torch = pytest.importorskip("torch")
 
 from facert.errors import WeightsError  # noqa: E402
 from facert.export.checkpoint import load_state_dict, load_strict  # noqa: E402
-from facert.registry import WeightFile  # noqa: E402
+from facert.models.registry import WeightFile  # noqa: E402
 
 WEIGHT = WeightFile(
     "x.pth", "0" * 64, "https://example.invalid/x.pth", state_dict_keys=("params_ema", "params")

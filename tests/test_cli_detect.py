@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from conftest import grace_hopper_path
 
-from facert.artifacts import Artifact
 from facert.cli.main import main
-from facert.detect.mtcnn import MtcnnDetector
+from facert.models.artifacts import Artifact
+from facert.stages.detect.mtcnn import MtcnnDetector
 
 
 @pytest.fixture(autouse=True)

@@ -16,14 +16,14 @@ import numpy as np
 import pytest
 from conftest import grace_hopper_path
 
-from facert.artifacts import Artifact
 from facert.cli.enhance import Progress
 from facert.cli.main import main
 from facert.config import Settings
-from facert.degrade import degrade_noise_scratches_fading
-from facert.exporting import ensure_artifact
-from facert.metrics import psnr, ssim
-from facert.registry import get_spec
+from facert.demo.degrade import degrade_noise_scratches_fading
+from facert.demo.metrics import psnr, ssim
+from facert.models.artifacts import Artifact
+from facert.models.exporting import ensure_artifact
+from facert.models.registry import get_spec
 
 
 @pytest.fixture(scope="module", autouse=True)

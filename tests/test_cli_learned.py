@@ -21,13 +21,13 @@ pytest.importorskip("onnx")
 import tiny_codeformer
 from conftest import grace_hopper_path
 
-from facert import registry
-from facert.artifacts import Artifact
-from facert.cache import artifact_dir, model_dir
 from facert.cli.main import main
 from facert.config import Settings
-from facert.fileutil import sha256_of
-from facert.registry import ModelSpec, get_spec
+from facert.io.files import sha256_of
+from facert.models import registry
+from facert.models.artifacts import Artifact
+from facert.models.cache import artifact_dir, model_dir
+from facert.models.registry import ModelSpec, get_spec
 
 
 @pytest.fixture(scope="module")

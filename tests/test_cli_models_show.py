@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from facert.artifacts import Artifact
 from facert.cli.main import main
 from facert.config import Settings
-from facert.registry import get_spec
+from facert.models.artifacts import Artifact
+from facert.models.registry import get_spec
 
 
 def show(capsys: pytest.CaptureFixture[str], cache: Path, name: str) -> tuple[int, str, str]:

@@ -23,18 +23,18 @@ pytest.importorskip("onnx")
 import tiny_codeformer
 from conftest import grace_hopper_path
 
-from facert import registry
-from facert.align import align_faces, from_tensor, to_tensor
-from facert.artifacts import FP16_GRAPH, FP32_GRAPH, Artifact
 from facert.backends.ort import OrtSession
-from facert.blend import paste_faces
-from facert.cache import artifact_dir, model_dir
 from facert.cli.main import main
 from facert.config import Settings
-from facert.detect import open_detector
-from facert.fileutil import sha256_of
-from facert.registry import ModelSpec, get_spec
-from facert.specs import DEFAULT_DETECTOR
+from facert.io.files import sha256_of
+from facert.models import registry
+from facert.models.artifacts import FP16_GRAPH, FP32_GRAPH, Artifact
+from facert.models.cache import artifact_dir, model_dir
+from facert.models.registry import ModelSpec, get_spec
+from facert.models.specs import DEFAULT_DETECTOR
+from facert.stages.align.warp import align_faces, from_tensor, to_tensor
+from facert.stages.blend.paste import paste_faces
+from facert.stages.detect import open_detector
 
 
 def facert(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:

@@ -25,13 +25,13 @@ pytest.importorskip("onnx")
 import tiny_codeformer  # noqa: E402
 from conftest import grace_hopper_path  # noqa: E402
 
-from facert import registry  # noqa: E402
-from facert.artifacts import Artifact  # noqa: E402
-from facert.cache import artifact_dir, model_dir  # noqa: E402
 from facert.cli.main import main  # noqa: E402
 from facert.config import Settings  # noqa: E402
-from facert.fileutil import sha256_of  # noqa: E402
-from facert.registry import ModelSpec, get_spec  # noqa: E402
+from facert.io.files import sha256_of  # noqa: E402
+from facert.models import registry  # noqa: E402
+from facert.models.artifacts import Artifact  # noqa: E402
+from facert.models.cache import artifact_dir, model_dir  # noqa: E402
+from facert.models.registry import ModelSpec, get_spec  # noqa: E402
 
 NAME = tiny_codeformer.NAME
 TESTS = Path(__file__).resolve().parent
@@ -94,7 +94,7 @@ import sys
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
 import tiny_codeformer
-from facert import registry
+from facert.models import registry
 spec = tiny_codeformer.tiny_spec(Path(sys.argv[2]))
 registry.get_spec("codeformer")
 registry._REGISTRY[spec.name] = spec

@@ -22,7 +22,7 @@ from facert.export.fill import fill_deterministic  # noqa: E402
 from facert.export.nets.codeformer import CodeFormer  # noqa: E402
 from facert.export.nets.codeformer_export import build_codeformer_export  # noqa: E402
 from facert.export.precision import FP32  # noqa: E402
-from facert.registry import get_spec  # noqa: E402
+from facert.models.registry import get_spec  # noqa: E402
 
 # Outputs of our port and the official code agree to the last bit on this machine's CPU (same
 # operations in the same order); 1e-4 leaves room for other CPUs' kernels while still catching any

@@ -31,8 +31,8 @@ from facert.export.learned_verify import option_cases, torch_fp16_proof  # noqa:
 from facert.export.nets.codeformer import CodeFormer  # noqa: E402
 from facert.export.nets.codeformer_export import build_codeformer_export  # noqa: E402
 from facert.export.precision import FP32  # noqa: E402
-from facert.fileutil import sha256_of  # noqa: E402
-from facert.registry import ModelSpec, get_spec  # noqa: E402
+from facert.io.files import sha256_of  # noqa: E402
+from facert.models.registry import ModelSpec, get_spec  # noqa: E402
 
 FACES = sorted((Path(__file__).parent / "data" / "faces").glob("*.png"))
 FIDELITIES = [0.0, 0.5, 1.0]

@@ -1,4 +1,4 @@
-"""facert.correction: pasting only what a weight-free restorer changed, and deblocked crops."""
+"""facert.stages.restore.correction: pasting only what a weight-free restorer changed, and deblocked crops."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from jpeg_family import compress
 
-from facert.align import align_faces
-from facert.blend import paste_faces
-from facert.correction import deblocked_crops, paste_corrections
-from facert.faces import Face
-from facert.samples import SAMPLES
+from facert.demo.samples import SAMPLES
+from facert.stages.align.warp import align_faces
+from facert.stages.blend.paste import paste_faces
+from facert.stages.faces import Face
+from facert.stages.restore.correction import deblocked_crops, paste_corrections
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from degraded_faces import clean_crop
 
-from facert.degrade import degrade_blur_noise_jpeg, degrade_noise_scratches_fading
+from facert.demo.degrade import degrade_blur_noise_jpeg, degrade_noise_scratches_fading
+from facert.demo.metrics import psnr, ssim
 from facert.errors import InputError
-from facert.metrics import psnr, ssim
 
 
 def noisy_pair(seed: int, sigma: float) -> tuple[np.ndarray, np.ndarray]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from facert.detect import area
+from facert.stages.detect import area
 
 
 def pooled(

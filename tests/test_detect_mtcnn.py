@@ -14,13 +14,13 @@ import cv2
 import numpy as np
 import pytest
 
-from facert.artifacts import Artifact
 from facert.config import Settings
-from facert.detect import open_detector
-from facert.detect.mtcnn import MtcnnDetector, MtcnnOptions
 from facert.errors import InputError, UsageError
-from facert.faces import Face, select_faces
-from facert.imageio import read_image
+from facert.io.images import read_image
+from facert.models.artifacts import Artifact
+from facert.stages.detect import open_detector
+from facert.stages.detect.mtcnn import MtcnnDetector, MtcnnOptions
+from facert.stages.faces import Face, select_faces
 
 GOLDEN = json.loads((Path(__file__).parent / "data" / "mtcnn" / "golden.json").read_text())
 SHARED_PHOTOS = [name for name in GOLDEN["images"] if name.startswith("shared:")]

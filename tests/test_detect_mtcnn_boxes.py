@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from facert.detect import mtcnn_boxes as boxes_module
-from facert.detect.mtcnn_boxes import (
+from facert.stages.detect import mtcnn_boxes as boxes_module
+from facert.stages.detect.mtcnn_boxes import (
     crop_windows,
     nms,
     nms_min,

@@ -10,15 +10,15 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from facert.artifacts import Artifact  # noqa: E402
 from facert.backends.ort import OrtSession  # noqa: E402
 from facert.config import Settings  # noqa: E402
 from facert.errors import WeightsError  # noqa: E402
 from facert.export.mtcnn import PARITY_TOLERANCE, load_network, parity_inputs  # noqa: E402
 from facert.export.nets.mtcnn import NETWORKS  # noqa: E402
-from facert.registry import get_spec  # noqa: E402
-from facert.specs.mtcnn import INPUT_NAME, OUTPUT_NAMES  # noqa: E402
-from facert.weights import cached_weights  # noqa: E402
+from facert.models.artifacts import Artifact  # noqa: E402
+from facert.models.registry import get_spec  # noqa: E402
+from facert.models.specs.mtcnn import INPUT_NAME, OUTPUT_NAMES  # noqa: E402
+from facert.models.weights import cached_weights  # noqa: E402
 
 SPEC = get_spec("mtcnn")
 
@@ -92,8 +92,8 @@ def test_pnet_map_size_follows_the_input(mtcnn_artifact: Artifact) -> None:
 def test_cli_export_writes_a_checked_artifact(
     tmp_path: Path, weight_files: dict[str, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from facert.artifacts import check_artifact
     from facert.cli.main import main
+    from facert.models.artifacts import check_artifact
 
     assert main(["models", "export", "mtcnn", "-o", str(tmp_path / "out")]) == 0
     assert capsys.readouterr().out.strip() == str(tmp_path / "out")

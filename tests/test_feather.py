@@ -1,5 +1,5 @@
-"""The feathered mask: the separable model (facert.feather), its tabulation on the crop's grid
-(facert.feather_crop) and facexlib's own operations over a box (facert.feather_box), each against
+"""The feathered mask: the separable model (facert.stages.blend.feather), its tabulation on the crop's grid
+(facert.stages.blend.feather_crop) and facexlib's own operations over a box (facert.stages.blend.feather_box), each against
 OpenCV's full-frame operations, facexlib's definition."""
 
 from __future__ import annotations
@@ -8,9 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-import facert.blend
-from facert.blend import _crop_to_background, paste_faces
-from facert.feather import (
+import facert.stages.blend.paste
+from facert.stages.blend.feather import (
     ambiguity,
     axis_ends,
     axis_profiles,
@@ -18,9 +17,10 @@ from facert.feather import (
     feather_width,
     is_ambiguous,
 )
-from facert.feather_box import erode_box
-from facert.feather_crop import feathered_crop
-from facert.workspace import Workspace
+from facert.stages.blend.feather_box import erode_box
+from facert.stages.blend.feather_crop import feathered_crop
+from facert.stages.blend.paste import _crop_to_background, paste_faces
+from facert.stages.blend.workspace import Workspace
 
 SIZE = 128  # the crop's side in these tests
 
@@ -111,10 +111,14 @@ def test_ambiguous_estimates_are_measured(monkeypatch: pytest.MonkeyPatch) -> No
     assert feather_width(true_area) == 5 and is_ambiguous((true_area**0.5 + 1.0) ** 2, 1.5)
     # an estimate 1 px too large would say w_edge 6; being ambiguous, it is measured instead
     monkeypatch.setattr(
-        facert.blend, "estimated_eroded_area", lambda *args: (true_area**0.5 + 1.0) ** 2
+        facert.stages.blend.paste,
+        "estimated_eroded_area",
+        lambda *args: (true_area**0.5 + 1.0) ** 2,
     )
     np.testing.assert_array_equal(paste_faces(background, [face], [affine], 1), expected)
-    monkeypatch.setattr(facert.blend, "is_ambiguous", lambda *args: False)  # trusting it instead
+    monkeypatch.setattr(
+        facert.stages.blend.paste, "is_ambiguous", lambda *args: False
+    )  # trusting it instead
     assert np.any(paste_faces(background, [face], [affine], 1) != expected)
 
 

@@ -13,7 +13,7 @@ from facert.errors import WeightsError  # noqa: E402
 from facert.export.checkpoint import load_state_dict  # noqa: E402
 from facert.export.fill import deterministic_state_dict  # noqa: E402
 from facert.export.nets.gfpgan import GFPGAN, GFPGANConfig, load_gfpgan  # noqa: E402
-from facert.registry import get_spec  # noqa: E402
+from facert.models.registry import get_spec  # noqa: E402
 
 KEYS = Path(__file__).parent / "data" / "gfpgan" / "keys.txt"
 SMALL = GFPGANConfig(out_size=32, num_style_feat=32, channel_multiplier=1, narrow=0.125)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from facert.cli.main import main
-from facert.registry import get_spec
+from facert.models.registry import get_spec
 
 NAMES = ("gfpgan-1.2", "gfpgan-1.3", "gfpgan-1.4")
 

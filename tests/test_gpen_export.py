@@ -32,8 +32,8 @@ from facert.export.nets.gpen import GPEN, GPENConfig, load_gpen  # noqa: E402
 from facert.export.nets.gpen_export import build_gpen_export, export_gpen  # noqa: E402
 from facert.export.nets.gpen_export_layers import StaticMapping  # noqa: E402
 from facert.export.precision import FP32  # noqa: E402
-from facert.fileutil import sha256_of  # noqa: E402
-from facert.registry import ModelSpec, get_spec  # noqa: E402
+from facert.io.files import sha256_of  # noqa: E402
+from facert.models.registry import ModelSpec, get_spec  # noqa: E402
 
 TINY = GPENConfig(out_size=32, style_dim=32, num_mlp=2, channel_multiplier=1, narrow=1 / 16)
 FACES = sorted((Path(__file__).parent / "data" / "faces").glob("*.png"))

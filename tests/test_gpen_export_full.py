@@ -14,7 +14,7 @@ from full_export import export_and_check  # noqa: E402
 
 from facert.export.fill import equalized_state_dict  # noqa: E402
 from facert.export.nets.gpen import GPEN, OFFICIAL_CONFIGS  # noqa: E402
-from facert.registry import get_spec  # noqa: E402
+from facert.models.registry import get_spec  # noqa: E402
 
 
 @pytest.mark.slow

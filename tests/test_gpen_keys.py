@@ -16,7 +16,7 @@ from facert.errors import WeightsError  # noqa: E402
 from facert.export.checkpoint import load_state_dict  # noqa: E402
 from facert.export.fill import deterministic_state_dict  # noqa: E402
 from facert.export.nets.gpen import GPEN, OFFICIAL_CONFIGS, GPENConfig, load_gpen  # noqa: E402
-from facert.registry import get_spec  # noqa: E402
+from facert.models.registry import get_spec  # noqa: E402
 
 DATA = Path(__file__).parent / "data" / "gpen"
 TINY = GPENConfig(out_size=16, style_dim=16, num_mlp=2, channel_multiplier=1, narrow=1 / 32)

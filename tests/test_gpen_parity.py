@@ -22,7 +22,7 @@ from facert.export.fill import deterministic_state_dict, equalized_state_dict  #
 from facert.export.nets.gpen import GPEN, OFFICIAL_CONFIGS, GPENConfig, load_gpen  # noqa: E402
 from facert.export.nets.gpen_export import build_gpen_export  # noqa: E402
 from facert.export.precision import FP32  # noqa: E402
-from facert.registry import get_spec  # noqa: E402
+from facert.models.registry import get_spec  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
 GOLDEN = DATA / "gpen" / "golden.npz"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from facert.cli.main import main
-from facert.registry import get_spec
+from facert.models.registry import get_spec
 
 SIZES = (256, 512, 1024)
 OSS = "https://public-vigen-video.oss-cn-shanghai.aliyuncs.com/robin/models/"

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from facert.errors import InputError, OutputError
-from facert.imageio import LoadedImage, read_image, write_image
+from facert.io.images import LoadedImage, read_image, write_image
 
 LIMIT = 50_000_000
 

@@ -27,15 +27,15 @@ from jpeg_family import (  # noqa: E402
     measure,
 )
 
-from facert.artifacts import Artifact  # noqa: E402
 from facert.config import Settings  # noqa: E402
-from facert.degrade import degrade_blur_noise_jpeg  # noqa: E402
+from facert.demo.degrade import degrade_blur_noise_jpeg  # noqa: E402
+from facert.demo.metrics import psnr, ssim  # noqa: E402
 from facert.export.restorers.gaussian import GaussianBlur  # noqa: E402
 from facert.export.restorers.ispl import Ispl  # noqa: E402
 from facert.export.restorers.weightfree import export_weight_free, reference_mode  # noqa: E402
-from facert.metrics import psnr, ssim  # noqa: E402
-from facert.pipeline import Pipeline  # noqa: E402
-from facert.registry import get_spec  # noqa: E402
+from facert.models.artifacts import Artifact  # noqa: E402
+from facert.models.registry import get_spec  # noqa: E402
+from facert.pipeline.frame import Pipeline  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")
 

@@ -1,4 +1,4 @@
-"""facert.jpeg: the libjpeg quality read back from decoded pixels, and deblocking around a box."""
+"""facert.stages.restore.jpeg: the libjpeg quality read back from decoded pixels, and deblocking around a box."""
 
 from __future__ import annotations
 
@@ -7,8 +7,15 @@ import numpy as np
 import pytest
 from jpeg_family import compress
 
-from facert.jpeg import DCT, blockwise_dct, blockwise_idct, deblock, estimate_quantisation, luma
-from facert.metrics import psnr
+from facert.demo.metrics import psnr
+from facert.stages.restore.jpeg import (
+    DCT,
+    blockwise_dct,
+    blockwise_idct,
+    deblock,
+    estimate_quantisation,
+    luma,
+)
 
 
 @pytest.fixture(scope="module")

@@ -31,8 +31,8 @@ from facert.export.learned import export_learned  # noqa: E402
 from facert.export.nets.gfpgan import GFPGAN, GFPGANConfig, load_gfpgan  # noqa: E402
 from facert.export.nets.gfpgan_export import build_gfpgan_export  # noqa: E402
 from facert.export.precision import FP32, Precision  # noqa: E402
-from facert.fileutil import sha256_of  # noqa: E402
-from facert.registry import ModelSpec, get_spec  # noqa: E402
+from facert.io.files import sha256_of  # noqa: E402
+from facert.models.registry import ModelSpec, get_spec  # noqa: E402
 
 TINY = GFPGANConfig(out_size=32, num_style_feat=32, channel_multiplier=1, narrow=0.125)
 FACES = sorted((Path(__file__).parent / "data" / "faces").glob("*.png"))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from facert.cli.main import main
-from facert.registry import get_spec
+from facert.models.registry import get_spec
 
 EXPORTERS = {
     "codeformer": "facert.export.nets.codeformer_export:export_codeformer",

@@ -111,7 +111,7 @@ class Triple(torch.nn.Module):
 
 def test_the_harness_emulation_reads_the_image_as_the_fp16_graph_does() -> None:
     from facert.export.learned_verify import torch_runner
-    from facert.registry import get_spec
+    from facert.models.registry import get_spec
 
     spec = get_spec("gfpgan-1.4")  # no options: the image is the only input
     faces = fill_value("faces", (1, 3, 4, 4), torch.float32).numpy()

@@ -14,13 +14,13 @@ import cv2
 import numpy as np
 import pytest
 
-from facert.artifacts import Artifact
 from facert.cli.main import main
 from facert.config import Settings
-from facert.detect.mtcnn import MtcnnDetector
-from facert.exporting import ensure_artifact
-from facert.frame_stage import FrameRestorer
-from facert.registry import get_spec
+from facert.models.artifacts import Artifact
+from facert.models.exporting import ensure_artifact
+from facert.models.registry import get_spec
+from facert.stages.detect.mtcnn import MtcnnDetector
+from facert.stages.restore.frame import FrameRestorer
 
 WHOLE_FACES = {  # photo -> faces a person sees
     "codeformer-whole/00.jpg": 4,

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from facert.errors import UnknownModelError
-from facert.registry import ModelSpec, get_spec, list_specs, register
+from facert.models.registry import ModelSpec, get_spec, list_specs, register
 
 
 def test_embedded_default_is_registered() -> None:
@@ -70,7 +70,7 @@ def test_fingerprint_ignores_what_does_not_change_the_graph() -> None:
 
 def test_fingerprint_is_the_same_in_another_process() -> None:
     """Manifests written by one run are read by the next: no per-process hashing (hash(), id())."""
-    code = "from facert.registry import get_spec; print(get_spec('ispl').fingerprint())"
+    code = "from facert.models.registry import get_spec; print(get_spec('ispl').fingerprint())"
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
     other = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from conftest import DATA
 
-from facert.artifacts import Artifact
 from facert.config import Settings
 from facert.errors import UsageError
-from facert.exporting import ensure_artifact
-from facert.registry import get_spec
-from facert.restore import Restorer, parse_options
+from facert.models.artifacts import Artifact
+from facert.models.exporting import ensure_artifact
+from facert.models.registry import get_spec
+from facert.stages.restore.restorer import Restorer, parse_options
 
 
 @pytest.fixture(scope="module")

@@ -30,8 +30,8 @@ from facert.export.nets.restoreformer_build import (  # noqa: E402
     build_restoreformer_export,
     variant_config,
 )
-from facert.fileutil import sha256_of  # noqa: E402
-from facert.registry import ModelSpec, get_spec  # noqa: E402
+from facert.io.files import sha256_of  # noqa: E402
+from facert.models.registry import ModelSpec, get_spec  # noqa: E402
 
 TINY = RestoreFormerConfig(
     n_embed=32,

@@ -20,7 +20,7 @@ from facert.export.nets.restoreformer_build import (  # noqa: E402
     variant_config,
 )
 from facert.export.precision import FP32  # noqa: E402
-from facert.registry import get_spec  # noqa: E402
+from facert.models.registry import get_spec  # noqa: E402
 
 KEY_FILES = {"restoreformer": "keys_v1.txt", "restoreformer-pp": "keys_pp.txt"}
 

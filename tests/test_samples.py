@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from facert.samples import SAMPLES, aligned_face, photo_path
+from facert.demo.samples import SAMPLES, aligned_face, photo_path
 
 FACES = Path(__file__).parent / "data" / "faces"
 

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from facert import registry
 from facert.cli.main import main
 from facert.errors import DownloadError, WeightsError
-from facert.exporting import resolve_sources
-from facert.provenance import is_official, weights_label
-from facert.registry import ModelSpec, WeightFile, get_spec
-from facert.weights import cached_weights, fetch_weights, verify_weights_file
+from facert.models import registry
+from facert.models.exporting import resolve_sources
+from facert.models.provenance import is_official, weights_label
+from facert.models.registry import ModelSpec, WeightFile, get_spec
+from facert.models.weights import cached_weights, fetch_weights, verify_weights_file
 
 CLOSED_PORT = "http://127.0.0.1:9"
 

@@ -14,17 +14,17 @@ import cv2
 import numpy as np
 import pytest
 
-from facert.align import estimate_affine, face_template, to_tensor
-from facert.artifacts import Artifact
 from facert.config import Settings
-from facert.degrade import degrade_noise_scratches_fading
-from facert.exporting import ensure_artifact
-from facert.faces import Face
-from facert.frame_stage import FrameRestorer, photo_means, restore_by_tiles, tile_starts
-from facert.metrics import psnr, ssim
-from facert.pipeline import EnhanceResult, Pipeline
-from facert.registry import get_spec
-from facert.seam import noise_level, pasted_border, seam_at, shifted_seams
+from facert.demo.degrade import degrade_noise_scratches_fading
+from facert.demo.metrics import psnr, ssim
+from facert.models.artifacts import Artifact
+from facert.models.exporting import ensure_artifact
+from facert.models.registry import get_spec
+from facert.pipeline.frame import EnhanceResult, Pipeline
+from facert.stages.align.warp import estimate_affine, face_template, to_tensor
+from facert.stages.blend.seam import noise_level, pasted_border, seam_at, shifted_seams
+from facert.stages.faces import Face
+from facert.stages.restore.frame import FrameRestorer, photo_means, restore_by_tiles, tile_starts
 
 NAMES = ["grace_hopper", "astronaut"]
 

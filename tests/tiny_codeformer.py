@@ -20,8 +20,8 @@ from facert.export.fill import deterministic_state_dict
 from facert.export.nets.codeformer import CodeFormer
 from facert.export.nets.codeformer_export import build_codeformer_export
 from facert.export.source_check import LearnedExporter
-from facert.fileutil import sha256_of
-from facert.registry import ModelSpec, get_spec
+from facert.io.files import sha256_of
+from facert.models.registry import ModelSpec, get_spec
 
 NAME = "codeformer-tiny-test"
 
@@ -104,8 +104,8 @@ export_tiny = LearnedExporter(
 
 def main(argv: list[str]) -> int:
     """``facert`` with the tiny model registered for the checkpoint that follows ``--weights``."""
-    from facert import registry
     from facert.cli.main import main as facert
+    from facert.models import registry
 
     spec = tiny_spec(Path(argv[argv.index("--weights") + 1]))
     get_spec("codeformer")  # loads the registry before it is patched

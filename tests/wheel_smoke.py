@@ -4,6 +4,7 @@ restored from the ONNX models already exported into the cache by `make models`."
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import subprocess
 import sys
@@ -19,6 +20,35 @@ def facert(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, capture_output=True, text=True, timeout=600)
 
 
+def source_packages() -> list[str]:
+    """Every package of the source tree: folders holding an ``__init__.py`` under runtime/
+    (``facert``) and export/ (``facert.export``)."""
+    names = []
+    for package, folder in (
+        ("facert", HERE.parent / "runtime"),
+        ("facert.export", HERE.parent / "export"),
+    ):
+        for init in sorted(folder.rglob("__init__.py")):
+            parts = init.parent.relative_to(folder).parts
+            names.append(".".join((package, *parts)))
+    return names
+
+
+def check_every_package_shipped() -> int:
+    """Each source package is in the wheel; the run-time ones import without torch (the build-time
+    half, facert.export, needs torch: its subpackages are only found, not imported)."""
+    shipped = 0
+    for name in source_packages():
+        if name == "facert.export" or name.startswith("facert.export."):
+            spec = importlib.util.find_spec(name)
+            origin = spec.origin if spec else None
+        else:
+            origin = importlib.import_module(name).__file__
+        assert origin and "site-packages" in origin, f"{name} is not in the wheel ({origin})"
+        shipped += 1
+    return shipped
+
+
 def main() -> int:
     import facert as package
 
@@ -26,6 +56,7 @@ def main() -> int:
     assert "site-packages" in str(package.__file__), (
         f"imported from {package.__file__}, not the wheel"
     )
+    packages = check_every_package_shipped()
     version = facert("--version")
     assert version.returncode == 0 and version.stdout.startswith("facert "), version
     listing = facert("models", "list")
@@ -45,7 +76,8 @@ def main() -> int:
         assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr
         assert f"{weights}: no export of this file" in run.stderr, run.stderr
         assert "pip install 'facert[export]'" in run.stderr and not (Path(out) / "y").exists()
-    print(f"wheel OK: facert {version.stdout.split()[1]} from {Path(package.__file__).parent}")
+    where = Path(package.__file__).parent
+    print(f"wheel OK: facert {version.stdout.split()[1]} from {where}, {packages} packages")
     return 0
 
 

@@ -12,7 +12,7 @@
 
 Precision (:mod:`facert.export.precision`, built by :func:`build_codeformer_export` in a
 :class:`~facert.export.precision.Precision`): the parts the spec's precision policy names
-(:data:`facert.specs.codeformer.PRECISION_POLICY`, :meth:`CodeFormerExport.pinned_parts`) keep their
+(:data:`facert.models.specs.codeformer.PRECISION_POLICY`, :meth:`CodeFormerExport.pinned_parts`) keep their
 parameters in ``precision.pinned`` and compute there: the whole code-selection path (the encoder,
 which reads the image unrounded, feat_emb, the transformer, the logits and their argmax: it picks
 discrete codes, and a float16 encoder moves the logits enough to flip near-tied ones, each flip
@@ -45,7 +45,7 @@ from facert.export.nets.codeformer_scaled import Scaled, fuse, generator_block
 from facert.export.nets.vqgan import GroupNorm32
 from facert.export.precision import Precision, apply_precision, cast
 from facert.export.source_check import Build, LearnedExporter
-from facert.registry import ModelSpec
+from facert.models.registry import ModelSpec
 
 
 def attention_layer(layer: TransformerSALayer, tokens: Tensor, position: Tensor) -> Tensor:

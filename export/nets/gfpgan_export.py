@@ -26,7 +26,7 @@ from facert.export.nets.stylegan2_export import (
 )
 from facert.export.precision import Precision, apply_precision, cast
 from facert.export.source_check import Build, LearnedExporter
-from facert.registry import ModelSpec
+from facert.models.registry import ModelSpec
 
 
 class GFPGANExport(nn.Module):

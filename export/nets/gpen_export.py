@@ -25,7 +25,7 @@ from facert.export.nets.gpen_export_layers import (
 )
 from facert.export.precision import Precision
 from facert.export.source_check import Build, LearnedExporter
-from facert.registry import ModelSpec
+from facert.models.registry import ModelSpec
 
 
 class GPENExport(nn.Module):

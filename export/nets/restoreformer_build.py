@@ -23,8 +23,8 @@ from facert.export.nets.restoreformer import VARIANTS, RestoreFormer, RestoreFor
 from facert.export.nets.restoreformer_blocks import PinnedGroupNorm
 from facert.export.precision import Precision, apply_precision
 from facert.export.source_check import Build, LearnedExporter
-from facert.registry import ModelSpec, WeightFile
-from facert.specs.restoreformer import (
+from facert.models.registry import ModelSpec, WeightFile
+from facert.models.specs.restoreformer import (
     RESTOREFORMER_PP_CKPT,
     RESTOREFORMER_V1_CKPT,
     RESTOREFORMER_V1_PTH,

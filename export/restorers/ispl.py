@@ -39,7 +39,7 @@ from facert.export.restorers.shrinkage import (
     to_opponent,
 )
 from facert.export.restorers.wavelets import Wavelet2d, soft_threshold
-from facert.registry import ModelSpec
+from facert.models.registry import ModelSpec
 
 
 class Ispl(nn.Module):

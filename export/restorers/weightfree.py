@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from facert.errors import ArtifactError
-from facert.registry import ModelSpec
+from facert.models.registry import ModelSpec
 
 OPSET = 17
 PARITY_TOLERANCE = 1e-3

@@ -48,7 +48,7 @@ from facert.export.restorers.shrinkage import (
     to_opponent,
 )
 from facert.export.restorers.wavelets import Wavelet2d, fixed_shape, soft_threshold
-from facert.registry import ModelSpec
+from facert.models.registry import ModelSpec
 
 BLACK_TARGET = 0.03
 MAX_GAIN = 2.0

@@ -3,7 +3,7 @@
 An old print is faded, scratched and grainy everywhere, so WIPA restores the whole photo before its
 faces are detected (the face graph then adds its own scratch and grain passes at the face's
 magnified scale, with ``fade`` 0). The graph works on tiles of ``spec.frame_stage.tile`` pixels
-square, which the runtime cuts from the photo with overlapping margins (:mod:`facert.frame_stage`),
+square, which the runtime cuts from the photo with overlapping margins (:mod:`facert.stages.restore.frame`),
 and runs the three steps of :class:`facert.export.restorers.wipa.Wipa`, with two differences:
 
 1. The fading correction's statistics come from ``photo_means`` (N, 3, M, M), the block means of the
@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from facert.export.restorers.weightfree import sample_images
 from facert.export.restorers.wipa import Wipa, fading_transform
-from facert.registry import FrameStage, ModelSpec
+from facert.models.registry import FrameStage, ModelSpec
 
 
 class WipaFrame(nn.Module):

@@ -24,8 +24,8 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from facert.batch import check_writable
-    from facert.demo import CASES, format_table, run_case
+    from facert.demo.cases import CASES, format_table, run_case
+    from facert.io.jobs import check_writable
 
     check_writable(args.output)
     results = [run_case(case, settings, args.output, args.seed) for case in CASES]

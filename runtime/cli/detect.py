@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from facert.config import Settings
-from facert.faces import Face, select_faces
-from facert.imageio import read_image
+from facert.io.images import read_image
+from facert.stages.faces import Face, select_faces
 
 
 def add_parser(commands: Any) -> None:
@@ -46,7 +46,7 @@ def add_parser(commands: Any) -> None:
 
 
 def run_detect(args: argparse.Namespace, settings: Settings) -> int:
-    from facert.detect import open_detector
+    from facert.stages.detect import open_detector
 
     image = read_image(args.image, settings.max_pixels).bgr
     detector = open_detector(

@@ -9,16 +9,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from facert.batch import Job, check_writable, plan_jobs
 from facert.config import Settings
 from facert.errors import FacertError, UsageError
-from facert.imageio import LoadedImage, read_image, write_image
-from facert.registry import get_spec
-from facert.restore import PRECISIONS
-from facert.specs import DEFAULT_RESTORER
+from facert.io.images import LoadedImage, read_image, write_image
+from facert.io.jobs import Job, check_writable, plan_jobs
+from facert.models.registry import get_spec
+from facert.models.specs import DEFAULT_RESTORER
+from facert.stages.restore.restorer import PRECISIONS
 
 if TYPE_CHECKING:
-    from facert.pipeline import Pipeline
+    from facert.pipeline.frame import Pipeline
 
 
 def add_parser(commands: Any) -> None:
@@ -108,8 +108,8 @@ def _process(pipeline: Pipeline, job: Job, settings: Settings, summary: Summary)
 
 
 def _open_pipeline(args: argparse.Namespace, settings: Settings) -> Pipeline:
-    from facert.pipeline import EnhanceOptions, Pipeline
-    from facert.restore import parse_options
+    from facert.pipeline.frame import EnhanceOptions, Pipeline
+    from facert.stages.restore.restorer import parse_options
 
     spec = get_spec(args.model)
     assignments = list(args.option)

@@ -6,14 +6,14 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from facert.artifacts import Artifact, read_manifest
-from facert.cache import exported_sources
 from facert.cli.models_show import show_lines
 from facert.config import Settings
 from facert.errors import ArtifactError
-from facert.provenance import weights_label
-from facert.registry import ModelSpec, get_spec, list_specs
-from facert.weights import cached_weights, fetch_weights
+from facert.models.artifacts import Artifact, read_manifest
+from facert.models.cache import exported_sources
+from facert.models.provenance import weights_label
+from facert.models.registry import ModelSpec, get_spec, list_specs
+from facert.models.weights import cached_weights, fetch_weights
 
 
 def add_parser(commands: Any) -> None:
@@ -106,7 +106,7 @@ def run_fetch(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_export(args: argparse.Namespace, settings: Settings) -> int:
-    from facert.exporting import export
+    from facert.models.exporting import export
 
     spec = get_spec(args.name)
     folder = export(spec, settings.cache_dir, weights=args.weights, out_dir=args.output)

@@ -13,11 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from facert.artifacts import Artifact, check_artifact, read_manifest
-from facert.cache import exported_sources, weights_dir
 from facert.errors import ArtifactError
-from facert.provenance import weights_label
-from facert.registry import ModelOption, ModelSpec
+from facert.models.artifacts import Artifact, check_artifact, read_manifest
+from facert.models.cache import exported_sources, weights_dir
+from facert.models.provenance import weights_label
+from facert.models.registry import ModelOption, ModelSpec
 
 WIDTH = 100
 INDENT = "  "

@@ -1,0 +1,211 @@
+"""Restorer: one restoration model on ONNX Runtime, batched over the faces of an image.
+
+The graph takes the aligned crops as its image input, (N, 3, S, S) float32 in the spec's colour
+order and input range, plus one (N,) float32 input per run-time option of the spec (CodeFormer's
+``fidelity``, ISPL's ``blur_sigma``...). Options measured in photo pixels are multiplied by each
+face's magnification into the crop, so a blur width means the same thing for a small and a large face.
+An option the spec marks ``estimated`` (ISPL's ``blur_sigma``) is measured on each face's crop
+(:data:`ESTIMATORS`) unless the user gives a value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from types import TracebackType
+
+import numpy as np
+
+from facert.backends.ort import OrtSession
+from facert.errors import UsageError
+from facert.models.artifacts import FP16_GRAPH, Artifact
+from facert.models.registry import ModelSpec
+from facert.stages.align.warp import from_tensor, to_tensor
+from facert.stages.restore.blur import estimate_blur
+
+# Per-face estimators of ``estimated`` options: (crops (N, S, S, 3) uint8 BGR, scales (N,)) -> (N,)
+# values in the option's own units (photo pixels for a photo_pixels option).
+ESTIMATORS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+    "blur_sigma": estimate_blur,
+}
+
+
+def parse_options(spec: ModelSpec, assignments: Iterable[str]) -> dict[str, float]:
+    """``["name=value", ...]`` -> {name: value}, checked against the spec's options and ranges.
+
+    ``name=auto`` asks for the per-face estimate of an ``estimated`` option (its default): it adds
+    nothing to the result."""
+    values: dict[str, float] = {}
+    for item in assignments:
+        name, sep, raw = item.partition("=")
+        if not sep:
+            raise UsageError(f"--option expects NAME=VALUE, got {item!r}")
+        option = spec.option(name.strip())
+        if not option.graph_input:
+            raise UsageError(f"option {name} of {spec.name} is fixed when the model is exported")
+        if option.estimated and raw.strip() == "auto":
+            values.pop(option.name, None)
+            continue
+        try:
+            value = float(raw)
+        except ValueError:
+            raise UsageError(f"option {name}={raw!r} is not a number") from None
+        if not option.minimum <= value <= option.maximum:
+            raise UsageError(
+                f"option {name}={value:g} is outside [{option.minimum:g}, {option.maximum:g}]"
+            )
+        values[option.name] = value
+    return values
+
+
+PRECISIONS = ("auto", "fp32", "fp16")
+# What "auto" picks on the CPU ONNX Runtime backend, the only one so far: FP32. ONNX Runtime's CPU
+# provider has no float16 convolution: it turns the FP16 graph's convolutions back into float32 ones
+# with casts around them (GFPGAN: every Conv float32 after its optimisation, 64 -> 138 Casts; ORT
+# 1.32), so the FP16 graph costs float16's accuracy and buys no speed: per 512 face, 2 threads,
+# GFPGAN 2.54 s vs 2.02 s FP32, CodeFormer 4.46 s vs 4.38 s (bench/bench_precision.py, load < 2).
+# The FP16 graph is built and checked as the source of GPU FP16 engines.
+AUTO_PRECISION = "fp32"
+
+
+def graph_file(artifact: Artifact, precision: str) -> str:
+    """The ONNX file of ``artifact`` to run at ``precision`` (auto, fp32, fp16); UsageError when
+    it has none (an FP16 graph the export refused, or a model built in FP32 only)."""
+    if precision not in PRECISIONS:
+        raise UsageError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if (AUTO_PRECISION if precision == "auto" else precision) == "fp32":
+        return artifact.spec.onnx_files[0]
+    if FP16_GRAPH in artifact.files:
+        return FP16_GRAPH
+    if FP16_GRAPH not in artifact.spec.onnx_files:
+        why = f"{artifact.spec.name} is built in FP32 only"
+    else:
+        why = f"the export refused it: {artifact.fp16_refused or 'it is not listed'}"
+    raise UsageError(
+        f"no FP16 graph ({why}); run with --precision fp32 or auto", path=str(artifact.folder)
+    )
+
+
+class Restorer:
+    """Aligned face crops in, restored crops out, through one exported model.
+
+    ``options`` overrides the spec's defaults for its run-time options; an ``estimated`` option not
+    in it is measured per face (:meth:`face_options`). ``max_batch`` bounds how many faces go
+    through the network at once (1 when the spec says the model does not batch).
+    ``precision`` chooses the graph (:func:`graph_file`); ``filename`` is the one it runs.
+    """
+
+    def __init__(
+        self,
+        artifact: Artifact,
+        *,
+        options: Mapping[str, float] | None = None,
+        threads: int = 0,
+        max_batch: int = 4,
+        precision: str = "auto",
+    ) -> None:
+        self.spec = artifact.spec
+        self.artifact = artifact
+        self.options = {o.name: o.default for o in self.spec.options if o.graph_input}
+        self.options.update(options or {})
+        self.estimated = [
+            o.name
+            for o in self.spec.options
+            if o.graph_input and o.estimated and o.name not in (options or {})
+        ]
+        unknown = [name for name in self.estimated if name not in ESTIMATORS]
+        if unknown:
+            raise UsageError(f"{self.spec.name}: no estimator for option(s) {unknown}")
+        self.max_batch = max_batch if self.spec.batches else 1
+        self.filename = graph_file(artifact, precision)
+        self.session = OrtSession(artifact.path(self.filename), threads=threads)
+        self._image_input = ""
+
+    def open(self, *, warm_up: bool = False) -> Restorer:
+        """Create the session and check its inputs against the spec; ``warm_up`` runs one face
+        through it so that the first real call does not pay ONNX Runtime's first-run costs."""
+        self.session.open()
+        names = [n for n in self.session.input_names if n not in self.options]
+        size = self.spec.input_size
+        if (
+            len(names) != 1
+            or set(self.options) - set(self.session.input_names)
+            or tuple(self.session.input_shape(names[0])[1:]) != (3, size, size)
+        ):
+            inputs = {n: list(self.session.input_shape(n)) for n in self.session.input_names}
+            self.session.close()
+            raise UsageError(
+                f"{self.artifact.folder}: graph inputs {inputs} do not match the {self.spec.name} "
+                f"spec (image (N, 3, {size}, {size}), options {sorted(self.options)}); "
+                "export the model again"
+            )
+        self._image_input = names[0]
+        if warm_up:
+            self.restore(np.zeros((1, size, size, 3), np.uint8))
+        return self
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> Restorer:
+        return self.open()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def face_options(self, crops: np.ndarray, scales: np.ndarray) -> dict[str, np.ndarray]:
+        """Each run-time option's value per face, (N,) float32 in the option's own units: the
+        given or default value, or the estimate on ``crops`` ((N, S, S, 3) uint8 BGR, the crops
+        the network will see; ``scales`` (N,) crop pixels per photo pixel)."""
+        values = {
+            name: np.full(len(crops), value, np.float32) for name, value in self.options.items()
+        }
+        for name in self.estimated:
+            option = self.spec.option(name)
+            estimate = ESTIMATORS[name](crops, np.asarray(scales, np.float32))
+            values[name] = np.clip(estimate, option.minimum, option.maximum).astype(np.float32)
+        return values
+
+    def _option_feed(
+        self, values: Mapping[str, np.ndarray], scales: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        feed = {}
+        for name, per_face in values.items():
+            per_face = np.asarray(per_face, np.float32).copy()
+            if self.spec.option(name).photo_pixels:
+                per_face *= scales.astype(np.float32)
+            feed[name] = per_face
+        return feed
+
+    def restore(
+        self,
+        crops: np.ndarray,
+        scales: np.ndarray | None = None,
+        values: Mapping[str, np.ndarray] | None = None,
+    ) -> np.ndarray:
+        """Restore aligned crops.
+
+        ``crops``: (N, S, S, 3) uint8 BGR, S = spec.input_size. ``scales``: (N,) crop pixels per
+        photo pixel of each face (from the alignment), 1 if None. ``values``: the option values per
+        face as :meth:`face_options` returns them (computed here when None). Returns (N, S, S, 3)
+        uint8 BGR.
+        """
+        count = len(crops)
+        if count == 0:
+            return crops.copy()
+        scales = np.ones(count, np.float32) if scales is None else np.asarray(scales, np.float32)
+        values = self.face_options(crops, scales) if values is None else values
+        results = []
+        for start in range(0, count, self.max_batch):
+            part = slice(start, start + self.max_batch)
+            feed = self._option_feed(
+                {k: np.asarray(v)[part] for k, v in values.items()}, scales[part]
+            )
+            feed[self._image_input] = to_tensor(crops[part], self.spec)
+            output = next(iter(self.session.run(feed).values()))
+            results.append(from_tensor(output, self.spec))
+        return np.concatenate(results, axis=0)
