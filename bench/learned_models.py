@@ -1,12 +1,12 @@
 """The learned restorers that bench_learned.py measures, with weights filled from their key names.
 
 No official checkpoint can be downloaded for the benchmark, so every model carries the deterministic
-fill of :mod:`facert.export.fill` (GPEN: its equalized-LR variant). Compute cost does not depend on
+fill of :mod:`facert.export.harness.fill` (GPEN: its equalized-LR variant). Compute cost does not depend on
 the weights' values: the same layers run on the same shapes.
 
 For each model: the faithful module in the official layout (what the official inference runs in
 PyTorch eager), the fill checkpoint written in the official file layout, and the ONNX export built
-from that file by the export harness (:func:`facert.export.api.export_model`: ``model.onnx`` FP32,
+from that file by the export harness (:func:`facert.export.harness.api.export_model`: ``model.onnx`` FP32,
 ``model.fp16.onnx``, parity checks), cached under ``<workdir>/cache`` in facert's cache layout, so
 ``FACERT_CACHE=<workdir>/cache facert enhance --model gfpgan-1.4`` finds it.
 """
@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from facert.errors import ArtifactError
-from facert.export.fill import deterministic_state_dict, equalized_state_dict
+from facert.export.harness.fill import deterministic_state_dict, equalized_state_dict
 from facert.io.files import sha256_of
 from facert.models.artifacts import Artifact, find_artifact
 from facert.models.cache import artifact_dir
@@ -60,20 +60,20 @@ class LearnedModel:
 
 
 def _gfpgan() -> nn.Module:
-    from facert.export.nets.gfpgan import GFPGAN
+    from facert.export.families.gfpgan.net import GFPGAN
 
     return GFPGAN()
 
 
 def _codeformer() -> nn.Module:
-    from facert.export.nets.codeformer import CodeFormer
+    from facert.export.families.codeformer.net import CodeFormer
 
     return CodeFormer()
 
 
 def _gpen(size: int) -> Callable[[], nn.Module]:
     def build() -> nn.Module:
-        from facert.export.nets.gpen import GPEN, OFFICIAL_CONFIGS
+        from facert.export.families.gpen.net import GPEN, OFFICIAL_CONFIGS
 
         return GPEN(OFFICIAL_CONFIGS[size])
 
@@ -82,7 +82,7 @@ def _gpen(size: int) -> Callable[[], nn.Module]:
 
 def _restoreformer(variant: str) -> Callable[[], nn.Module]:
     def build() -> nn.Module:
-        from facert.export.nets.restoreformer import VARIANTS, RestoreFormer
+        from facert.export.families.restoreformer.net import VARIANTS, RestoreFormer
 
         return RestoreFormer(VARIANTS[variant], export_form=False)
 
@@ -126,7 +126,7 @@ def ensure_export(
     model: LearnedModel, workdir: Path, log: Callable[[str], None] = print
 ) -> Artifact:
     """The cached export of ``model`` built from its fill checkpoint (written and exported first)."""
-    from facert.export.api import export_model
+    from facert.export.harness.api import export_model
 
     checkpoint = checkpoint_path(model, workdir)
     if not checkpoint.is_file():

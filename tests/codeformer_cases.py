@@ -72,7 +72,7 @@ def full_size_check_faces() -> list[tuple[str, np.ndarray]]:
     fill, 0885.png (smallest top-2 logit gap 1.3e-4), 0143.png (1.6e-4) and the astronaut (2.4e-4)
     have code near-ties; with the official class at seed 937, the mirrored astronaut (7.6e-5).
     (name, (512, 512, 3) uint8 BGR) pairs."""
-    from facert.export.learned_checks import default_faces
+    from facert.export.harness.checks import default_faces
 
     samples = default_faces(limit=2)
     faces = samples + [(f"{name} mirrored", image[:, ::-1].copy()) for name, image in samples]
@@ -84,7 +84,7 @@ def full_size_check_faces() -> list[tuple[str, np.ndarray]]:
 
 def code_gaps(state: dict, batch: np.ndarray, names: list[str]) -> dict[str, float]:
     """Per face, the smallest top-2 gap of the full-size faithful module's code logits (w = 0.5)."""
-    from facert.export.nets.codeformer import CodeFormer
+    from facert.export.families.codeformer.net import CodeFormer
 
     model = CodeFormer().eval()
     model.load_state_dict(state)
@@ -103,9 +103,9 @@ def code_gaps(state: dict, batch: np.ndarray, names: list[str]) -> dict[str, flo
 def export_full_size(state: dict[str, torch.Tensor], folder: Path) -> dict:
     """The full network with ``state`` through the whole harness on every full-size check face
     (codeformer_cases.full_size_check_faces), held to the issue's limits; returns the facts."""
-    from facert.export.learned import export_learned
-    from facert.export.learned_checks import load_faces
-    from facert.export.nets.codeformer_export import build_codeformer_export
+    from facert.export.families.codeformer.export import build_codeformer_export
+    from facert.export.harness.checks import load_faces
+    from facert.export.harness.learned import export_learned
     from facert.io.files import sha256_of
     from facert.models.registry import get_spec
 

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from facert.export.api import export_model
+from facert.export.harness.api import export_model
 from facert.io.files import sha256_of
 from facert.models.registry import ModelSpec
 

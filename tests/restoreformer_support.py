@@ -10,14 +10,14 @@ import cv2
 import numpy as np
 import torch
 
-from facert.export.fill import deterministic_state_dict
-from facert.export.nets.restoreformer import RestoreFormer, RestoreFormerConfig
-from facert.export.nets.restoreformer_build import (
+from facert.export.families.restoreformer.export import (
     build_restoreformer,
     build_restoreformer_export,
     variant_config,
 )
-from facert.export.precision import FP32
+from facert.export.families.restoreformer.net import RestoreFormer, RestoreFormerConfig
+from facert.export.harness.fill import deterministic_state_dict
+from facert.export.precision.policy import FP32
 
 DATA = Path(__file__).resolve().parent / "data"
 GOLDEN = DATA / "restoreformer"
@@ -43,7 +43,7 @@ def config_for(variant: str, size: str) -> RestoreFormerConfig:
 
 @cache
 def filled_state(config: RestoreFormerConfig) -> dict[str, torch.Tensor]:
-    """facert.export.fill weights for ``config`` (the same the golden recipe loads)."""
+    """facert.export.harness.fill weights for ``config`` (the same the golden recipe loads)."""
     return deterministic_state_dict(build_restoreformer(config, export_form=False, device="meta"))
 
 

@@ -16,10 +16,10 @@ from onnx import numpy_helper
 
 from facert.backends.ort import OrtSession
 from facert.errors import ExportError
-from facert.export.learned_checks import load_faces
-from facert.export.learned_verify import torch_fp16_proof
-from facert.export.nets.stylegan2_export import StaticModulatedConv
-from facert.export.precision import Precision
+from facert.export.families.stylegan2.export import StaticModulatedConv
+from facert.export.harness.checks import load_faces
+from facert.export.harness.verify import torch_fp16_proof
+from facert.export.precision.policy import Precision
 from facert.models.registry import ModelSpec
 
 Faithful = Callable[[torch.Tensor], torch.Tensor]

@@ -9,7 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from facert.errors import WeightsError  # noqa: E402
-from facert.export.checkpoint import load_state_dict, load_strict  # noqa: E402
+from facert.export.harness.checkpoint import load_state_dict, load_strict  # noqa: E402
 from facert.models.registry import WeightFile  # noqa: E402
 
 WEIGHT = WeightFile(

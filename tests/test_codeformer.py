@@ -1,6 +1,6 @@
 """CodeFormer faithful port: official keys and shapes, official fusion tables, golden parity.
 
-Golden outputs come from the official sczhou/CodeFormer code with weights from facert.export.fill
+Golden outputs come from the official sczhou/CodeFormer code with weights from facert.export.harness.fill
 (recipe: tests/data/codeformer/recipe). Parity is checked on the real aligned face
 tests/data/faces/grace_hopper_512.png (resized to 64 px for the small configuration).
 """
@@ -17,11 +17,11 @@ torch = pytest.importorskip("torch")
 from codeformer_cases import GOLDEN, SMALL_CONFIG, face_tensor, load_golden, read_face  # noqa: E402
 
 from facert.errors import WeightsError  # noqa: E402
-from facert.export.checkpoint import load_state_dict  # noqa: E402
-from facert.export.fill import fill_deterministic  # noqa: E402
-from facert.export.nets.codeformer import CodeFormer  # noqa: E402
-from facert.export.nets.codeformer_export import build_codeformer_export  # noqa: E402
-from facert.export.precision import FP32  # noqa: E402
+from facert.export.families.codeformer.export import build_codeformer_export  # noqa: E402
+from facert.export.families.codeformer.net import CodeFormer  # noqa: E402
+from facert.export.harness.checkpoint import load_state_dict  # noqa: E402
+from facert.export.harness.fill import fill_deterministic  # noqa: E402
+from facert.export.precision.policy import FP32  # noqa: E402
 from facert.models.registry import get_spec  # noqa: E402
 
 # Outputs of our port and the official code agree to the last bit on this machine's CPU (same

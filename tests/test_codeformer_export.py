@@ -17,11 +17,11 @@ from codeformer_cases import (  # noqa: E402
     read_face,
 )
 
-from facert.export.fill import deterministic_state_dict  # noqa: E402
-from facert.export.nets.codeformer import CodeFormer  # noqa: E402
-from facert.export.nets.codeformer_export import build_codeformer_export  # noqa: E402
-from facert.export.nets.codeformer_scaled import FEATURE_LIMIT  # noqa: E402
-from facert.export.precision import FP16, FP16_STAGED, FP32  # noqa: E402
+from facert.export.families.codeformer.export import build_codeformer_export  # noqa: E402
+from facert.export.families.codeformer.net import CodeFormer  # noqa: E402
+from facert.export.families.codeformer.scaled import FEATURE_LIMIT  # noqa: E402
+from facert.export.harness.fill import deterministic_state_dict  # noqa: E402
+from facert.export.precision.policy import FP16, FP16_STAGED, FP32  # noqa: E402
 
 # Tolerances apply to max |found - expected| / max(1, max |expected|): float32 rounding is relative,
 # and the random-weight network's outputs reach |5| to |35| where trained weights stay in [-1, 1]

@@ -1,9 +1,9 @@
-"""CodeFormer through the shared export harness (facert.export.learned) on a tiny configuration.
+"""CodeFormer through the shared export harness (facert.export.harness.learned) on a tiny configuration.
 
 The tiny checkpoint has every fusion's ``scale`` output multiplied by 100: the same kind of network,
 whose plain generator overflows float16 at fidelity 0.5 and 1 (the fused features grow by about the
 square at each fusion), so a passing FP16 export at w = 0, 0.5 and 1 also proves the scaled
-generator (facert.export.nets.codeformer_scaled).
+generator (facert.export.families.codeformer.scaled).
 """
 
 from __future__ import annotations
@@ -24,13 +24,13 @@ from tiny_codeformer import TINY  # noqa: E402
 
 from facert.backends.ort import OrtSession  # noqa: E402
 from facert.errors import ExportError  # noqa: E402
-from facert.export.fill import deterministic_state_dict  # noqa: E402
-from facert.export.learned import export_learned  # noqa: E402
-from facert.export.learned_checks import load_faces  # noqa: E402
-from facert.export.learned_verify import option_cases, torch_fp16_proof  # noqa: E402
-from facert.export.nets.codeformer import CodeFormer  # noqa: E402
-from facert.export.nets.codeformer_export import build_codeformer_export  # noqa: E402
-from facert.export.precision import FP32  # noqa: E402
+from facert.export.families.codeformer.export import build_codeformer_export  # noqa: E402
+from facert.export.families.codeformer.net import CodeFormer  # noqa: E402
+from facert.export.harness.checks import load_faces  # noqa: E402
+from facert.export.harness.fill import deterministic_state_dict  # noqa: E402
+from facert.export.harness.learned import export_learned  # noqa: E402
+from facert.export.harness.verify import option_cases, torch_fp16_proof  # noqa: E402
+from facert.export.precision.policy import FP32  # noqa: E402
 from facert.io.files import sha256_of  # noqa: E402
 from facert.models.registry import ModelSpec, get_spec  # noqa: E402
 

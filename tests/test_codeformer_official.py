@@ -30,7 +30,7 @@ except ImportError:
 
 from codeformer_cases import export_full_size, face_tensor, read_face  # noqa: E402
 
-from facert.export.nets.codeformer import CodeFormer  # noqa: E402
+from facert.export.families.codeformer.net import CodeFormer  # noqa: E402
 
 SEED = 937
 

@@ -13,8 +13,8 @@ torch = pytest.importorskip("torch")
 from facert.backends.ort import OrtSession  # noqa: E402
 from facert.config import Settings  # noqa: E402
 from facert.errors import WeightsError  # noqa: E402
-from facert.export.mtcnn import PARITY_TOLERANCE, load_network, parity_inputs  # noqa: E402
-from facert.export.nets.mtcnn import NETWORKS  # noqa: E402
+from facert.export.families.mtcnn.export import PARITY_TOLERANCE, load_network, parity_inputs  # noqa: E402
+from facert.export.families.mtcnn.net import NETWORKS  # noqa: E402
 from facert.models.artifacts import Artifact  # noqa: E402
 from facert.models.registry import get_spec  # noqa: E402
 from facert.models.specs.mtcnn import INPUT_NAME, OUTPUT_NAMES  # noqa: E402

@@ -2,7 +2,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from facert.export.fill import deterministic_state_dict, fill_value  # noqa: E402
+from facert.export.harness.fill import deterministic_state_dict, fill_value  # noqa: E402
 
 
 def test_same_key_same_values_other_key_other_values() -> None:
@@ -30,9 +30,9 @@ def test_state_dict_covers_module() -> None:
 
 
 def test_equalized_fill_gives_the_run_time_values() -> None:
-    from facert.export.fill import equalized_state_dict
-    from facert.export.nets.gpen import GPEN, GPENConfig
-    from facert.export.nets.gpen_layers import blur_kernel
+    from facert.export.families.gpen.layers import blur_kernel
+    from facert.export.families.gpen.net import GPEN, GPENConfig
+    from facert.export.harness.fill import equalized_state_dict
 
     model = GPEN(GPENConfig(out_size=16, style_dim=16, num_mlp=2, narrow=1 / 32))
     state = equalized_state_dict(model)

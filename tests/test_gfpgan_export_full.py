@@ -14,8 +14,8 @@ torch = pytest.importorskip("torch")
 from full_export import check_export  # noqa: E402
 
 from facert.cli.main import main  # noqa: E402
-from facert.export.fill import deterministic_state_dict  # noqa: E402
-from facert.export.nets.gfpgan import GFPGAN  # noqa: E402
+from facert.export.families.gfpgan.net import GFPGAN  # noqa: E402
+from facert.export.harness.fill import deterministic_state_dict  # noqa: E402
 from facert.io.files import sha256_of  # noqa: E402
 from facert.models.registry import get_spec  # noqa: E402
 

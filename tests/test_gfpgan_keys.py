@@ -1,5 +1,5 @@
 """GFPGAN's layout: the full-size module has exactly the official keys and shapes, and checkpoints
-load through facert.export.checkpoint (params_ema then params, strict, one-line errors)."""
+load through facert.export.harness.checkpoint (params_ema then params, strict, one-line errors)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from facert.errors import WeightsError  # noqa: E402
-from facert.export.checkpoint import load_state_dict  # noqa: E402
-from facert.export.fill import deterministic_state_dict  # noqa: E402
-from facert.export.nets.gfpgan import GFPGAN, GFPGANConfig, load_gfpgan  # noqa: E402
+from facert.export.families.gfpgan.net import GFPGAN, GFPGANConfig, load_gfpgan  # noqa: E402
+from facert.export.harness.checkpoint import load_state_dict  # noqa: E402
+from facert.export.harness.fill import deterministic_state_dict  # noqa: E402
 from facert.models.registry import get_spec  # noqa: E402
 
 KEYS = Path(__file__).parent / "data" / "gfpgan" / "keys.txt"

@@ -1,7 +1,7 @@
 """Golden parity with the official GFPGANv1Clean, and the export form against our faithful port.
 
 Golden outputs (tests/data/gfpgan/golden.npz) come from the official code with the deterministic
-fill of facert.export.fill and randomize_noise=False; recipe in tests/data/gfpgan/recipe/.
+fill of facert.export.harness.fill and randomize_noise=False; recipe in tests/data/gfpgan/recipe/.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from facert.export.fill import deterministic_state_dict  # noqa: E402
-from facert.export.nets.gfpgan import GFPGAN, GFPGANConfig, load_gfpgan  # noqa: E402
-from facert.export.nets.gfpgan_export import build_gfpgan_export  # noqa: E402
-from facert.export.precision import FP32  # noqa: E402
+from facert.export.families.gfpgan.export import build_gfpgan_export  # noqa: E402
+from facert.export.families.gfpgan.net import GFPGAN, GFPGANConfig, load_gfpgan  # noqa: E402
+from facert.export.harness.fill import deterministic_state_dict  # noqa: E402
+from facert.export.precision.policy import FP32  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
 GOLDEN = DATA / "gfpgan" / "golden.npz"

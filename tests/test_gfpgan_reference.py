@@ -26,8 +26,8 @@ import torchvision.transforms.functional as tv_functional
 sys.modules.setdefault("torchvision.transforms.functional_tensor", tv_functional)
 from gfpgan.archs.gfpganv1_clean_arch import GFPGANv1Clean  # noqa: E402
 
-from facert.export.fill import deterministic_state_dict  # noqa: E402
-from facert.export.nets.gfpgan import GFPGAN, GFPGANConfig, load_gfpgan  # noqa: E402
+from facert.export.families.gfpgan.net import GFPGAN, GFPGANConfig, load_gfpgan  # noqa: E402
+from facert.export.harness.fill import deterministic_state_dict  # noqa: E402
 
 FACE = Path(__file__).parent / "data" / "faces" / "grace_hopper_512.png"
 CONFIGS = {

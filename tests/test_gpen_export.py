@@ -1,4 +1,4 @@
-"""The export harness (facert.export.learned) end to end on a tiny GPEN: ONNX FP32 + FP16, checked.
+"""The export harness (facert.export.harness.learned) end to end on a tiny GPEN: ONNX FP32 + FP16, checked.
 
 The tiny checkpoint holds equalized fill weights (outputs of order 1, like trained ones) with the
 styles of every demodulated conv scaled by 1000: the function is the same (demodulation cancels the
@@ -26,12 +26,12 @@ from stylegan_export_checks import (  # noqa: E402
 )
 
 from facert.errors import ExportError  # noqa: E402
-from facert.export.fill import equalized_state_dict  # noqa: E402
-from facert.export.learned import export_learned  # noqa: E402
-from facert.export.nets.gpen import GPEN, GPENConfig, load_gpen  # noqa: E402
-from facert.export.nets.gpen_export import build_gpen_export, export_gpen  # noqa: E402
-from facert.export.nets.gpen_export_layers import StaticMapping  # noqa: E402
-from facert.export.precision import FP32  # noqa: E402
+from facert.export.families.gpen.export import build_gpen_export, export_gpen  # noqa: E402
+from facert.export.families.gpen.export_layers import StaticMapping  # noqa: E402
+from facert.export.families.gpen.net import GPEN, GPENConfig, load_gpen  # noqa: E402
+from facert.export.harness.fill import equalized_state_dict  # noqa: E402
+from facert.export.harness.learned import export_learned  # noqa: E402
+from facert.export.precision.policy import FP32  # noqa: E402
 from facert.io.files import sha256_of  # noqa: E402
 from facert.models.registry import ModelSpec, get_spec  # noqa: E402
 

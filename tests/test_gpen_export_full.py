@@ -12,8 +12,8 @@ torch = pytest.importorskip("torch")
 
 from full_export import export_and_check  # noqa: E402
 
-from facert.export.fill import equalized_state_dict  # noqa: E402
-from facert.export.nets.gpen import GPEN, OFFICIAL_CONFIGS  # noqa: E402
+from facert.export.families.gpen.net import GPEN, OFFICIAL_CONFIGS  # noqa: E402
+from facert.export.harness.fill import equalized_state_dict  # noqa: E402
 from facert.models.registry import get_spec  # noqa: E402
 
 

@@ -13,9 +13,9 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from facert.errors import WeightsError  # noqa: E402
-from facert.export.checkpoint import load_state_dict  # noqa: E402
-from facert.export.fill import deterministic_state_dict  # noqa: E402
-from facert.export.nets.gpen import GPEN, OFFICIAL_CONFIGS, GPENConfig, load_gpen  # noqa: E402
+from facert.export.families.gpen.net import GPEN, OFFICIAL_CONFIGS, GPENConfig, load_gpen  # noqa: E402
+from facert.export.harness.checkpoint import load_state_dict  # noqa: E402
+from facert.export.harness.fill import deterministic_state_dict  # noqa: E402
 from facert.models.registry import get_spec  # noqa: E402
 
 DATA = Path(__file__).parent / "data" / "gpen"

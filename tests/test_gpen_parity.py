@@ -1,7 +1,7 @@
 """Golden parity with the official GPEN FullGenerator, and the export form against our faithful port.
 
 Golden outputs (tests/data/gpen/golden.npz) come from the official code (FaceGAN's loading and
-preprocessing, its custom ops' CPU fallbacks) with weights from facert.export.fill; recipe and
+preprocessing, its custom ops' CPU fallbacks) with weights from facert.export.harness.fill; recipe and
 versions in tests/data/gpen/. "equalized" weights (fill.equalized_state_dict: run-time values from the
 fill, true blur kernels) give outputs in about [-4, 4]; the "raw" small run uses the plain fill, whose
 random 4x4 kernels are asymmetric, so it also pins down the kernel flip and the padding of every
@@ -18,10 +18,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from facert.export.fill import deterministic_state_dict, equalized_state_dict  # noqa: E402
-from facert.export.nets.gpen import GPEN, OFFICIAL_CONFIGS, GPENConfig, load_gpen  # noqa: E402
-from facert.export.nets.gpen_export import build_gpen_export  # noqa: E402
-from facert.export.precision import FP32  # noqa: E402
+from facert.export.families.gpen.export import build_gpen_export  # noqa: E402
+from facert.export.families.gpen.net import GPEN, OFFICIAL_CONFIGS, GPENConfig, load_gpen  # noqa: E402
+from facert.export.harness.fill import deterministic_state_dict, equalized_state_dict  # noqa: E402
+from facert.export.precision.policy import FP32  # noqa: E402
 from facert.models.registry import get_spec  # noqa: E402
 
 DATA = Path(__file__).parent / "data"

@@ -30,9 +30,9 @@ from jpeg_family import (  # noqa: E402
 from facert.config import Settings  # noqa: E402
 from facert.demo.degrade import degrade_blur_noise_jpeg  # noqa: E402
 from facert.demo.metrics import psnr, ssim  # noqa: E402
-from facert.export.restorers.gaussian import GaussianBlur  # noqa: E402
-from facert.export.restorers.ispl import Ispl  # noqa: E402
-from facert.export.restorers.weightfree import export_weight_free, reference_mode  # noqa: E402
+from facert.export.families.ispl.gaussian import GaussianBlur  # noqa: E402
+from facert.export.families.ispl.net import Ispl  # noqa: E402
+from facert.export.families.weightfree.export import export_weight_free, reference_mode  # noqa: E402
 from facert.models.artifacts import Artifact  # noqa: E402
 from facert.models.registry import get_spec  # noqa: E402
 from facert.pipeline.frame import Pipeline  # noqa: E402
@@ -138,7 +138,7 @@ def test_export_parity_and_batch(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_full_export(tmp_path: Path) -> None:
-    from facert.export.restorers.ispl import export_ispl
+    from facert.export.families.ispl.net import export_ispl
 
     facts = export_ispl(get_spec("ispl"), [], tmp_path)
     assert facts["structure"]["iterations"] == [10, 10, 6]

@@ -1,4 +1,4 @@
-"""The shared export harness (facert.export.learned) end to end on a tiny GFPGAN, and its failures.
+"""The shared export harness (facert.export.harness.learned) end to end on a tiny GFPGAN, and its failures.
 
 The tiny checkpoint has the styles of every demodulated conv scaled by 1000: the function is the same
 (demodulation cancels the scale) but a naive float16 build overflows, so a passing FP16 export here
@@ -25,12 +25,12 @@ from stylegan_export_checks import (  # noqa: E402
 )
 
 from facert.errors import ExportError, WeightsError  # noqa: E402
-from facert.export.api import export_model  # noqa: E402
-from facert.export.fill import deterministic_state_dict  # noqa: E402
-from facert.export.learned import export_learned  # noqa: E402
-from facert.export.nets.gfpgan import GFPGAN, GFPGANConfig, load_gfpgan  # noqa: E402
-from facert.export.nets.gfpgan_export import build_gfpgan_export  # noqa: E402
-from facert.export.precision import FP32, Precision  # noqa: E402
+from facert.export.families.gfpgan.export import build_gfpgan_export  # noqa: E402
+from facert.export.families.gfpgan.net import GFPGAN, GFPGANConfig, load_gfpgan  # noqa: E402
+from facert.export.harness.api import export_model  # noqa: E402
+from facert.export.harness.fill import deterministic_state_dict  # noqa: E402
+from facert.export.harness.learned import export_learned  # noqa: E402
+from facert.export.precision.policy import FP32, Precision  # noqa: E402
 from facert.io.files import sha256_of  # noqa: E402
 from facert.models.registry import ModelSpec, get_spec  # noqa: E402
 

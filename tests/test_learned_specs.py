@@ -11,17 +11,17 @@ from facert.cli.main import main
 from facert.models.registry import get_spec
 
 EXPORTERS = {
-    "codeformer": "facert.export.nets.codeformer_export:export_codeformer",
-    "restoreformer": "facert.export.nets.restoreformer_build:export_restoreformer",
-    "restoreformer-pp": "facert.export.nets.restoreformer_build:export_restoreformer",
+    "codeformer": "facert.export.families.codeformer.export:export_codeformer",
+    "restoreformer": "facert.export.families.restoreformer.export:export_restoreformer",
+    "restoreformer-pp": "facert.export.families.restoreformer.export:export_restoreformer",
 }
 
 
 @pytest.mark.parametrize("name", sorted(EXPORTERS))
 def test_spec_names_its_exporter_and_both_onnx_files(name: str) -> None:
     pytest.importorskip("torch")
-    from facert.export.api import resolve_exporter
-    from facert.export.source_check import LearnedExporter
+    from facert.export.harness.api import resolve_exporter
+    from facert.export.harness.source_check import LearnedExporter
 
     spec = get_spec(name)
     assert spec.exporter == EXPORTERS[name]

@@ -1,4 +1,4 @@
-"""The one precision mechanism (facert.export.precision) on the blocks of the codebook families:
+"""The one precision mechanism (facert.export.precision.policy) on the blocks of the codebook families:
 pinned parts' dtypes, and the CPU float16 emulation against true float16 (tiny blocks: PyTorch's
 CPU float16 convolutions are slow)."""
 
@@ -9,13 +9,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from facert.export.fill import fill_deterministic, fill_value  # noqa: E402
-from facert.export.nets.restoreformer_blocks import (  # noqa: E402
+from facert.export.families.restoreformer.blocks import (  # noqa: E402
     MultiHeadAttention,
     PinnedGroupNorm,
     ResnetBlock,
 )
-from facert.export.precision import (  # noqa: E402
+from facert.export.harness.fill import fill_deterministic, fill_value  # noqa: E402
+from facert.export.precision.policy import (  # noqa: E402
     FP16,
     FP16_STAGED,
     FP32,
@@ -110,7 +110,7 @@ class Triple(torch.nn.Module):
 
 
 def test_the_harness_emulation_reads_the_image_as_the_fp16_graph_does() -> None:
-    from facert.export.learned_verify import torch_runner
+    from facert.export.harness.verify import torch_runner
     from facert.models.registry import get_spec
 
     spec = get_spec("gfpgan-1.4")  # no options: the image is the only input

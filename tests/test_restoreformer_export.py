@@ -1,4 +1,4 @@
-"""RestoreFormer++ through the shared export harness (facert.export.learned) on a tiny configuration,
+"""RestoreFormer++ through the shared export harness (facert.export.harness.learned) on a tiny configuration,
 and both variants at full size (slow).
 
 The tiny network has the multi-scale layout of RestoreFormer++ (encoder attention at 16 px, decoder
@@ -21,15 +21,15 @@ onnx = pytest.importorskip("onnx")
 from full_export import export_and_check  # noqa: E402
 
 from facert.backends.ort import OrtSession  # noqa: E402
-from facert.export.fill import deterministic_state_dict  # noqa: E402
-from facert.export.learned import export_learned  # noqa: E402
-from facert.export.learned_checks import load_faces  # noqa: E402
-from facert.export.nets.restoreformer import RestoreFormer, RestoreFormerConfig  # noqa: E402
-from facert.export.nets.restoreformer_build import (  # noqa: E402
+from facert.export.families.restoreformer.export import (  # noqa: E402
     build_restoreformer,
     build_restoreformer_export,
     variant_config,
 )
+from facert.export.families.restoreformer.net import RestoreFormer, RestoreFormerConfig  # noqa: E402
+from facert.export.harness.checks import load_faces  # noqa: E402
+from facert.export.harness.fill import deterministic_state_dict  # noqa: E402
+from facert.export.harness.learned import export_learned  # noqa: E402
 from facert.io.files import sha256_of  # noqa: E402
 from facert.models.registry import ModelSpec, get_spec  # noqa: E402
 

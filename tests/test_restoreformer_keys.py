@@ -13,13 +13,13 @@ torch = pytest.importorskip("torch")
 from restoreformer_support import GOLDEN, config_for, filled_state  # noqa: E402
 
 from facert.errors import WeightsError  # noqa: E402
-from facert.export.nets.restoreformer_build import (  # noqa: E402
+from facert.export.families.restoreformer.export import (  # noqa: E402
     build_restoreformer,
     build_restoreformer_export,
     restoreformer_state_dict,
     variant_config,
 )
-from facert.export.precision import FP32  # noqa: E402
+from facert.export.precision.policy import FP32  # noqa: E402
 from facert.models.registry import get_spec  # noqa: E402
 
 KEY_FILES = {"restoreformer": "keys_v1.txt", "restoreformer-pp": "keys_pp.txt"}
@@ -55,7 +55,7 @@ def test_specs() -> None:
         assert spec.input_range == (-1.0, 1.0) and spec.output_range == (-1.0, 1.0)
         assert len(spec.weights) == 1 and spec.precision_policy and spec.batches
         assert spec.onnx_files == ("model.onnx", "model.fp16.onnx")
-        assert spec.exporter == "facert.export.nets.restoreformer_build:export_restoreformer"
+        assert spec.exporter == "facert.export.families.restoreformer.export:export_restoreformer"
     assert get_spec("restoreformer-pp").weights[0].strip_prefix == "vqvae."
     assert get_spec("restoreformer").weights[0].state_dict_keys == ("params_ema", "params")
 

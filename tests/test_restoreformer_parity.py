@@ -2,7 +2,7 @@
 
 The goldens (tests/data/restoreformer, recipe in its README) hold the official network's output at
 every 4th row and column in float32, the codebook index at each of the 16x16 latent positions, and
-the margin between the nearest and second-nearest code. Weights: facert.export.fill for both sides.
+the margin between the nearest and second-nearest code. Weights: facert.export.harness.fill for both sides.
 """
 
 from __future__ import annotations

@@ -15,8 +15,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from facert.errors import WeightsError  # noqa: E402
-from facert.export.api import resolve_exporter  # noqa: E402
-from facert.export.source_check import LearnedExporter, check_state  # noqa: E402
+from facert.export.harness.api import resolve_exporter  # noqa: E402
+from facert.export.harness.source_check import LearnedExporter, check_state  # noqa: E402
 from facert.models.registry import get_spec  # noqa: E402
 
 DATA = Path(__file__).parent / "data"

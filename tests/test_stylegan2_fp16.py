@@ -8,10 +8,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from facert.export.fill import fill_deterministic, fill_value  # noqa: E402
-from facert.export.nets.stylegan2 import StyleConv  # noqa: E402
-from facert.export.nets.stylegan2_export import StaticStyleConv  # noqa: E402
-from facert.export.precision import (  # noqa: E402
+from facert.export.families.stylegan2.export import StaticStyleConv  # noqa: E402
+from facert.export.families.stylegan2.net import StyleConv  # noqa: E402
+from facert.export.harness.fill import fill_deterministic, fill_value  # noqa: E402
+from facert.export.precision.policy import (  # noqa: E402
     FP16,
     FP16_STAGED,
     FP32,

@@ -11,7 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 
-from facert.export.restorers.wavelets import (  # noqa: E402
+from facert.export.families.weightfree.wavelets import (  # noqa: E402
     LOWPASS_FILTERS,
     Wavelet2d,
     filter_pair,

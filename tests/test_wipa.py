@@ -16,9 +16,9 @@ from degraded_faces import clean_crop, crop_scale, degraded_crop, to_image, to_t
 
 from facert.demo.degrade import degrade_noise_scratches_fading  # noqa: E402
 from facert.demo.metrics import psnr, ssim  # noqa: E402
-from facert.export.restorers.weightfree import export_weight_free, reference_mode  # noqa: E402
-from facert.export.restorers.wipa import Wipa, correct_fading  # noqa: E402
-from facert.export.restorers.wipa_frame import export_frame_stage  # noqa: E402
+from facert.export.families.weightfree.export import export_weight_free, reference_mode  # noqa: E402
+from facert.export.families.wipa.frame import export_frame_stage  # noqa: E402
+from facert.export.families.wipa.net import Wipa, correct_fading  # noqa: E402
 from facert.models.registry import get_spec  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")

@@ -16,10 +16,10 @@ from typing import Any
 
 import torch
 
-from facert.export.fill import deterministic_state_dict
-from facert.export.nets.codeformer import CodeFormer
-from facert.export.nets.codeformer_export import build_codeformer_export
-from facert.export.source_check import LearnedExporter
+from facert.export.families.codeformer.export import build_codeformer_export
+from facert.export.families.codeformer.net import CodeFormer
+from facert.export.harness.fill import deterministic_state_dict
+from facert.export.harness.source_check import LearnedExporter
 from facert.io.files import sha256_of
 from facert.models.registry import ModelSpec, get_spec
 

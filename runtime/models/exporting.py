@@ -49,7 +49,7 @@ def export(
     """
     sources, source_sha = resolve_sources(spec, cache_dir, weights, weights_sha256)
     require_export_extra()
-    from facert.export.api import export_model
+    from facert.export.harness.api import export_model
 
     folder = out_dir or artifact_dir(cache_dir, spec, source_sha if weights else None)
     return export_model(spec, sources, folder, source_sha)

@@ -7,12 +7,12 @@ one pinned, with that size, by several independent projects that download this r
 
 The fidelity weight ``w`` is an input of the exported graph, one value per face: 0 uses the codebook
 alone (best quality), 1 fuses the most of the input's features (most faithful). Each fusion roughly
-squares the decoder features' size (3.6e6 at w = 1 with facert.export.fill weights: inf in float16),
+squares the decoder features' size (3.6e6 at w = 1 with facert.export.harness.fill weights: inf in float16),
 so the export form carries them divided by a per-sample scale from the first fusion on
-(facert.export.nets.codeformer_scaled); every export checks FP32 parity and FP16 safety at w = 0,
+(facert.export.families.codeformer.scaled); every export checks FP32 parity and FP16 safety at w = 0,
 0.5 and 1.
 
-FP16 (measured at full size, facert.export.fill weights and a checkpoint of the official class at
+FP16 (measured at full size, facert.export.harness.fill weights and a checkpoint of the official class at
 its default initialisation after torch seed 937): with the encoder in float16 the code logits move
 enough to flip a code where the top two are almost tied, changing a 32x32 patch (official class,
 graph version 2: 39.4 dB on grace_hopper.png at w = 0.5, export aborted). The policy below
@@ -67,8 +67,8 @@ CODEFORMER = register(
         ),
         precision_policy=PRECISION_POLICY,
         onnx_files=("model.onnx", "model.fp16.onnx"),
-        exporter="facert.export.nets.codeformer_export:export_codeformer",
-        # 2: GroupNorm written out with short reductions (export/nets/group_norm);
+        exporter="facert.export.families.codeformer.export:export_codeformer",
+        # 2: GroupNorm written out with short reductions (export/families/codeformer/group_norm.py);
         # 3: the encoder and codebook pinned in float32 in the FP16 graph (code selection)
         graph_version=3,
     )

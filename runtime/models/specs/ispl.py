@@ -1,7 +1,7 @@
 """ISPL: iterative sparse progressive restoration, a weight-free restorer named by the seed article.
 
 No published method matches the article's description; facert implements it as described, as a torch
-module exported to ONNX (``facert.export.restorers.ispl``): coarse to fine over a 3-level image
+module exported to ONNX (``facert.export.families.ispl.net``): coarse to fine over a 3-level image
 pyramid, a fixed number of monotone FISTA iterations per level on
 ``0.5 * ||k * x - y||^2 + sum_j lambda_j * ||W_j x||_1`` (k a Gaussian blur of the given width, W the
 orthonormal sym4 wavelet, so the proximal step is soft thresholding; ``lambda_j = lam`` times the
@@ -52,7 +52,7 @@ ISPL = register(
                 "sparsity weight lambda, in units of the noise estimated per wavelet level",
             ),
         ),
-        exporter="facert.export.restorers.ispl:export_ispl",
+        exporter="facert.export.families.ispl.net:export_ispl",
         notes=(
             "blur_sigma defaults to a per-face estimate (0 on a sharp face); "
             "JPEG blocking is removed around the faces first; only the correction is pasted",

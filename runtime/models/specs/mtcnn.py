@@ -8,7 +8,7 @@ sha256 and copies the three ``.pt`` state dicts into the cache.
 from facert.models.registry import ModelSpec, WeightFile, register
 
 # The graphs' tensor names, shared by the exporter and the detector. Inputs are (N, 3, H, W) float32
-# RGB, (pixel - 127.5) / 128; see facert.export.nets.mtcnn for the output layouts.
+# RGB, (pixel - 127.5) / 128; see facert.export.families.mtcnn.net for the output layouts.
 INPUT_NAME = "image"
 OUTPUT_NAMES: dict[str, tuple[str, ...]] = {
     "pnet": ("offsets", "probabilities"),
@@ -45,6 +45,6 @@ MTCNN = register(
         input_range=(-1.0, 1.0),  # (x - 127.5) / 128, as facenet-pytorch feeds its nets
         weights=(FACENET_WHEEL,),
         onnx_files=("pnet.onnx", "rnet.onnx", "onet.onnx"),
-        exporter="facert.export.mtcnn:export_mtcnn",
+        exporter="facert.export.families.mtcnn.export:export_mtcnn",
     )
 )

@@ -21,12 +21,12 @@ Weight files and where their sha256 came from (the files could not be downloaded
   The RestoreFormer++ release also ships a v1 ``RestoreFormer.ckpt`` (Lightning layout, sha256
   4a193c716bc27cc0533d1b9307100c671e7b584ffa3ba6648182fea4b3228dff, 290,861,237 bytes, from the
   rippertnt/upscale pointer only); ``RESTOREFORMER_V1_CKPT`` describes it, and
-  :func:`facert.export.nets.restoreformer_build.restoreformer_state_dict` reads either layout.
+  :func:`facert.export.families.restoreformer.export.restoreformer_state_dict` reads either layout.
 
 Licences: both repositories' code is Apache-2.0 and the release weights carry no other terms; the
 networks were trained on FFHQ, whose images are CC BY-NC-SA 4.0.
 
-FP16 (measured with facert.export.fill weights on the two real test faces, full size): with the
+FP16 (measured with facert.export.harness.fill weights on the two real test faces, full size): with the
 encoder in float16 too, the latent moves by ~0.2% and the codebook choice flips where the two
 nearest codes are almost tied (0-3 of 256 positions per face), each flip changing a 32x32 patch:
 32.6-59.9 dB against FP32. Keeping the encoder (31% of the MACs) in float32, as the policy below
@@ -86,7 +86,7 @@ def _restoreformer_spec(name: str, summary: str, licence: str, weight: WeightFil
         precision_policy=PRECISION_POLICY,
         batches=True,
         onnx_files=("model.onnx", "model.fp16.onnx"),
-        exporter="facert.export.nets.restoreformer_build:export_restoreformer",
+        exporter="facert.export.families.restoreformer.export:export_restoreformer",
     )
 
 

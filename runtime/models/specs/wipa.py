@@ -2,7 +2,7 @@
 
 No published method matches the article's description (a 2022 face super-resolution network shares
 the name with another meaning); facert implements it as described, as a torch module exported to ONNX
-(``facert.export.restorers.wipa``): fading corrected on the wavelet approximation band (per-channel
+(``facert.export.families.wipa.net``): fading corrected on the wavelet approximation band (per-channel
 black points, shared gain), thin bright or dark scratches located from the detail of the 1/2 and 1/4
 scale approximations and filled from coarser levels, and grain removed by cycle-spun per-band
 BayesShrink soft thresholding with noise estimated per level from the diagonal bands.
@@ -52,7 +52,7 @@ WIPA = register(
         frame_stage=FrameStage(
             graph="frame.onnx", tile=768, margin=64, face_off=("fade", "denoise")
         ),
-        exporter="facert.export.restorers.wipa:export_wipa",
+        exporter="facert.export.families.wipa.net:export_wipa",
         graph_version=2,
         notes=(
             "a face magnified s times into the crop carries grain and scratches s crop pixels wide; "

@@ -8,7 +8,7 @@ squaring); O-Net on 48x48 crops (kept above ``thresholds[2]``), five landmarks, 
 final suppression by intersection over the smaller box at 0.7. Faces come back largest first.
 
 The networks come from the cached export (``facert models export mtcnn``); see
-:mod:`facert.export.mtcnn` for the graphs and :mod:`facert.stages.detect.mtcnn_boxes` for the box rules.
+:mod:`facert.export.families.mtcnn.export` for the graphs and :mod:`facert.stages.detect.mtcnn_boxes` for the box rules.
 """
 
 from __future__ import annotations

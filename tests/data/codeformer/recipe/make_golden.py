@@ -1,7 +1,7 @@
 """Golden outputs of the OFFICIAL CodeFormer (sczhou/CodeFormer) for facert's parity tests.
 
 Runs in a scratch environment outside the repository (see README.md next to this file), never in
-the project's venv. Weights come from facert's ``export/fill.py`` (values derived from each key name
+the project's venv. Weights come from facert's ``export/harness/fill.py`` (values derived from each key name
 alone), loaded by file path so that no facert install is needed. Writes ``small.npz`` and
 ``full.npz`` into ``--out``: float32 outputs (N dropped, (3, H, W) RGB, not clamped) for each
 fidelity weight w, the code indices the official top-1 picked, and each position's logit margin

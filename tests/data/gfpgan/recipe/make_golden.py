@@ -1,7 +1,7 @@
 """Golden outputs of the OFFICIAL GFPGANv1Clean with deterministic weights (run in a scratch env).
 
 Builds the official class (package ``gfpgan``) for two sizes, fills every tensor with facert's
-``export/fill.py`` (values from the key name alone, so our port gets identical weights), runs it with
+``export/harness/fill.py`` (values from the key name alone, so our port gets identical weights), runs it with
 ``randomize_noise=False`` (the stored noise maps) on the real aligned face grace_hopper_512.png and
 writes ``golden.npz``. See README.md in the parent folder for the exact commands and versions.
 """
@@ -29,7 +29,7 @@ CONFIGS = {
 }
 
 
-def load_fill():  # facert's export/fill.py needs only torch: load it by path
+def load_fill():  # facert's export/harness/fill.py needs only torch: load it by path
     spec = importlib.util.spec_from_file_location("facert_fill", REPO / "export" / "fill.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

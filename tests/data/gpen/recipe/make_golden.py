@@ -3,7 +3,7 @@
 Loads yangxy/GPEN's ``face_model/face_gan.py`` (``FaceGAN``, which builds ``FullGenerator`` and loads
 the checkpoint file as a plain state dict) from a copy of the official repository, with CUDA absent so
 its custom ops take their own plain-PyTorch CPU fallbacks. Weights come from facert's
-``export/fill.py`` (values from the key names alone, so our port gets identical weights), written to a
+``export/harness/fill.py`` (values from the key names alone, so our port gets identical weights), written to a
 temporary ``weights/<name>.pth`` that FaceGAN loads. The input is the real aligned face
 grace_hopper_512.png through FaceGAN's own preprocessing (``cv2.resize`` to the model size, /255,
 (x - 0.5) / 0.5, BGR -> RGB). See README.md in the parent folder for the exact commands and versions.
@@ -23,7 +23,7 @@ import torch
 
 REPO = Path(__file__).resolve().parents[4]
 FACE = REPO / "tests" / "data" / "faces" / "grace_hopper_512.png"
-# name: (size, channel_multiplier, narrow, fill); "equalized" = export/fill.py equalized_state_dict
+# name: (size, channel_multiplier, narrow, fill); "equalized" = export/harness/fill.py equalized_state_dict
 CONFIGS = {
     "small": (64, 1, 0.125, "equalized"),
     "small_raw": (64, 1, 0.125, "plain"),

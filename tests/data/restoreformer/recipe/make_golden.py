@@ -1,7 +1,7 @@
 """Golden outputs of the OFFICIAL RestoreFormer(++) code, for facert's parity tests.
 
 Runs ``VQVAEGANMultiHeadTransformer`` from a copy of wzhouxiff/RestoreFormerPlusPlus (never part of
-facert) with weights from ``facert.export.fill`` (loaded by file path, so facert need not be
+facert) with weights from ``facert.export.harness.fill`` (loaded by file path, so facert need not be
 installed in the reference environment) on tests/data/faces/grace_hopper_512.png, preprocessed as
 the official ``RestoreFormer.enhance(has_aligned=True)`` does: ``cv2.resize`` to 512,
 basicsr's ``img2tensor(img / 255., bgr2rgb=True, float32=True)``, torchvision's

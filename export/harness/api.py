@@ -1,0 +1,108 @@
+"""The export entry point shared by every model family.
+
+A family exporter is a function ``exporter(spec, sources, workdir) -> dict`` named by
+``ModelSpec.exporter``. It writes ``spec.onnx_files`` into ``workdir`` (a learned restorer leaves
+out the FP16 graph when that fails its checks, and says so in the facts), checks them against its
+torch module, and returns the facts for the manifest (``opset``, ``precision_policy``, ``parity``
+and any family-specific entries). It raises :class:`facert.errors.FacertError` when a check fails.
+The manifest's ``files`` lists the ONNX files written.
+
+:func:`export_model` wraps it: a fresh work folder, the manifest (spec fingerprint, source sha256,
+file hashes, tool versions), and an atomic rename into place, so a failed export leaves nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import importlib
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from facert import __version__
+from facert.io.files import sha256_of
+from facert.models.artifacts import check_artifact, write_manifest
+from facert.models.provenance import is_official, unofficial_notice
+from facert.models.registry import ModelSpec
+
+log = logging.getLogger(__name__)
+
+Exporter = Callable[[ModelSpec, list[Path], Path], dict[str, Any]]
+
+
+def _tool_versions() -> dict[str, str]:
+    versions = {"facert": __version__}
+    for name in ("torch", "onnx", "onnxruntime", "numpy"):
+        try:
+            versions[name] = importlib.import_module(name).__version__
+        except ImportError:
+            continue
+    return versions
+
+
+def resolve_exporter(spec: ModelSpec) -> Exporter:
+    module_name, _, function = spec.exporter.partition(":")
+    if not module_name or not function:
+        raise ValueError(f"spec {spec.name!r} names no exporter")
+    module = importlib.import_module(module_name)
+    exporter: Exporter = getattr(module, function)
+    return exporter
+
+
+def export_model(
+    spec: ModelSpec, sources: list[Path], out_dir: Path, source_sha256: str | None = None
+) -> Path:
+    """Export ``spec`` from ``sources`` (weight files; empty for weight-free models) into ``out_dir``.
+
+    An exporter with a ``check_sources(spec, sources)`` method (:class:`facert.export.harness.source_check.
+    LearnedExporter`) checks the files first: a file that is not a checkpoint of ``spec`` is refused
+    before anything is written. Sources whose ``source_sha256`` is not a published one of ``spec``
+    are unofficial weights: one notice line is logged and the manifest says ``"official": false``.
+    ``out_dir`` is replaced only when the new export is complete and checked.
+    """
+    exporter = resolve_exporter(spec)
+    check_sources = getattr(exporter, "check_sources", None)
+    if check_sources is not None:
+        check_sources(spec, sources)  # a wrong file is refused before anything is written
+    official = is_official(spec, source_sha256)
+    if sources and not official:
+        log.warning("%s", unofficial_notice(spec, source_sha256, sources[0].name))
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        facts = exporter(spec, sources, workdir)
+        manifest: dict[str, Any] = {
+            "spec": spec.name,
+            "spec_fingerprint": spec.fingerprint(),
+            "source": {
+                "files": [p.name for p in sources],
+                "sha256": source_sha256,
+                "official": official,
+            }
+            if sources
+            else None,
+            "files": {
+                name: {
+                    "sha256": sha256_of(workdir / name),
+                    "bytes": (workdir / name).stat().st_size,
+                }
+                for name in sorted(os.listdir(workdir))
+                if name.endswith(".onnx")
+            },
+            "versions": _tool_versions(),
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            **facts,
+        }
+        write_manifest(workdir, manifest)
+        check_artifact(spec, workdir)
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(workdir, out_dir)
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    return out_dir

@@ -1,0 +1,201 @@
+"""Export of learned restorers (GFPGAN, CodeFormer, GPEN, RestoreFormer...): ONNX FP32 + FP16, checked.
+
+A family supplies ``build(state_dict, precision) -> nn.Module``: its export form (static weights, no
+batch-dependent Python) holding the checkpoint's tensors, in ``precision.activation`` with its pinned
+ops in ``precision.pinned`` (see :mod:`facert.export.precision.policy`). It raises
+:class:`facert.errors.WeightsError` without a path when keys or shapes differ; the path is added here.
+Its ``forward(image, *options)`` takes ``image`` (N, 3, S, S) float32 in the spec's colour order and
+input range and one (N,) float32 tensor per graph-input option of the spec (casting each where it
+computes: the activation dtype, or the pinned one for a pinned entry), and returns the restored
+image (N, 3, S, S) in the spec's output range.
+
+:func:`export_learned` writes
+
+- ``model.onnx``: FP32, opset 17, inputs ``image`` (+ options) and output ``restored``, dynamic batch;
+- ``model.fp16.onnx``: the same graph with float16 weights and activations, the pinned ops in
+  float32, and the same float32 inputs and outputs (traced from the FP16_STAGED form and demoted,
+  :mod:`facert.export.precision.onnx_fp16`; a pinned entry such as RestoreFormer's encoder reads the image
+  unrounded);
+
+then checks them on real aligned faces, at every case of option values the spec asks for (the
+defaults and each option's ``checked_values``, :mod:`facert.export.harness.verify`):
+
+- the FP32 graph: ONNX Runtime matches PyTorch, and a batch of 4 gives the rows of 4 single runs.
+  A failure raises :class:`facert.errors.ExportError`: nothing is installed;
+- the FP16 graph: 40 dB PSNR against FP32 with no overflow, in ONNX Runtime and in PyTorch, and
+  batch rows equal to single runs. A failure refuses the FP16 graph alone: its file is removed,
+  the manifest facts say why (``fp16_refused``), one warning line is logged, and the export goes
+  on with the FP32 graph, which the runtime then uses.
+
+The returned manifest facts record the numbers reached.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import torch
+from torch import nn
+
+from facert.errors import ExportError, WeightsError
+from facert.export.harness import checks
+from facert.export.harness.checkpoint import load_state_dict
+from facert.export.harness.verify import (
+    FP16_FILE,
+    FP32_FILE,
+    IMAGE_INPUT,
+    OUTPUT,
+    Options,
+    option_arrays,
+    option_cases,
+    option_names,
+    torch_fp16_proof,
+    torch_runner,
+    verify_fp16,
+    verify_fp32,
+)
+from facert.export.precision.onnx_fp16 import demote_to_float16
+from facert.export.precision.policy import FP16_STAGED, FP32, Precision
+from facert.models.registry import ModelSpec
+
+Build = Callable[[Mapping[str, torch.Tensor], Precision], nn.Module]
+OPSET = 17
+log = logging.getLogger(__name__)
+
+
+def export_learned(
+    spec: ModelSpec,
+    sources: list[Path],
+    workdir: Path,
+    build: Build,
+    faces: Sequence[Path | checks.FaceImage] | None = None,
+) -> dict[str, Any]:
+    """Write and check ``spec``'s ONNX files from the checkpoint ``sources[0]``; return manifest facts.
+
+    ``faces``: aligned faces to check on, files or (name, image) pairs (default:
+    :func:`checks.default_faces`); every face given is checked (mirrored copies fill a
+    batch of fewer than BATCH).
+    ``parity`` holds the numbers at the options' defaults and, under ``cases``, those of every
+    checked case; ``checked_options`` lists the values each graph-input option was checked at.
+    An FP32 check that fails raises :class:`ExportError`; an FP16 check that fails refuses the FP16
+    graph only (see :func:`fp16_graph`): its file is removed, ``fp16_refused`` says why.
+    """
+    if len(sources) != 1 or len(spec.weights) != 1:
+        raise ExportError(f"{spec.name}: expected one checkpoint file, got {len(sources)}")
+    if set(spec.onnx_files) != {FP32_FILE, FP16_FILE}:
+        raise ExportError(f"{spec.name}: onnx_files must be {FP32_FILE} and {FP16_FILE}")
+    source = sources[0]
+    cases = option_cases(spec)
+    state = load_state_dict(source, spec.weights[0])
+    chosen = list(faces) if faces else checks.default_faces()
+    batch, names = checks.load_faces(spec, chosen, max(checks.BATCH, len(chosen)))
+    reference = build_module(build, state, FP32, source)
+    expected = [checks.run_rows(torch_runner(spec, reference, case), batch) for case in cases]
+    write_onnx(spec, reference, batch[:1], workdir / FP32_FILE)
+    results = verify_fp32(spec, workdir / FP32_FILE, cases, expected, batch, names)
+    fp16_results, refused = fp16_graph(
+        spec, build, state, source, workdir, cases, expected, batch, names
+    )
+    for result, fp16 in zip(results, fp16_results, strict=False):
+        result.update(fp16)
+    parity = {"faces": names, **results[0], "cases": results, "tolerances": TOLERANCES}
+    files = {FP32_FILE: {"precision": "fp32", "io_dtype": "float32"}}
+    if refused is None:
+        files[FP16_FILE] = {"precision": "fp16", "io_dtype": "float32", "pinned_dtype": "float32"}
+    return {
+        "opset": OPSET,
+        "precision_policy": list(spec.precision_policy),
+        "graph": {
+            "inputs": [IMAGE_INPUT, *option_names(spec)],
+            "outputs": [OUTPUT],
+            "dynamic_axes": {"batch": 0},
+        },
+        "onnx": files,
+        **({} if refused is None else {"fp16_refused": refused}),
+        "checked_options": {
+            name: sorted({case[name] for case in cases}) for name in option_names(spec)
+        },
+        "parity": checks.json_safe(parity),
+    }
+
+
+def fp16_graph(
+    spec: ModelSpec,
+    build: Build,
+    state: Mapping[str, torch.Tensor],
+    source: Path,
+    workdir: Path,
+    cases: Sequence[Options],
+    expected: Sequence[np.ndarray],
+    batch: np.ndarray,
+    names: list[str],
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Write ``workdir/FP16_FILE`` and run the FP16 checks (ONNX Runtime PSNR and batch rows, then
+    the PyTorch FP16 proof); returns their numbers per case and None, or, when one fails, no
+    numbers and the reason, with the file removed and a one-line warning logged: the export goes
+    on with the FP32 graph alone, which the runtime then uses."""
+    path = workdir / FP16_FILE
+    try:
+        write_onnx(spec, build_module(build, state, FP16_STAGED, source), batch[:1], path)
+        results = verify_fp16(spec, path, cases, expected, batch, names)
+        proofs = torch_fp16_proof(spec, build, state, cases, expected, batch, names)
+    except ExportError as error:
+        path.unlink(missing_ok=True)
+        reason = str(error.args[0]) if error.args else str(error)
+        log.warning("%s: FP16 graph refused, FP32 graph installed alone: %s", spec.name, reason)
+        return [], reason
+    for result, proof in zip(results, proofs, strict=True):
+        result["torch_fp16"] = proof
+    return results, None
+
+
+TOLERANCES = {
+    "fp32_max_abs": checks.FP32_TOLERANCE,
+    "fp16_min_psnr_db": checks.FP16_MIN_PSNR_DB,
+    "fp16_batch_min_psnr_db": checks.FP16_BATCH_MIN_PSNR_DB,
+}
+
+
+def build_module(
+    build: Build, state: Mapping[str, torch.Tensor], precision: Precision, source: Path
+) -> nn.Module:
+    try:
+        module = build(state, precision)
+    except WeightsError as error:
+        if error.path is None:
+            error.path = str(source)
+        raise
+    return module.eval()
+
+
+def write_onnx(spec: ModelSpec, module: nn.Module, example: np.ndarray, path: Path) -> None:
+    """Trace ``module`` (FP32 or FP16_STAGED: float32 activations) on ``example`` (1, 3, S, S)
+    float32 into ``path``; FP16_FILE gets demoted."""
+    defaults = {o.name: o.default for o in spec.options if o.graph_input}
+    values = (example, *option_arrays(spec, defaults, 1))
+    names = [IMAGE_INPUT, *option_names(spec)]
+    with torch.no_grad(), warnings.catch_warnings():
+        # The TorchScript exporter is deprecated in favour of torch.export (which needs onnxscript
+        # and opset 18); it handles these graphs at opset 17 (models.md section 1.10).
+        warnings.simplefilter("ignore", DeprecationWarning)
+        # Constant folding leaves some Slice nodes (the weight chunks) to run time, and says so.
+        warnings.filterwarnings("ignore", "Constant folding - Only steps=1", UserWarning)
+        torch.onnx.export(
+            module,
+            tuple(torch.from_numpy(value) for value in values),
+            str(path),
+            dynamo=False,
+            opset_version=OPSET,
+            input_names=names,
+            output_names=[OUTPUT],
+            dynamic_axes={name: {0: "batch"} for name in [*names, OUTPUT]},
+            do_constant_folding=True,
+        )
+    if path.name == FP16_FILE:
+        onnx.save(demote_to_float16(onnx.load(str(path))), str(path))

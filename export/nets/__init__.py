@@ -1,1 +1,0 @@
-"""PyTorch re-implementations of the networks facert runs."""

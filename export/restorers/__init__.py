@@ -1,1 +1,0 @@
-"""Weight-free restorers (ISPL, WIPA) written as torch modules."""
