@@ -67,7 +67,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "tests" / "data" / "gpen")
     args = parser.parse_args()
     torch.set_num_threads(2)
-    fill = load_by_path("facert_fill", REPO / "export" / "fill.py")
+    fill = load_by_path("facert_fill", REPO / "export" / "harness" / "fill.py")
     arrays = {}
     for name, (size, multiplier, narrow, rule) in CONFIGS.items():
         x, y = official_run(args.gpen, fill, size, multiplier, narrow, rule)

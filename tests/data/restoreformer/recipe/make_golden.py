@@ -28,7 +28,7 @@ from torchvision.transforms.functional import normalize
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parents[1]
 FACE = DATA / "faces" / "grace_hopper_512.png"
-FILL = HERE.parents[3] / "export" / "fill.py"
+FILL = HERE.parents[3] / "export" / "harness" / "fill.py"
 
 # Small configurations: every structural feature of the full networks (6 levels, attention at 16x16,
 # RestoreFormer++'s extra cross-attention at 32x32, channel changes with nin_shortcut), few channels.
