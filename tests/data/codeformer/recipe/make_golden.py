@@ -55,7 +55,9 @@ def import_official(root: Path) -> types.ModuleType:
 
 
 def load_fill() -> types.ModuleType:
-    spec = importlib.util.spec_from_file_location("facert_fill", REPO / "export" / "harness" / "fill.py")
+    spec = importlib.util.spec_from_file_location(
+        "facert_fill", REPO / "export" / "harness" / "fill.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -30,7 +30,9 @@ CONFIGS = {
 
 
 def load_fill():  # facert's export/harness/fill.py needs only torch: load it by path
-    spec = importlib.util.spec_from_file_location("facert_fill", REPO / "export" / "harness" / "fill.py")
+    spec = importlib.util.spec_from_file_location(
+        "facert_fill", REPO / "export" / "harness" / "fill.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
