@@ -23,10 +23,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from facert.errors import ArtifactError
+from facert.errors import ExportError
+from facert.export.harness.onnx import OPSET, write_onnx
 from facert.models.registry import ModelSpec
 
-OPSET = 17
 PARITY_TOLERANCE = 1e-3
 BATCH_TOLERANCE = 1e-4
 CHECK_BATCH = 4
@@ -99,23 +99,15 @@ def export_weight_free(
     image = sample_images(size or spec.input_size)
     options = [*extras.values(), *sample_options(spec)]
     path = workdir / (filename or spec.onnx_files[0])
-    with reference_mode(onednn), warnings.catch_warnings():
-        # Sizes read as ints are traced as constants on purpose (only the batch axis is dynamic),
-        # and the TorchScript-based exporter is the one chosen here (dynamo=False).
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.filterwarnings("ignore", message="Constant folding", category=UserWarning)
+    with reference_mode(onednn):
         expected = module(image, *options).numpy()
-        torch.onnx.export(
+        write_onnx(
             module,
-            (image[:1], *(o[:1] for o in options)),
-            str(path),
+            [image[:1], *(o[:1] for o in options)],
+            path,
             input_names=["image", *names],
             output_names=["restored"],
             dynamic_axes={name: {0: "batch"} for name in ["image", *names, "restored"]},
-            opset_version=OPSET,
-            do_constant_folding=True,
-            dynamo=False,
         )
     session = open_session(path)
     feeds = {"image": image.numpy(), **{n: v.numpy() for n, v in zip(names, options, strict=True)}}
@@ -129,12 +121,12 @@ def export_weight_free(
     )
     batch_difference = float(np.abs(batched - singles).max())
     if parity > PARITY_TOLERANCE:
-        raise ArtifactError(
+        raise ExportError(
             f"ONNX Runtime differs from torch by {parity:.2e} (> {PARITY_TOLERANCE})",
             path=str(path),
         )
     if batch_difference > BATCH_TOLERANCE:
-        raise ArtifactError(
+        raise ExportError(
             f"a batch of {CHECK_BATCH} differs from single runs by {batch_difference:.2e}",
             path=str(path),
         )
