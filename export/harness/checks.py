@@ -18,6 +18,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from facert.demo.metrics import psnr
 from facert.errors import ExportError
 from facert.models.registry import ModelSpec
 
@@ -87,14 +88,6 @@ def load_faces(
 
 def output_scale(reference: np.ndarray) -> float:
     return max(1.0, float(np.abs(reference).max()))
-
-
-def psnr(reference: np.ndarray, test: np.ndarray, peak: float) -> float:
-    """PSNR in dB of ``test`` against ``reference`` (inf when equal; -inf when not finite)."""
-    if not np.isfinite(test).all():
-        return -math.inf
-    mse = float(np.mean((reference.astype(np.float64) - test.astype(np.float64)) ** 2))
-    return math.inf if mse == 0 else 10.0 * math.log10(peak * peak / mse)
 
 
 def peak_to_peak(spec: ModelSpec, reference: np.ndarray) -> float:
