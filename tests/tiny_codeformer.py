@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from facert.export.exporters import register_exporter
 from facert.export.families.codeformer.export import build_codeformer_export
 from facert.export.families.codeformer.net import CodeFormer
 from facert.export.harness.fill import deterministic_state_dict
@@ -86,7 +87,7 @@ def tiny_spec(checkpoint: Path) -> ModelSpec:
         name=NAME,
         input_size=TINY["img_size"],
         weights=(weight,),
-        exporter="tiny_codeformer:export_tiny",  # tests/ is on sys.path (pytest, or run as a script)
+        exporter=NAME,  # export_tiny, registered below
     )
 
 
@@ -100,6 +101,8 @@ FACES = sorted((Path(__file__).parent / "data" / "faces").glob("*.png"))
 export_tiny = LearnedExporter(
     lambda spec: functools.partial(build_codeformer_export, **TINY), faces=FACES
 )
+# Under the spec's name, once per process (importing this module, or running it as a script).
+register_exporter(NAME, export_tiny)
 
 
 def main(argv: list[str]) -> int:

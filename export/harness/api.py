@@ -1,10 +1,11 @@
 """The export entry point shared by every model family.
 
-A family exporter is a function ``exporter(spec, sources, workdir) -> dict`` named by
-``ModelSpec.exporter``. It writes ``spec.onnx_files`` into ``workdir`` (a learned restorer leaves
-out the FP16 graph when that fails its checks, and says so in the facts), checks them against its
-torch module, and returns the facts for the manifest (``opset``, ``precision_policy``, ``parity``
-and any family-specific entries). It raises :class:`facert.errors.FacertError` when a check fails.
+A family exporter is a function ``exporter(spec, sources, workdir) -> dict`` registered under the
+name ``ModelSpec.exporter`` (:mod:`facert.export.exporters`). It writes ``spec.onnx_files`` into
+``workdir`` (a learned restorer leaves out the FP16 graph when that fails its checks, and says so
+in the facts), checks them against its torch module, and returns the facts for the manifest
+(``opset``, ``precision_policy``, ``parity`` and any family-specific entries). It raises
+:class:`facert.errors.ExportError` when a check fails.
 The manifest's ``files`` lists the ONNX files written.
 
 :func:`export_model` wraps it: a fresh work folder, the manifest (spec fingerprint, source sha256,
@@ -19,19 +20,17 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from facert import __version__
+from facert.export.exporters import exporter_for
 from facert.io.files import sha256_of
 from facert.models.artifacts import check_artifact, write_manifest
 from facert.models.provenance import is_official, unofficial_notice
 from facert.models.registry import ModelSpec
 
 log = logging.getLogger(__name__)
-
-Exporter = Callable[[ModelSpec, list[Path], Path], dict[str, Any]]
 
 
 def _tool_versions() -> dict[str, str]:
@@ -42,15 +41,6 @@ def _tool_versions() -> dict[str, str]:
         except ImportError:
             continue
     return versions
-
-
-def resolve_exporter(spec: ModelSpec) -> Exporter:
-    module_name, _, function = spec.exporter.partition(":")
-    if not module_name or not function:
-        raise ValueError(f"spec {spec.name!r} names no exporter")
-    module = importlib.import_module(module_name)
-    exporter: Exporter = getattr(module, function)
-    return exporter
 
 
 def export_model(
@@ -64,7 +54,7 @@ def export_model(
     are unofficial weights: one notice line is logged and the manifest says ``"official": false``.
     ``out_dir`` is replaced only when the new export is complete and checked.
     """
-    exporter = resolve_exporter(spec)
+    exporter = exporter_for(spec)
     check_sources = getattr(exporter, "check_sources", None)
     if check_sources is not None:
         check_sources(spec, sources)  # a wrong file is refused before anything is written
