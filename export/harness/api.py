@@ -9,7 +9,8 @@ in the facts), checks them against its torch module, and returns the facts for t
 The manifest's ``files`` lists the ONNX files written.
 
 :func:`export_model` wraps it: a fresh work folder, the manifest (spec fingerprint, source sha256,
-file hashes, tool versions), and an atomic rename into place, so a failed export leaves nothing.
+file hashes, tool versions, the extra check faces asked for), and an atomic rename into place, so
+a failed export leaves nothing.
 """
 
 from __future__ import annotations
@@ -20,11 +21,16 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import cv2
+
 from facert import __version__
-from facert.export.exporters import exporter_for
+from facert.errors import UsageError
+from facert.export.exporters import Exporter, exporter_for
+from facert.export.harness.source_check import LearnedExporter
 from facert.io.files import sha256_of
 from facert.models.artifacts import check_artifact, write_manifest
 from facert.models.provenance import is_official, unofficial_notice
@@ -43,8 +49,32 @@ def _tool_versions() -> dict[str, str]:
     return versions
 
 
+def extra_face_facts(
+    spec: ModelSpec, exporter: Exporter, faces: Sequence[Path]
+) -> list[dict[str, str]]:
+    """Each extra check face's file name and sha256, as the manifest lists them (empty without).
+
+    Raises :class:`UsageError` before anything is written when ``spec``'s export checks no aligned
+    faces (only a learned restorer's does) or a file is not a readable image.
+    """
+    if faces and not isinstance(exporter, LearnedExporter):
+        raise UsageError(
+            f"the export of {spec.name} checks no aligned faces: extra check faces are for "
+            "learned restorers"
+        )
+    for path in faces:
+        if cv2.imread(str(path), cv2.IMREAD_COLOR) is None:
+            raise UsageError("cannot read this face image", path=str(path))
+    return [{"file": path.name, "sha256": sha256_of(path)} for path in faces]
+
+
 def export_model(
-    spec: ModelSpec, sources: list[Path], out_dir: Path, source_sha256: str | None = None
+    spec: ModelSpec,
+    sources: list[Path],
+    out_dir: Path,
+    source_sha256: str | None = None,
+    *,
+    check_faces: Sequence[Path] = (),
 ) -> Path:
     """Export ``spec`` from ``sources`` (weight files; empty for weight-free models) into ``out_dir``.
 
@@ -52,9 +82,13 @@ def export_model(
     LearnedExporter`) checks the files first: a file that is not a checkpoint of ``spec`` is refused
     before anything is written. Sources whose ``source_sha256`` is not a published one of ``spec``
     are unofficial weights: one notice line is logged and the manifest says ``"official": false``.
+    ``check_faces``: aligned face images a learned restorer's export is checked on besides its
+    fixed ones (:func:`facert.export.harness.checks.default_faces`); the manifest lists them
+    (``extra_check_faces``: file name and sha256) when there are any.
     ``out_dir`` is replaced only when the new export is complete and checked.
     """
     exporter = exporter_for(spec)
+    extra_faces = extra_face_facts(spec, exporter, check_faces)
     check_sources = getattr(exporter, "check_sources", None)
     if check_sources is not None:
         check_sources(spec, sources)  # a wrong file is refused before anything is written
@@ -64,7 +98,10 @@ def export_model(
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
-        facts = exporter(spec, sources, workdir)
+        if isinstance(exporter, LearnedExporter):
+            facts = exporter(spec, sources, workdir, extra_faces=check_faces)
+        else:
+            facts = exporter(spec, sources, workdir)
         manifest: dict[str, Any] = {
             "spec": spec.name,
             "spec_fingerprint": spec.fingerprint(),
@@ -86,6 +123,7 @@ def export_model(
             "versions": _tool_versions(),
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             **facts,
+            **({"extra_check_faces": extra_faces} if extra_faces else {}),
         }
         write_manifest(workdir, manifest)
         check_artifact(spec, workdir)

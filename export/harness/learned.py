@@ -75,12 +75,13 @@ def export_learned(
     workdir: Path,
     build: Build,
     faces: Sequence[Path | checks.FaceImage] | None = None,
+    extra_faces: Sequence[Path] = (),
 ) -> dict[str, Any]:
     """Write and check ``spec``'s ONNX files from the checkpoint ``sources[0]``; return manifest facts.
 
     ``faces``: aligned faces to check on, files or (name, image) pairs (default:
-    :func:`checks.default_faces`); every face given is checked (mirrored copies fill a
-    batch of fewer than BATCH).
+    :func:`checks.default_faces`, the same on every machine), then ``extra_faces`` (files the user
+    asked for); every face given is checked (mirrored copies fill a batch of fewer than BATCH).
     ``parity`` holds the numbers at the options' defaults and, under ``cases``, those of every
     checked case; ``checked_options`` lists the values each graph-input option was checked at.
     An FP32 check that fails raises :class:`ExportError`; an FP16 check that fails refuses the FP16
@@ -93,7 +94,7 @@ def export_learned(
     source = sources[0]
     cases = option_cases(spec)
     state = load_state_dict(source, spec.weights[0])
-    chosen = list(faces) if faces else checks.default_faces()
+    chosen = [*(faces or checks.default_faces()), *extra_faces]
     batch, names = checks.load_faces(spec, chosen, max(checks.BATCH, len(chosen)))
     reference = build_module(build, state, FP32, source)
     expected = [checks.run_rows(torch_runner(spec, reference, case), batch) for case in cases]
