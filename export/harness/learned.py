@@ -52,7 +52,7 @@ from facert.export.harness.verify import (
     FP32_FILE,
     IMAGE_INPUT,
     OUTPUT,
-    Options,
+    CheckSet,
     option_arrays,
     option_cases,
     option_names,
@@ -99,10 +99,9 @@ def export_learned(
     reference = build_module(build, state, FP32, source)
     expected = [checks.run_rows(torch_runner(spec, reference, case), batch) for case in cases]
     write_graph(spec, reference, batch[:1], workdir / FP32_FILE)
-    results = verify_fp32(spec, workdir / FP32_FILE, cases, expected, batch, names)
-    fp16_results, refused = fp16_graph(
-        spec, build, state, source, workdir, cases, expected, batch, names
-    )
+    checked = CheckSet(spec, cases, expected, batch, names)
+    results = verify_fp32(checked, workdir / FP32_FILE)
+    fp16_results, refused = fp16_graph(checked, build, state, source, workdir)
     for result, fp16 in zip(results, fp16_results, strict=False):
         result.update(fp16)
     parity = {"faces": names, **results[0], "cases": results, "tolerances": TOLERANCES}
@@ -127,24 +126,21 @@ def export_learned(
 
 
 def fp16_graph(
-    spec: ModelSpec,
+    checked: CheckSet,
     build: Build,
     state: Mapping[str, torch.Tensor],
     source: Path,
     workdir: Path,
-    cases: Sequence[Options],
-    expected: Sequence[np.ndarray],
-    batch: np.ndarray,
-    names: list[str],
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Write ``workdir/FP16_FILE`` and run the FP16 checks (ONNX Runtime PSNR and batch rows, then
     the PyTorch FP16 proof); returns their numbers per case and None, or, when one fails, no
     numbers and the reason, with the file removed and a one-line warning logged: the export goes
     on with the FP32 graph alone, which the runtime then uses."""
-    path = workdir / FP16_FILE
+    spec, path = checked.spec, workdir / FP16_FILE
+    cases, expected, batch, names = checked.cases, checked.expected, checked.faces, checked.names
     try:
         write_graph(spec, build_module(build, state, FP16_STAGED, source), batch[:1], path)
-        results = verify_fp16(spec, path, cases, expected, batch, names)
+        results = verify_fp16(checked, path)
         proofs = torch_fp16_proof(spec, build, state, cases, expected, batch, names)
     except ExportError as error:
         path.unlink(missing_ok=True)

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from facert.backends.ort import OrtSession
 from facert.errors import ExportError
 from facert.export.harness.onnx import OPSET, write_onnx
 from facert.models.registry import ModelSpec
@@ -109,27 +110,8 @@ def export_weight_free(
             output_names=["restored"],
             dynamic_axes={name: {0: "batch"} for name in ["image", *names, "restored"]},
         )
-    session = open_session(path)
     feeds = {"image": image.numpy(), **{n: v.numpy() for n, v in zip(names, options, strict=True)}}
-    batched = session.run(["restored"], feeds)[0]
-    parity = float(np.abs(batched - expected).max())
-    singles = np.concatenate(
-        [
-            session.run(["restored"], {k: v[i : i + 1] for k, v in feeds.items()})[0]
-            for i in range(CHECK_BATCH)
-        ]
-    )
-    batch_difference = float(np.abs(batched - singles).max())
-    if parity > PARITY_TOLERANCE:
-        raise ExportError(
-            f"ONNX Runtime differs from torch by {parity:.2e} (> {PARITY_TOLERANCE})",
-            path=str(path),
-        )
-    if batch_difference > BATCH_TOLERANCE:
-        raise ExportError(
-            f"a batch of {CHECK_BATCH} differs from single runs by {batch_difference:.2e}",
-            path=str(path),
-        )
+    parity, batch_difference = check_parity(path, feeds, expected)
     return {
         "opset": OPSET,
         "precision_policy": [],
@@ -146,12 +128,28 @@ def export_weight_free(
     }
 
 
-def open_session(path: Path, threads: int = 2) -> Any:
-    """An ONNX Runtime CPU session on ``path`` with ``threads`` intra-op threads."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+def check_parity(
+    path: Path, feeds: dict[str, np.ndarray], expected: np.ndarray
+) -> tuple[float, float]:
+    """The graph at ``path`` in ONNX Runtime (CPU, 2 threads) on ``feeds`` (CHECK_BATCH rows):
+    max |batch run - ``expected``| (torch's outputs) and max |batch run - single runs|; raises
+    :class:`ExportError` past PARITY_TOLERANCE or BATCH_TOLERANCE."""
+    with OrtSession(path, threads=2) as session:
+        batched = session.run(feeds)["restored"]
+        rows = [
+            {name: value[i : i + 1] for name, value in feeds.items()} for i in range(CHECK_BATCH)
+        ]
+        singles = np.concatenate([session.run(row)["restored"] for row in rows])
+    parity = float(np.abs(batched - expected).max())
+    batch_difference = float(np.abs(batched - singles).max())
+    if parity > PARITY_TOLERANCE:
+        raise ExportError(
+            f"ONNX Runtime differs from torch by {parity:.2e} (> {PARITY_TOLERANCE})",
+            path=str(path),
+        )
+    if batch_difference > BATCH_TOLERANCE:
+        raise ExportError(
+            f"a batch of {CHECK_BATCH} differs from single runs by {batch_difference:.2e}",
+            path=str(path),
+        )
+    return parity, batch_difference
