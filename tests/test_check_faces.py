@@ -22,13 +22,11 @@ pytest.importorskip("onnx")
 import tiny_codeformer
 
 from facert.cli.main import main
-from facert.export import exporters
 from facert.export.families.codeformer.export import build_codeformer_export
 from facert.export.harness.checks import default_faces
 from facert.export.harness.source_check import LearnedExporter
 from facert.io.files import sha256_of
-from facert.models import registry
-from facert.models.registry import ModelSpec, get_spec
+from facert.models.registry import ModelSpec
 
 FIXED = ["astronaut.png", "grace_hopper.png", "astronaut-48px-q60.jpg", "grace_hopper-48px-q60.jpg"]
 FACE = Path(__file__).parent / "data" / "faces" / "grace_hopper_512.png"
@@ -55,11 +53,7 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def spec(checkpoint: Path, monkeypatch: pytest.MonkeyPatch) -> ModelSpec:
-    spec = tiny_codeformer.tiny_spec(checkpoint)
-    get_spec("codeformer")  # loads the registry before it is patched
-    monkeypatch.setitem(registry._REGISTRY, spec.name, spec)
-    monkeypatch.setitem(exporters._EXPORTERS, spec.exporter, export_on_default_faces)
-    return spec
+    return tiny_codeformer.register_for_test(monkeypatch, checkpoint, export_on_default_faces)
 
 
 def export(capsys: pytest.CaptureFixture[str], cache: Path, *args: str | Path) -> tuple[int, str]:
