@@ -10,13 +10,13 @@ upfirdn2d.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+
+from testdata import DATA  # noqa: E402
 
 from facert.export.families.gpen.export import build_gpen_export  # noqa: E402
 from facert.export.families.gpen.net import GPEN, OFFICIAL_CONFIGS, GPENConfig, load_gpen  # noqa: E402
@@ -24,7 +24,6 @@ from facert.export.harness.fill import deterministic_state_dict, equalized_state
 from facert.export.precision.policy import FP32  # noqa: E402
 from facert.models.registry import get_spec  # noqa: E402
 
-DATA = Path(__file__).parent / "data"
 GOLDEN = DATA / "gpen" / "golden.npz"
 SMALL = GPENConfig(out_size=64, channel_multiplier=1, narrow=0.125)
 

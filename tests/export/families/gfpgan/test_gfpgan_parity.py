@@ -6,20 +6,19 @@ fill of facert.export.harness.fill and randomize_noise=False; recipe in tests/da
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
+from testdata import DATA  # noqa: E402
+
 from facert.export.families.gfpgan.export import build_gfpgan_export  # noqa: E402
 from facert.export.families.gfpgan.net import GFPGAN, GFPGANConfig, load_gfpgan  # noqa: E402
 from facert.export.harness.fill import deterministic_state_dict  # noqa: E402
 from facert.export.precision.policy import FP32  # noqa: E402
 
-DATA = Path(__file__).parent / "data"
 GOLDEN = DATA / "gfpgan" / "golden.npz"
 SMALL = GFPGANConfig(out_size=64, num_style_feat=64, channel_multiplier=1, narrow=0.25)
 FULL = GFPGANConfig()

@@ -13,6 +13,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+from testdata import DATA
 
 from facert.config import Settings
 from facert.errors import InputError, UsageError
@@ -22,7 +23,7 @@ from facert.stages.detect import open_detector
 from facert.stages.detect.mtcnn import MtcnnDetector, MtcnnOptions
 from facert.stages.faces import Face, select_faces
 
-GOLDEN = json.loads((Path(__file__).parent / "data" / "mtcnn" / "golden.json").read_text())
+GOLDEN = json.loads((DATA / "mtcnn" / "golden.json").read_text())
 SHARED_PHOTOS = [name for name in GOLDEN["images"] if name.startswith("shared:")]
 # The acceptance bar for matching facenet-pytorch: the same faces (IoU >= 0.9, no extra ones) with
 # every landmark within 2 px, a small fraction of an eye's width at the face sizes of the golden set.

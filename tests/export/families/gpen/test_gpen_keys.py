@@ -12,19 +12,21 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from testdata import DATA  # noqa: E402
+
 from facert.errors import WeightsError  # noqa: E402
 from facert.export.families.gpen.net import GPEN, OFFICIAL_CONFIGS, GPENConfig, load_gpen  # noqa: E402
 from facert.export.harness.checkpoint import load_state_dict  # noqa: E402
 from facert.export.harness.fill import deterministic_state_dict  # noqa: E402
 from facert.models.registry import get_spec  # noqa: E402
 
-DATA = Path(__file__).parent / "data" / "gpen"
+GPEN_DATA = DATA / "gpen"
 TINY = GPENConfig(out_size=16, style_dim=16, num_mlp=2, channel_multiplier=1, narrow=1 / 32)
 
 
 def _official_keys(size: int) -> list[tuple[str, tuple[int, ...], str]]:
     rows = []
-    for line in (DATA / f"keys_{size}.txt").read_text().splitlines():
+    for line in (GPEN_DATA / f"keys_{size}.txt").read_text().splitlines():
         key, shape, dtype = line.split("\t")
         rows.append((key, tuple(int(d) for d in shape.strip("()").split(",") if d.strip()), dtype))
     return rows

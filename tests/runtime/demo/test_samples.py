@@ -1,12 +1,11 @@
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
+from testdata import DATA
 
 from facert.demo.samples import SAMPLES, aligned_face, photo_path
 
-FACES = Path(__file__).parent / "data" / "faces"
+FACES = DATA / "faces"
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLES))

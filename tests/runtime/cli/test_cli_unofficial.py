@@ -24,6 +24,7 @@ pytest.importorskip("onnx")
 
 import tiny_codeformer  # noqa: E402
 from conftest import grace_hopper_path  # noqa: E402
+from testdata import TESTS  # noqa: E402
 
 from facert.cli.main import main  # noqa: E402
 from facert.config import Settings  # noqa: E402
@@ -34,7 +35,6 @@ from facert.models.cache import artifact_dir, model_dir  # noqa: E402
 from facert.models.registry import ModelSpec, get_spec  # noqa: E402
 
 NAME = tiny_codeformer.NAME
-TESTS = Path(__file__).resolve().parent
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,5 @@
 """CodeFormer export form: same results as the faithful port (scaled generator included), batching,
-the FP16 build's pinned parts. ONNX and FP16 checks: tests/test_codeformer_harness.py."""
+the FP16 build's pinned parts. ONNX and FP16 checks: tests/export/families/codeformer/test_codeformer_harness.py."""
 
 from __future__ import annotations
 

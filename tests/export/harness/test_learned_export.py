@@ -23,6 +23,7 @@ from stylegan_export_checks import (  # noqa: E402
     check_style_path_stays_float32,
     style_path_tensors,
 )
+from testdata import DATA  # noqa: E402
 
 from facert.errors import ExportError, WeightsError  # noqa: E402
 from facert.export.families.gfpgan.export import build_gfpgan_export  # noqa: E402
@@ -35,7 +36,7 @@ from facert.io.files import sha256_of  # noqa: E402
 from facert.models.registry import ModelSpec, get_spec  # noqa: E402
 
 TINY = GFPGANConfig(out_size=32, num_style_feat=32, channel_multiplier=1, narrow=0.125)
-FACES = sorted((Path(__file__).parent / "data" / "faces").glob("*.png"))
+FACES = sorted((DATA / "faces").glob("*.png"))
 STYLE_SCALE = 1000.0
 
 

@@ -19,6 +19,7 @@ torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 
 from full_export import export_and_check  # noqa: E402
+from testdata import DATA  # noqa: E402
 
 from facert.backends.ort import OrtSession  # noqa: E402
 from facert.export.families.restoreformer.export import (  # noqa: E402
@@ -45,7 +46,7 @@ TINY = RestoreFormerConfig(
     head_size=4,
     ex_multi_scale_num=1,
 )
-FACES = sorted((Path(__file__).parent / "data" / "faces").glob("*.png"))
+FACES = sorted((DATA / "faces").glob("*.png"))
 
 
 def lightning_checkpoint(state: dict[str, torch.Tensor], path: Path) -> Path:

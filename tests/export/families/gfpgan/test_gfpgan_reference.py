@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -25,11 +24,12 @@ import torchvision.transforms.functional as tv_functional
 # basicsr 1.4.2 imports torchvision.transforms.functional_tensor, removed in torchvision 0.17.
 sys.modules.setdefault("torchvision.transforms.functional_tensor", tv_functional)
 from gfpgan.archs.gfpganv1_clean_arch import GFPGANv1Clean  # noqa: E402
+from testdata import DATA  # noqa: E402
 
 from facert.export.families.gfpgan.net import GFPGAN, GFPGANConfig, load_gfpgan  # noqa: E402
 from facert.export.harness.fill import deterministic_state_dict  # noqa: E402
 
-FACE = Path(__file__).parent / "data" / "faces" / "grace_hopper_512.png"
+FACE = DATA / "faces" / "grace_hopper_512.png"
 CONFIGS = {
     "small": GFPGANConfig(out_size=64, num_style_feat=64, channel_multiplier=1, narrow=0.25),
     "full": GFPGANConfig(),

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from testdata import DATA
 
 from facert.errors import InputError
 from facert.models.registry import ModelSpec
@@ -24,7 +24,7 @@ from facert.stages.align.warp import (
 )
 from facert.stages.faces import Face
 
-CASES = Path(__file__).resolve().parent / "data" / "blend" / "cases.json"
+CASES = DATA / "blend" / "cases.json"
 
 
 def _spec(

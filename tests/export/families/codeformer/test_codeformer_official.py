@@ -11,7 +11,7 @@ official class with its default initialisation and torch seed 937 gave the check
 whose export failed the FP16 check (37.9 dB on grace_hopper.png mirrored at w = 0.5) while the
 encoder ran in float16: its code logits have near-ties too.
 
-    PYTHONPATH=/path/to/CodeFormer pytest -m slow tests/test_codeformer_official.py -s
+    PYTHONPATH=/path/to/CodeFormer pytest -m slow tests/export/families/codeformer/test_codeformer_official.py -s
 """
 
 from __future__ import annotations

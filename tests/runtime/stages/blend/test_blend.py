@@ -16,16 +16,15 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from testdata import ROOT
 
 from facert.stages.align.warp import warp_crop
 from facert.stages.blend.paste import paste_faces, paste_path, upscale_background
 
-ROOT = Path(__file__).resolve().parents[1]
 BLEND = ROOT / "tests" / "data" / "blend"
 FACTS = json.loads((BLEND / "cases.json").read_text())
 CASES = {case["name"]: case for case in FACTS["cases"]}

@@ -20,6 +20,7 @@ torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 
 from codeformer_cases import export_full_size, large_fusion  # noqa: E402
+from testdata import DATA  # noqa: E402
 from tiny_codeformer import TINY  # noqa: E402
 
 from facert.backends.ort import OrtSession  # noqa: E402
@@ -34,7 +35,7 @@ from facert.export.precision.policy import FP32  # noqa: E402
 from facert.io.files import sha256_of  # noqa: E402
 from facert.models.registry import ModelSpec, get_spec  # noqa: E402
 
-FACES = sorted((Path(__file__).parent / "data" / "faces").glob("*.png"))
+FACES = sorted((DATA / "faces").glob("*.png"))
 FIDELITIES = [0.0, 0.5, 1.0]
 
 

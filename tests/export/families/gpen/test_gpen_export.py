@@ -24,6 +24,7 @@ from stylegan_export_checks import (  # noqa: E402
     check_style_path_stays_float32,
     style_path_tensors,
 )
+from testdata import DATA  # noqa: E402
 
 from facert.errors import ExportError  # noqa: E402
 from facert.export.families.gpen.export import build_gpen_export, export_gpen  # noqa: E402
@@ -36,7 +37,7 @@ from facert.io.files import sha256_of  # noqa: E402
 from facert.models.registry import ModelSpec, get_spec  # noqa: E402
 
 TINY = GPENConfig(out_size=32, style_dim=32, num_mlp=2, channel_multiplier=1, narrow=1 / 16)
-FACES = sorted((Path(__file__).parent / "data" / "faces").glob("*.png"))
+FACES = sorted((DATA / "faces").glob("*.png"))
 STYLE_SCALE = 1000.0
 
 

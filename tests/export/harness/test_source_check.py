@@ -14,12 +14,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from testdata import DATA  # noqa: E402
+
 from facert.errors import WeightsError  # noqa: E402
 from facert.export.harness.api import resolve_exporter  # noqa: E402
 from facert.export.harness.source_check import LearnedExporter, check_state  # noqa: E402
 from facert.models.registry import get_spec  # noqa: E402
 
-DATA = Path(__file__).parent / "data"
 KEY_LISTS = {
     "gfpgan-1.2": "gfpgan/keys.txt",
     "gfpgan-1.3": "gfpgan/keys.txt",

@@ -1,0 +1,7 @@
+"""Where the tests' own files are, for tests at any depth of the tree."""
+
+from pathlib import Path
+
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+DATA = TESTS / "data"
