@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from testdata import DATA
 
 from facert.export.families.codeformer.export import build_codeformer_export
 from facert.export.families.codeformer.net import CodeFormer
@@ -94,7 +95,7 @@ def tiny_spec(checkpoint: Path) -> ModelSpec:
 # (no ../shared needed). With graph version 2 this 16-code fill failed the FP16 check on the shared
 # crop 0143.png (32.0 dB at w = 0.5: the float16 encoder flipped near-tied codes); with the code
 # selection pinned it passes the harness's default faces too (71-80 dB, measured).
-FACES = sorted((Path(__file__).parent / "data" / "faces").glob("*.png"))
+FACES = sorted((DATA / "faces").glob("*.png"))
 
 
 export_tiny = LearnedExporter(

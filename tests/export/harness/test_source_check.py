@@ -14,7 +14,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from testdata import DATA  # noqa: E402
+from testdata import GOLDEN_DATA  # noqa: E402
 
 from facert.errors import WeightsError  # noqa: E402
 from facert.export.harness.api import resolve_exporter  # noqa: E402
@@ -37,7 +37,7 @@ KEY_LISTS = {
 def official_layout(name: str) -> dict[str, torch.Tensor]:
     """Tensors (meta device: shapes only) with the keys and shapes of the official checkpoint."""
     state = {}
-    for line in (DATA / KEY_LISTS[name]).read_text().splitlines():
+    for line in (GOLDEN_DATA / KEY_LISTS[name]).read_text().splitlines():
         key, shape, dtype = line.split("\t")
         dims = tuple(int(d) for d in shape.strip("()").split(",") if d.strip())
         state[key] = torch.empty(dims, dtype=getattr(torch, dtype), device="meta")

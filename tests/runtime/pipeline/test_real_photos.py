@@ -3,7 +3,7 @@
 
 The face counts are what a person sees in each photo (checked by eye on the outputs: every frontal
 face; the back of a head in codeformer-whole/03.jpg is not a face) and equal what facenet-pytorch's
-own MTCNN finds (tests/data/mtcnn/golden.json). Skips without ../shared.
+own MTCNN finds (tests/golden/mtcnn/golden.json). Skips without ../shared.
 """
 
 from __future__ import annotations

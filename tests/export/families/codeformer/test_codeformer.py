@@ -1,7 +1,7 @@
 """CodeFormer faithful port: official keys and shapes, official fusion tables, golden parity.
 
 Golden outputs come from the official sczhou/CodeFormer code with weights from facert.export.harness.fill
-(recipe: tests/data/codeformer/recipe). Parity is checked on the real aligned face
+(recipe: tests/golden/codeformer/recipe). Parity is checked on the real aligned face
 tests/data/faces/grace_hopper_512.png (resized to 64 px for the small configuration).
 """
 

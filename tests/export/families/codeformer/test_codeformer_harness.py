@@ -22,6 +22,7 @@ onnx = pytest.importorskip("onnx")
 from codeformer_cases import export_full_size, large_fusion  # noqa: E402
 from testdata import DATA  # noqa: E402
 from tiny_codeformer import TINY  # noqa: E402
+from torch_state import one_thread  # noqa: E402
 
 from facert.backends.ort import OrtSession  # noqa: E402
 from facert.errors import ExportError  # noqa: E402
@@ -53,12 +54,8 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[ModelSpec, Path,
     weight = dataclasses.replace(spec.weights[0], sha256=sha256_of(checkpoint))
     spec = dataclasses.replace(spec, input_size=TINY["img_size"], weights=(weight,))
     build = functools.partial(build_codeformer_export, **TINY)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny convolutions: one thread is faster on a loaded machine
-    try:
+    with one_thread():  # tiny convolutions: one thread is faster on a loaded machine
         facts = export_learned(spec, [checkpoint], folder, build, faces=FACES)
-    finally:
-        torch.set_num_threads(threads)
     return spec, folder, facts, state
 
 

@@ -9,7 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from testdata import DATA  # noqa: E402
+from testdata import GOLDEN_DATA  # noqa: E402
 
 from facert.errors import WeightsError  # noqa: E402
 from facert.export.families.gfpgan.net import GFPGAN, GFPGANConfig, load_gfpgan  # noqa: E402
@@ -17,7 +17,7 @@ from facert.export.harness.checkpoint import load_state_dict  # noqa: E402
 from facert.export.harness.fill import deterministic_state_dict  # noqa: E402
 from facert.models.registry import get_spec  # noqa: E402
 
-KEYS = DATA / "gfpgan" / "keys.txt"
+KEYS = GOLDEN_DATA / "gfpgan" / "keys.txt"
 SMALL = GFPGANConfig(out_size=32, num_style_feat=32, channel_multiplier=1, narrow=0.125)
 
 

@@ -1,7 +1,7 @@
 """Golden parity with the official GFPGANv1Clean, and the export form against our faithful port.
 
-Golden outputs (tests/data/gfpgan/golden.npz) come from the official code with the deterministic
-fill of facert.export.harness.fill and randomize_noise=False; recipe in tests/data/gfpgan/recipe/.
+Golden outputs (tests/golden/gfpgan/golden.npz) come from the official code with the deterministic
+fill of facert.export.harness.fill and randomize_noise=False; recipe in tests/golden/gfpgan/recipe/.
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from testdata import DATA  # noqa: E402
+from testdata import DATA, GOLDEN_DATA  # noqa: E402
 
 from facert.export.families.gfpgan.export import build_gfpgan_export  # noqa: E402
 from facert.export.families.gfpgan.net import GFPGAN, GFPGANConfig, load_gfpgan  # noqa: E402
 from facert.export.harness.fill import deterministic_state_dict  # noqa: E402
 from facert.export.precision.policy import FP32  # noqa: E402
 
-GOLDEN = DATA / "gfpgan" / "golden.npz"
+GOLDEN = GOLDEN_DATA / "gfpgan" / "golden.npz"
 SMALL = GFPGANConfig(out_size=64, num_style_feat=64, channel_multiplier=1, narrow=0.25)
 FULL = GFPGANConfig()
 

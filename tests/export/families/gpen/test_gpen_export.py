@@ -25,6 +25,7 @@ from stylegan_export_checks import (  # noqa: E402
     style_path_tensors,
 )
 from testdata import DATA  # noqa: E402
+from torch_state import one_thread  # noqa: E402
 
 from facert.errors import ExportError  # noqa: E402
 from facert.export.families.gpen.export import build_gpen_export, export_gpen  # noqa: E402
@@ -60,14 +61,14 @@ def tiny_spec(checkpoint: Path) -> ModelSpec:
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[ModelSpec, Path, dict, dict]:
-    torch.set_num_threads(1)
     folder = tmp_path_factory.mktemp("export")
     state = large_styles(equalized_state_dict(GPEN(TINY)))
     checkpoint = folder / "tiny.pth"
     torch.save(state, checkpoint)  # a plain state dict, like the official files
     spec = tiny_spec(checkpoint)
     build = functools.partial(build_gpen_export, config=TINY)
-    facts = export_learned(spec, [checkpoint], folder, build, faces=FACES)
+    with one_thread():  # tiny convolutions: one thread is faster on a loaded machine
+        facts = export_learned(spec, [checkpoint], folder, build, faces=FACES)
     return spec, folder, facts, state
 
 

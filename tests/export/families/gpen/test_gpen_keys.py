@@ -12,7 +12,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from testdata import DATA  # noqa: E402
+from testdata import GOLDEN_DATA  # noqa: E402
 
 from facert.errors import WeightsError  # noqa: E402
 from facert.export.families.gpen.net import GPEN, OFFICIAL_CONFIGS, GPENConfig, load_gpen  # noqa: E402
@@ -20,7 +20,7 @@ from facert.export.harness.checkpoint import load_state_dict  # noqa: E402
 from facert.export.harness.fill import deterministic_state_dict  # noqa: E402
 from facert.models.registry import get_spec  # noqa: E402
 
-GPEN_DATA = DATA / "gpen"
+GPEN_DATA = GOLDEN_DATA / "gpen"
 TINY = GPENConfig(out_size=16, style_dim=16, num_mlp=2, channel_multiplier=1, narrow=1 / 32)
 
 

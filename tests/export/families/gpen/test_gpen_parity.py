@@ -1,8 +1,8 @@
 """Golden parity with the official GPEN FullGenerator, and the export form against our faithful port.
 
-Golden outputs (tests/data/gpen/golden.npz) come from the official code (FaceGAN's loading and
+Golden outputs (tests/golden/gpen/golden.npz) come from the official code (FaceGAN's loading and
 preprocessing, its custom ops' CPU fallbacks) with weights from facert.export.harness.fill; recipe and
-versions in tests/data/gpen/. "equalized" weights (fill.equalized_state_dict: run-time values from the
+versions in tests/golden/gpen/. "equalized" weights (fill.equalized_state_dict: run-time values from the
 fill, true blur kernels) give outputs in about [-4, 4]; the "raw" small run uses the plain fill, whose
 random 4x4 kernels are asymmetric, so it also pins down the kernel flip and the padding of every
 upfirdn2d.
@@ -16,7 +16,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from testdata import DATA  # noqa: E402
+from testdata import DATA, GOLDEN_DATA  # noqa: E402
 
 from facert.export.families.gpen.export import build_gpen_export  # noqa: E402
 from facert.export.families.gpen.net import GPEN, OFFICIAL_CONFIGS, GPENConfig, load_gpen  # noqa: E402
@@ -24,7 +24,7 @@ from facert.export.harness.fill import deterministic_state_dict, equalized_state
 from facert.export.precision.policy import FP32  # noqa: E402
 from facert.models.registry import get_spec  # noqa: E402
 
-GOLDEN = DATA / "gpen" / "golden.npz"
+GOLDEN = GOLDEN_DATA / "gpen" / "golden.npz"
 SMALL = GPENConfig(out_size=64, channel_multiplier=1, narrow=0.125)
 
 

@@ -20,6 +20,7 @@ onnx = pytest.importorskip("onnx")
 
 from full_export import export_and_check  # noqa: E402
 from testdata import DATA  # noqa: E402
+from torch_state import one_thread  # noqa: E402
 
 from facert.backends.ort import OrtSession  # noqa: E402
 from facert.export.families.restoreformer.export import (  # noqa: E402
@@ -67,12 +68,8 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[ModelSpec, Path,
     checkpoint = lightning_checkpoint(state, folder / "tiny.ckpt")
     spec = with_checkpoint(get_spec("restoreformer-pp"), checkpoint, TINY.resolution)
     build = functools.partial(build_restoreformer_export, variant=TINY)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny convolutions: one thread is faster on a loaded machine
-    try:
+    with one_thread():  # tiny convolutions: one thread is faster on a loaded machine
         facts = export_learned(spec, [checkpoint], folder, build, faces=FACES)
-    finally:
-        torch.set_num_threads(threads)
     return spec, folder, facts, state
 
 

@@ -1,6 +1,6 @@
 """RestoreFormer(++) against the OFFICIAL code's outputs on a real aligned face.
 
-The goldens (tests/data/restoreformer, recipe in its README) hold the official network's output at
+The goldens (tests/golden/restoreformer, recipe in its README) hold the official network's output at
 every 4th row and column in float32, the codebook index at each of the 16x16 latent positions, and
 the margin between the nearest and second-nearest code. Weights: facert.export.harness.fill for both sides.
 """

@@ -7,7 +7,7 @@ import json
 import cv2
 import numpy as np
 import pytest
-from testdata import DATA
+from testdata import GOLDEN_DATA
 
 from facert.errors import InputError
 from facert.models.registry import ModelSpec
@@ -24,7 +24,7 @@ from facert.stages.align.warp import (
 )
 from facert.stages.faces import Face
 
-CASES = DATA / "blend" / "cases.json"
+CASES = GOLDEN_DATA / "blend" / "cases.json"
 
 
 def _spec(

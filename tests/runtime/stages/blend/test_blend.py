@@ -1,6 +1,6 @@
 """facert.stages.blend.paste: facexlib's square-mask paste-back over each face's box, and its two mask paths.
 
-Golden data: tests/data/blend/ holds facexlib 0.3.0's own paste_faces_to_input_image output around
+Golden data: tests/golden/blend/ holds facexlib 0.3.0's own paste_faces_to_input_image output around
 the faces (recipe/ says how it was made). The restored faces are recomputed here exactly as the
 recipe made them: facexlib's crop (same OpenCV warp), mirrored, colour-shifted.
 
@@ -20,12 +20,12 @@ import json
 import cv2
 import numpy as np
 import pytest
-from testdata import ROOT
+from testdata import GOLDEN_DATA, ROOT
 
 from facert.stages.align.warp import warp_crop
 from facert.stages.blend.paste import paste_faces, paste_path, upscale_background
 
-BLEND = ROOT / "tests" / "data" / "blend"
+BLEND = GOLDEN_DATA / "blend"
 FACTS = json.loads((BLEND / "cases.json").read_text())
 CASES = {case["name"]: case for case in FACTS["cases"]}
 

@@ -1,6 +1,6 @@
 """MTCNN detection (ONNX Runtime + numpy) against facenet-pytorch 2.6.0's own detections.
 
-The golden faces come from tests/data/mtcnn/golden.json (recipe in tests/data/mtcnn/recipe/).
+The golden faces come from tests/golden/mtcnn/golden.json (recipe in tests/golden/mtcnn/recipe/).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
-from testdata import DATA
+from testdata import GOLDEN_DATA
 
 from facert.config import Settings
 from facert.errors import InputError, UsageError
@@ -23,7 +23,7 @@ from facert.stages.detect import open_detector
 from facert.stages.detect.mtcnn import MtcnnDetector, MtcnnOptions
 from facert.stages.faces import Face, select_faces
 
-GOLDEN = json.loads((DATA / "mtcnn" / "golden.json").read_text())
+GOLDEN = json.loads((GOLDEN_DATA / "mtcnn" / "golden.json").read_text())
 SHARED_PHOTOS = [name for name in GOLDEN["images"] if name.startswith("shared:")]
 # The acceptance bar for matching facenet-pytorch: the same faces (IoU >= 0.9, no extra ones) with
 # every landmark within 2 px, a small fraction of an eye's width at the face sizes of the golden set.

@@ -7,7 +7,7 @@ import dataclasses
 import cv2
 import numpy as np
 import pytest
-from conftest import DATA
+from testdata import DATA
 
 from facert.config import Settings
 from facert.errors import UsageError

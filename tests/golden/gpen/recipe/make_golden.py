@@ -64,7 +64,7 @@ def official_run(gpen_repo: Path, fill, size: int, multiplier: int, narrow: floa
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--gpen", type=Path, required=True, help="a copy of yangxy/GPEN")
-    parser.add_argument("--out", type=Path, default=REPO / "tests" / "data" / "gpen")
+    parser.add_argument("--out", type=Path, default=REPO / "tests" / "golden" / "gpen")
     args = parser.parse_args()
     torch.set_num_threads(2)
     fill = load_by_path("facert_fill", REPO / "export" / "harness" / "fill.py")

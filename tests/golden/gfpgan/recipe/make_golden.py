@@ -65,7 +65,7 @@ def official_output(config: dict, fill, x: np.ndarray) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", type=Path, default=REPO / "tests" / "data" / "gfpgan")
+    parser.add_argument("--out", type=Path, default=REPO / "tests" / "golden" / "gfpgan")
     args = parser.parse_args()
     torch.set_num_threads(2)
     fill = load_fill()

@@ -139,7 +139,7 @@ def run_case(case: dict, upscale: int, out_dir: Path) -> tuple[list, dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, required=True, help="tests/data/blend")
+    parser.add_argument("--out", type=Path, required=True, help="tests/golden/blend")
     out_dir = parser.parse_args().out
     out_dir.mkdir(parents=True, exist_ok=True)
     records = []
@@ -151,7 +151,7 @@ def main() -> None:
         faces = [{"landmarks": f, "affine": a} for f, a in zip(case["faces"], affines, strict=True)]
         records.append({**case, "faces": faces, "results": results})
     facts = {
-        "made_by": "tests/data/blend/recipe/make_reference.py",
+        "made_by": "tests/golden/blend/recipe/make_reference.py",
         "facexlib": facexlib.__version__,
         "opencv": cv2.__version__,
         "numpy": np.__version__,
