@@ -44,9 +44,9 @@ def test_parse_options_checks_names_and_ranges() -> None:
 def test_photo_pixel_options_follow_the_face_scale(ispl: Artifact, faces: np.ndarray) -> None:
     """blur_sigma is in photo pixels: a face magnified 2x into the crop carries a 2x wider blur,
     so restoring it at scale 2 with sigma 1 equals restoring it at scale 1 with sigma 2."""
-    with Restorer(ispl, options={"blur_sigma": 1.0}) as at_one:
+    with Restorer.from_artifact(ispl, options={"blur_sigma": 1.0}) as at_one:
         scaled = at_one.restore(faces[:1], np.array([2.0]))
-    with Restorer(ispl, options={"blur_sigma": 2.0}) as at_two:
+    with Restorer.from_artifact(ispl, options={"blur_sigma": 2.0}) as at_two:
         direct = at_two.restore(faces[:1], np.array([1.0]))
         other = at_two.restore(faces[:1], np.array([0.5]))
     assert np.array_equal(scaled, direct)  # the same graph inputs: identical
@@ -54,7 +54,7 @@ def test_photo_pixel_options_follow_the_face_scale(ispl: Artifact, faces: np.nda
 
 
 def test_batches_equal_single_runs(ispl: Artifact, faces: np.ndarray) -> None:
-    with Restorer(ispl, max_batch=4).open(warm_up=True) as restorer:
+    with Restorer.from_artifact(ispl, max_batch=4).open(warm_up=True) as restorer:
         batch = restorer.restore(faces, np.array([1.0, 1.5]))
         singles = [
             restorer.restore(faces[i : i + 1], np.array([s])) for i, s in enumerate([1.0, 1.5])
@@ -66,7 +66,7 @@ def test_batches_equal_single_runs(ispl: Artifact, faces: np.ndarray) -> None:
 def test_a_graph_that_does_not_fit_the_spec_is_refused(ispl: Artifact) -> None:
     wrong = dataclasses.replace(ispl, spec=dataclasses.replace(ispl.spec, input_size=256))
     with pytest.raises(UsageError, match="do not match the ispl spec"):
-        Restorer(wrong).open()
+        Restorer.from_artifact(wrong).open()
 
 
 def test_an_estimated_option_is_measured_per_face_unless_given(
@@ -76,7 +76,7 @@ def test_an_estimated_option_is_measured_per_face_unless_given(
     face blurred by 3 crop pixels reads more), the user's value when given, "auto" the default."""
     blurred = np.stack([cv2.GaussianBlur(f, (0, 0), 3.0) for f in faces])
     crops, scales = np.concatenate([faces, blurred]), np.array([1.64, 2.92, 1.0, 1.0])
-    with Restorer(ispl) as estimated:
+    with Restorer.from_artifact(ispl) as estimated:
         values = estimated.face_options(crops, scales)
         assert values["blur_sigma"][:2].tolist() == [0.0, 0.0]
         assert (values["blur_sigma"][2:] > 1.0).all()
@@ -84,7 +84,7 @@ def test_an_estimated_option_is_measured_per_face_unless_given(
         assert np.array_equal(
             estimated.restore(crops, scales), estimated.restore(crops, scales, values)
         )
-    with Restorer(ispl, options={"blur_sigma": 2.0}) as given:
+    with Restorer.from_artifact(ispl, options={"blur_sigma": 2.0}) as given:
         assert given.face_options(crops, scales)["blur_sigma"].tolist() == [2.0] * 4
     spec = get_spec("ispl")
     assert parse_options(spec, ["blur_sigma=2", "blur_sigma=auto"]) == {}

@@ -1,0 +1,188 @@
+"""The engine contract (facert.backends): the lifecycle rules of the one base class, OrtSession's
+named inputs and outputs and its input checks at run, the factory, and stages handed their own
+engine. Every engine here is a real ONNX Runtime session on a tiny real graph."""
+
+from __future__ import annotations
+
+import gc
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tiny_graphs import scale_graph
+
+from facert.backends import Engine, OrtSession, engine_for
+from facert.backends.base import Lifecycle, TensorInfo, open_all
+from facert.errors import ArtifactError, FacertError, UnsupportedError
+from facert.models.artifacts import Artifact
+from facert.stages.detect.mtcnn import MtcnnDetector
+from facert.stages.restore.restorer import Restorer
+
+
+class Counted(Lifecycle):
+    """Counts its acquisitions and releases; ``fail`` makes acquiring raise."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+        self.acquired = self.released = 0
+
+    def _acquire(self) -> None:
+        if self.fail:
+            raise OSError("no device")
+        self.acquired += 1
+
+    def _release(self) -> None:
+        self.released += 1
+
+
+def test_lifecycle_rules() -> None:
+    part = Counted()
+    assert (part.acquired, part.is_open) == (0, False)  # a cheap constructor
+    assert part.open() is part and part.open() is part  # open twice: acquired once
+    assert (part.acquired, part.is_open) == (1, True)
+    part.close()
+    part.close()  # a no-op
+    assert (part.released, part.is_open) == (1, False)
+    with part as entered:
+        assert entered is part and part.is_open
+    assert (part.acquired, part.released) == (2, 2)
+    with pytest.raises(RuntimeError, match="Counted is not open; call open"):
+        part._require_open()
+
+
+def test_a_failed_acquire_leaves_it_closed() -> None:
+    part = Counted(fail=True)
+    with pytest.raises(OSError, match="no device"):
+        part.open()
+    assert not part.is_open
+    part.close()
+    assert part.released == 0  # nothing taken, nothing given back
+
+
+def test_del_only_warns_when_left_open() -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        left = Counted().open()
+        del left
+        closed = Counted().open()
+        closed.close()
+        del closed
+        gc.collect()
+    messages = [str(w.message) for w in caught if w.category is ResourceWarning]
+    assert messages == ["Counted was not closed"]
+
+
+def test_with_keeps_the_rules_when_open_is_a_factory() -> None:
+    class Built(Counted):
+        @classmethod
+        def open(cls) -> Built:  # type: ignore[override]  # as Pipeline.open
+            return Lifecycle.open(cls())
+
+    with Built.open() as built:
+        assert built.acquired == 1
+        with built:  # __enter__ goes through Lifecycle.open: already open, nothing more
+            assert built.acquired == 1
+    assert built.released == 1 and not built.is_open
+
+
+def test_open_all_gives_back_what_it_took() -> None:
+    first, broken, never = Counted(), Counted(fail=True), Counted()
+    with pytest.raises(OSError):
+        open_all([first, broken, never])
+    assert (first.acquired, first.released, first.is_open) == (1, 1, False)
+    assert never.acquired == 0
+
+
+@pytest.fixture
+def graph(tmp_path: Path) -> Path:
+    return scale_graph(tmp_path / "scale.onnx")
+
+
+def test_ort_session_names_its_inputs_and_outputs(graph: Path) -> None:
+    with OrtSession(graph) as session:
+        assert session.inputs == {
+            "image": TensorInfo(("N", 3, 4, 4), np.dtype(np.float32)),
+            "gain": TensorInfo(("N",), np.dtype(np.float32)),
+        }
+        assert session.outputs == {"scaled": TensorInfo(("N", 3, 4, 4), np.dtype(np.float32))}
+        assert session.input_names == ["image", "gain"] and session.output_names == ["scaled"]
+        image = np.arange(96, dtype=np.float32).reshape(2, 3, 4, 4)
+        out = session.run({"image": image, "gain": np.array([1.0, 0.5], np.float32)})
+        # x1 and x0.5 are exact in float32
+        np.testing.assert_array_equal(
+            out["scaled"], image * np.array([1, 0.5])[:, None, None, None]
+        )
+
+
+@pytest.mark.parametrize(
+    ("feed", "message"),
+    [
+        ({"image": np.zeros((1, 3, 4, 4), np.float32)}, r"inputs expected \['gain', 'image'\]"),
+        (
+            {"image": np.zeros((1, 3, 4, 4), np.float64), "gain": np.ones(1, np.float32)},
+            "input 'image' must be float32, got float64",
+        ),
+        (
+            {"image": np.zeros((1, 3, 5, 4), np.float32), "gain": np.ones(1, np.float32)},
+            r"input 'image' must have shape \['N', 3, 4, 4\], got \[1, 3, 5, 4\]",
+        ),
+        (
+            {"image": np.zeros((3, 4, 4), np.float32), "gain": np.ones(1, np.float32)},
+            "input 'image' must have shape",
+        ),
+    ],
+)
+def test_run_checks_its_inputs(graph: Path, feed: dict, message: str) -> None:
+    with OrtSession(graph) as session, pytest.raises(FacertError, match="scale.onnx: " + message):
+        session.run(feed)
+
+
+def test_run_needs_an_open_session_and_host_arrays(graph: Path) -> None:
+    session = OrtSession(graph)
+    with pytest.raises(RuntimeError, match=r"OrtSession\(.*scale.onnx\) is not open"):
+        session.run({})
+    with session, pytest.raises(UnsupportedError, match="host arrays only"):
+        session.run_device({})
+    assert UnsupportedError.exit_code == 2
+
+
+def test_a_broken_graph_is_an_artifact_error(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not a graph")
+    session = OrtSession(broken)
+    with pytest.raises(ArtifactError, match="ONNX Runtime cannot load it"):
+        session.open()
+    assert not session.is_open
+
+
+def test_the_factory_gives_a_closed_engine(graph: Path) -> None:
+    engine: Engine = engine_for(graph, threads=1)
+    assert isinstance(engine, OrtSession) and not engine.is_open and engine.name == str(graph)
+    with engine:
+        assert engine.is_open
+    assert not engine.is_open
+
+
+def test_a_stage_takes_the_engine_it_is_handed(mtcnn_artifact: Artifact) -> None:
+    """Injection: the detector runs on the engines a test built, opens and closes them."""
+    engines = {
+        n: OrtSession(mtcnn_artifact.path(f"{n}.onnx"), threads=1) for n in ("pnet", "rnet", "onet")
+    }
+    detector = MtcnnDetector(engines)
+    assert not any(e.is_open for e in engines.values())  # cheap
+    with detector:
+        assert all(detector.engines[n] is e and e.is_open for n, e in engines.items())
+        assert detector.detect(np.zeros((64, 64, 3), np.uint8)) == []
+    assert not any(e.is_open for e in engines.values())
+
+
+def test_a_restorer_refusing_its_engine_closes_it(graph: Path) -> None:
+    """A graph that does not fit the spec: the restorer closes the engine it was handed."""
+    from facert.models.registry import get_spec
+
+    ispl = Artifact(get_spec("ispl"), graph.parent, {})
+    engine = OrtSession(graph)
+    with pytest.raises(FacertError, match="do not match the ispl spec"):
+        Restorer(ispl, engine).open()
+    assert not engine.is_open
