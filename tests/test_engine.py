@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tiny_graphs import scale_graph
+from tiny_graphs import restorer_graph
 
 from facert.backends import Engine, OrtSession, engine_for
 from facert.backends.base import Lifecycle, TensorInfo, open_all
@@ -96,7 +96,7 @@ def test_open_all_gives_back_what_it_took() -> None:
 
 @pytest.fixture
 def graph(tmp_path: Path) -> Path:
-    return scale_graph(tmp_path / "scale.onnx")
+    return restorer_graph(tmp_path / "scale.onnx", 4, parsing=False)
 
 
 def test_ort_session_names_its_inputs_and_outputs(graph: Path) -> None:
@@ -105,13 +105,13 @@ def test_ort_session_names_its_inputs_and_outputs(graph: Path) -> None:
             "image": TensorInfo(("N", 3, 4, 4), np.dtype(np.float32)),
             "gain": TensorInfo(("N",), np.dtype(np.float32)),
         }
-        assert session.outputs == {"scaled": TensorInfo(("N", 3, 4, 4), np.dtype(np.float32))}
-        assert session.input_names == ["image", "gain"] and session.output_names == ["scaled"]
+        assert session.outputs == {"restored": TensorInfo(("N", 3, 4, 4), np.dtype(np.float32))}
+        assert session.input_names == ["image", "gain"] and session.output_names == ["restored"]
         image = np.arange(96, dtype=np.float32).reshape(2, 3, 4, 4)
         out = session.run({"image": image, "gain": np.array([1.0, 0.5], np.float32)})
         # x1 and x0.5 are exact in float32
         np.testing.assert_array_equal(
-            out["scaled"], image * np.array([1, 0.5])[:, None, None, None]
+            out["restored"], image * np.array([1, 0.5])[:, None, None, None]
         )
 
 

@@ -22,40 +22,22 @@ def save(path: Path, nodes: list, inputs: list, outputs: list) -> Path:
     return path
 
 
-def scale_graph(path: Path) -> Path:
-    """``scaled`` = ``image`` (N, 3, 4, 4) float32 x ``gain`` (N,) float32, per row."""
+def restorer_graph(path: Path, size: int, parsing: bool = True) -> Path:
+    """A restorer-shaped graph with one option and, with ``parsing``, one per-face extra input:
+    ``restored`` = ``image`` (N, 3, S, S) float32 x ``gain`` (N,) float32, per row, + ``parsing``
+    (N, 1, S, S) float32, broadcast over the channels."""
     shape = helper.make_tensor("shape", TensorProto.INT64, [4], [-1, 1, 1, 1])
-    return save(
-        path,
-        [
-            helper.make_node("Constant", [], ["gain_shape"], value=shape),
-            helper.make_node("Reshape", ["gain", "gain_shape"], ["gain_rows"]),
-            helper.make_node("Mul", ["image", "gain_rows"], ["scaled"]),
-        ],
-        [
-            helper.make_tensor_value_info("image", FLOAT, ["N", 3, 4, 4]),
-            helper.make_tensor_value_info("gain", FLOAT, ["N"]),
-        ],
-        [helper.make_tensor_value_info("scaled", FLOAT, ["N", 3, 4, 4])],
-    )
-
-
-def restorer_graph(path: Path, size: int) -> Path:
-    """A restorer-shaped graph with one option and one per-face extra input: ``restored`` =
-    ``image`` (N, 3, S, S) x ``gain`` (N,) + ``parsing`` (N, 1, S, S), broadcast over channels."""
-    shape = helper.make_tensor("shape", TensorProto.INT64, [4], [-1, 1, 1, 1])
-    return save(
-        path,
-        [
-            helper.make_node("Constant", [], ["gain_shape"], value=shape),
-            helper.make_node("Reshape", ["gain", "gain_shape"], ["gain_rows"]),
-            helper.make_node("Mul", ["image", "gain_rows"], ["scaled"]),
-            helper.make_node("Add", ["scaled", "parsing"], ["restored"]),
-        ],
-        [
-            helper.make_tensor_value_info("image", FLOAT, ["N", 3, size, size]),
-            helper.make_tensor_value_info("gain", FLOAT, ["N"]),
-            helper.make_tensor_value_info("parsing", FLOAT, ["N", 1, size, size]),
-        ],
-        [helper.make_tensor_value_info("restored", FLOAT, ["N", 3, size, size])],
-    )
+    nodes = [
+        helper.make_node("Constant", [], ["gain_shape"], value=shape),
+        helper.make_node("Reshape", ["gain", "gain_shape"], ["gain_rows"]),
+        helper.make_node("Mul", ["image", "gain_rows"], ["scaled" if parsing else "restored"]),
+    ]
+    inputs = [
+        helper.make_tensor_value_info("image", FLOAT, ["N", 3, size, size]),
+        helper.make_tensor_value_info("gain", FLOAT, ["N"]),
+    ]
+    if parsing:
+        nodes.append(helper.make_node("Add", ["scaled", "parsing"], ["restored"]))
+        inputs.append(helper.make_tensor_value_info("parsing", FLOAT, ["N", 1, size, size]))
+    output = helper.make_tensor_value_info("restored", FLOAT, ["N", 3, size, size])
+    return save(path, nodes, inputs, [output])
