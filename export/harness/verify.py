@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from facert.backends.ort import OrtSession
+from facert.backends import Engine, engine_for
 from facert.errors import ExportError
 from facert.export.harness import checks
 from facert.export.precision.policy import (
@@ -69,7 +69,7 @@ def option_arrays(spec: ModelSpec, case: Options, rows: int) -> list[np.ndarray]
     return [np.full((rows,), case[name], np.float32) for name in option_names(spec)]
 
 
-def ort_runner(spec: ModelSpec, session: OrtSession, case: Options) -> Runner:
+def ort_runner(spec: ModelSpec, session: Engine, case: Options) -> Runner:
     """``session`` (either graph: both take and give float32) on (N, 3, S, S) float32 faces."""
 
     def run(faces: np.ndarray) -> np.ndarray:
@@ -115,7 +115,7 @@ def verify_fp32(
     """Per case, the FP32 graph at ``path``: ONNX Runtime vs PyTorch (``expected``: the FP32 export
     form's single runs on ``faces``) and batch vs single runs, each within FP32_TOLERANCE."""
     results = []
-    with OrtSession(path) as session:
+    with engine_for(path) as session:
         for case, reference in zip(cases, expected, strict=True):
             run = ort_runner(spec, session, case)
             single, batch = checks.run_rows(run, faces), run(faces)
@@ -144,7 +144,7 @@ def verify_fp16(
     """Per case, the FP16 graph at ``path``: PSNR against the FP32 reference (``expected``) at
     least FP16_MIN_PSNR_DB (an overflow gives -inf), batch vs single runs FP16_BATCH_MIN_PSNR_DB."""
     results = []
-    with OrtSession(path) as session:
+    with engine_for(path) as session:
         for case, reference in zip(cases, expected, strict=True):
             run = ort_runner(spec, session, case)
             single, batch = checks.run_rows(run, faces), run(faces)

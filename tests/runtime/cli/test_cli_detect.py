@@ -29,7 +29,7 @@ def test_json_contract(capsys: pytest.CaptureFixture[str], mtcnn_artifact: Artif
     faces = detect_json(capsys, str(grace_hopper_path()))
     assert len(faces) == 1 and set(faces[0]) == {"box", "score", "landmarks"}
     assert len(faces[0]["box"]) == 4 and np.array(faces[0]["landmarks"]).shape == (5, 2)
-    with MtcnnDetector(mtcnn_artifact) as detector:
+    with MtcnnDetector.from_artifact(mtcnn_artifact) as detector:
         (face,) = detector.detect(cv2.imread(str(grace_hopper_path())))
     assert faces == [face.to_json()]  # same numbers as the library, rounded by Face.to_json
 

@@ -57,7 +57,7 @@ def test_whole_photos(
 ) -> None:
     inputs = shared_dir / "data" / "real-inputs"
     artifact = ensure_artifact(get_spec(model), settings.cache_dir)
-    frame = FrameRestorer(artifact).open() if artifact.spec.frame_stage else None
+    frame = FrameRestorer.from_artifact(artifact).open() if artifact.spec.frame_stage else None
     try:
         for name, count in WHOLE_FACES.items():
             out = _run(capsys, inputs / name, "-o", tmp_path, "--model", model)
@@ -69,7 +69,7 @@ def test_whole_photos(
                 # (by the faces: a frame stage, WIPA's, restores the whole photo first)
                 expected = original if frame is None else frame.restore(original)
                 far = np.ones(original.shape[:2], bool)
-                with MtcnnDetector(mtcnn_artifact) as detector:
+                with MtcnnDetector.from_artifact(mtcnn_artifact) as detector:
                     for face in detector.detect(original):
                         x1, y1, x2, y2 = face.box
                         w, h = x2 - x1, y2 - y1  # the paste box reaches ~1.3 box sizes around it

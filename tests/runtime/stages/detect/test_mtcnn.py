@@ -33,7 +33,7 @@ MAX_LANDMARK_PX = 2.0
 
 @pytest.fixture(scope="module")
 def detector(mtcnn_artifact: Artifact) -> Iterator[MtcnnDetector]:
-    with MtcnnDetector(mtcnn_artifact, threads=2) as opened:
+    with MtcnnDetector.from_artifact(mtcnn_artifact, threads=2) as opened:
         yield opened
 
 
@@ -121,7 +121,9 @@ def test_min_face_size_drops_smaller_faces(
 ) -> None:
     frame = two_faces(grace_hopper)
     for min_face, count in ((20, 2), (100, 1)):
-        with MtcnnDetector(mtcnn_artifact, MtcnnOptions(min_face_size=min_face)) as detector:
+        with MtcnnDetector.from_artifact(
+            mtcnn_artifact, MtcnnOptions(min_face_size=min_face)
+        ) as detector:
             faces = detector.detect(frame)
         assert len(faces) == count, min_face
         assert faces[0].box[2] < 512  # largest first: the full-size face on the left
@@ -129,16 +131,16 @@ def test_min_face_size_drops_smaller_faces(
 
 def test_thresholds_and_scale_factor(mtcnn_artifact: Artifact, grace_hopper: np.ndarray) -> None:
     (golden,) = GOLDEN["images"]["matplotlib:grace_hopper.jpg"]["faces"]
-    with MtcnnDetector(mtcnn_artifact) as detector:
+    with MtcnnDetector.from_artifact(mtcnn_artifact) as detector:
         (face,) = detector.detect(grace_hopper)
     # O-Net keeps scores strictly above its threshold: the face's own score (this build's, not the
     # golden's) drops it, a threshold 1e-6 lower keeps it.
     for threshold, count in ((face.score, 0), (face.score - 1e-6, 1)):
-        with MtcnnDetector(
+        with MtcnnDetector.from_artifact(
             mtcnn_artifact, MtcnnOptions(thresholds=(0.6, 0.7, threshold))
         ) as detector:
             assert len(detector.detect(grace_hopper)) == count, threshold
-    with MtcnnDetector(mtcnn_artifact, MtcnnOptions(scale_factor=0.8)) as detector:
+    with MtcnnDetector.from_artifact(mtcnn_artifact, MtcnnOptions(scale_factor=0.8)) as detector:
         (face,) = detector.detect(grace_hopper)
     # another pyramid gives other proposals, converging on the same face
     assert iou(face.box, np.array(golden["box"])) > 0.8
@@ -185,7 +187,7 @@ def test_bad_options_are_usage_errors(options: dict[str, Any]) -> None:
 
 
 def test_lifecycle(mtcnn_artifact: Artifact) -> None:
-    detector = MtcnnDetector(mtcnn_artifact)  # cheap: nothing loaded yet
+    detector = MtcnnDetector.from_artifact(mtcnn_artifact)  # cheap: nothing loaded yet
     with pytest.raises(RuntimeError, match="not open"):
         detector.detect(np.zeros((32, 32, 3), np.uint8))
     detector.open()

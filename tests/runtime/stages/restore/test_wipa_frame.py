@@ -138,9 +138,11 @@ def test_a_flat_photo_is_left_alone(wipa: Pipeline) -> None:
 def test_frame_options_are_the_model_options(settings: Settings, cases: dict[str, Case]) -> None:
     artifact = ensure_artifact(get_spec("wipa"), settings.cache_dir)
     degraded = cases["grace_hopper"].degraded
-    with FrameRestorer(artifact, options={"fade": 0.0}) as frame:
+    with FrameRestorer.from_artifact(artifact, options={"fade": 0.0}) as frame:
         unfaded = frame.restore(degraded)
-    with FrameRestorer(artifact, options={"fade": 0.0, "scratch": 0.0, "denoise": 0.0}) as frame:
+    with FrameRestorer.from_artifact(
+        artifact, options={"fade": 0.0, "scratch": 0.0, "denoise": 0.0}
+    ) as frame:
         untouched = frame.restore(degraded)
     # Every step off: only float32 round trips remain (colour transform, wavelets: ~1e-6 of the
     # range), which rounding to uint8 may tip by 1 level at most.
@@ -190,7 +192,7 @@ def test_adjacent_tiles_agree(settings: Settings, grace_hopper: np.ndarray) -> N
     padded = cv2.copyMakeBorder(degraded, *(margin,) * 4, cv2.BORDER_REFLECT_101)
     first, second = tile_starts(degraded.shape[1], tile, margin)
     means = photo_means(degraded, stage, spec)
-    with FrameRestorer(ensure_artifact(spec, settings.cache_dir)) as frame:
+    with FrameRestorer.from_artifact(ensure_artifact(spec, settings.cache_dir)) as frame:
         left, right = (
             frame.run_tile(
                 to_tensor(np.ascontiguousarray(padded[None, :tile, s : s + tile]), spec), means
