@@ -48,7 +48,7 @@ def main() -> None:
     frame = benchmark_frame()
     artifact = ensure_artifact(get_spec("mtcnn"), load_settings().cache_dir)
     options = MtcnnOptions(min_face_size=args.min_face)
-    with MtcnnDetector(artifact, options, threads=args.threads) as detector:
+    with MtcnnDetector.from_artifact(artifact, options, threads=args.threads) as detector:
         for _ in range(2):
             faces = detector.detect(frame)
         totals, stages = [], []

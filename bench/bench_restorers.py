@@ -88,7 +88,7 @@ def time_frame(size: str, runs: int, threads: int) -> tuple[list[float], int]:
         tile_starts(width, stage.tile, stage.margin)
     )
     artifact = ensure_artifact(spec, load_settings().cache_dir)
-    with FrameRestorer(artifact, threads=threads) as restorer:
+    with FrameRestorer.from_artifact(artifact, threads=threads) as restorer:
         restorer.restore(frame)
         times = []
         for _ in range(runs):

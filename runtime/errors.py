@@ -60,3 +60,7 @@ class InputError(FacertError):
 
 class OutputError(FacertError):
     """An output cannot be written."""
+
+
+class UnsupportedError(UsageError):
+    """An operation the chosen backend or model does not support (device buffers on a CPU one)."""

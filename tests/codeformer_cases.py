@@ -11,14 +11,14 @@ from typing import Any
 import cv2
 import numpy as np
 import torch
+from testdata import DATA, GOLDEN_DATA
 
-DATA = Path(__file__).resolve().parent / "data"
-GOLDEN = DATA / "codeformer"
+GOLDEN = GOLDEN_DATA / "codeformer"
 FACES = DATA / "faces"
 # Degraded real crops beside a source checkout (../shared), read only where the tests name them.
 SHARED_CROPS = DATA.parents[1].parent / "shared" / "data" / "real-inputs" / "codeformer-cropped"
 
-# The small configuration of tests/data/codeformer/recipe/make_golden.py: 64 px VQGAN (nf 32,
+# The small configuration of tests/golden/codeformer/recipe/make_golden.py: 64 px VQGAN (nf 32,
 # ch_mult 1,2,4: a 16x16 latent as in the official model), 2-layer transformer, 64 codes, fusion
 # at every resolution of the generator including the attention resolution 16.
 SMALL_CONFIG: dict[str, Any] = dict(

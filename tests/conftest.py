@@ -3,18 +3,34 @@ real degraded photos under ../shared (tests that use them skip when it is absent
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from testdata import ROOT
 
 from facert.config import Settings, load_settings
 from facert.models.artifacts import Artifact
 
-ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
-DATA = Path(__file__).resolve().parent / "data"
+
+
+@pytest.fixture(autouse=True)
+def _torch_state_restored() -> Iterator[None]:
+    """A test that changes torch's thread count or its global random generator gets them back as
+    they were (torch is looked at only when something already imported it). Module fixtures that
+    change them use torch_state.one_thread() instead."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        yield
+        return
+    threads, rng = torch.get_num_threads(), torch.random.get_rng_state()
+    yield
+    torch.set_num_threads(threads)
+    torch.random.set_rng_state(rng)
 
 
 @pytest.fixture(scope="session")

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
+from testdata import DATA
 
 if TYPE_CHECKING:
     import torch
 
-FACES = Path(__file__).resolve().parent / "data" / "faces"
+FACES = DATA / "faces"
 BORDER_BGR = (135, 133, 132)
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from testdata import DATA, GOLDEN_DATA
 
 from facert.export.families.restoreformer.export import (
     build_restoreformer,
@@ -19,14 +20,13 @@ from facert.export.families.restoreformer.net import RestoreFormer, RestoreForme
 from facert.export.harness.fill import deterministic_state_dict
 from facert.export.precision.policy import FP32
 
-DATA = Path(__file__).resolve().parent / "data"
-GOLDEN = DATA / "restoreformer"
+GOLDEN = GOLDEN_DATA / "restoreformer"
 GRACE_HOPPER = DATA / "faces" / "grace_hopper_512.png"
 VARIANT_NAMES = ("restoreformer", "restoreformer-pp")
 
 
 def golden(variant: str, size: str) -> dict[str, np.ndarray]:
-    """The official code's outputs (see tests/data/restoreformer/README.md)."""
+    """The official code's outputs (see tests/golden/restoreformer/README.md)."""
     with np.load(GOLDEN / f"golden_{variant}_{size}.npz") as archive:
         return dict(archive)
 

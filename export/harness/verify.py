@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from facert.backends.ort import OrtSession
+from facert.backends import Engine, engine_for
 from facert.errors import ExportError
 from facert.export.harness import checks
 from facert.export.precision.policy import (
@@ -70,7 +70,7 @@ def option_arrays(spec: ModelSpec, case: Options, rows: int) -> list[np.ndarray]
     return [np.full((rows,), case[name], np.float32) for name in option_names(spec)]
 
 
-def ort_runner(spec: ModelSpec, session: OrtSession, case: Options) -> Runner:
+def ort_runner(spec: ModelSpec, session: Engine, case: Options) -> Runner:
     """``session`` (either graph: both take and give float32) on (N, 3, S, S) float32 faces."""
 
     def run(faces: np.ndarray) -> np.ndarray:
@@ -121,7 +121,7 @@ class CheckSet:
     def ort_outputs(self, path: Path) -> list[tuple[Options, np.ndarray, np.ndarray, np.ndarray]]:
         """Per case, the case, its reference, and the graph at ``path`` in ONNX Runtime on the
         faces: its single runs (one row at a time, stacked) and its batch run."""
-        with OrtSession(path) as session:
+        with engine_for(path) as session:
             runs = [ort_runner(self.spec, session, case) for case in self.cases]
             outputs = [(checks.run_rows(run, self.faces), run(self.faces)) for run in runs]
         cases = zip(self.cases, self.expected, outputs, strict=True)

@@ -1,16 +1,16 @@
-"""ONNX Runtime session wrapper: cheap constructor, explicit open/close, inputs checked at ``run``."""
+"""ONNX Runtime session: the first :class:`facert.backends.base.Engine`, on the CPU provider."""
 
 from __future__ import annotations
 
 import logging
-import warnings
+from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import numpy as np
 
-from facert.errors import ArtifactError, FacertError
+from facert.backends.base import Lifecycle, TensorInfo, check_feed
+from facert.errors import ArtifactError, UnsupportedError
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,16 @@ _ORT_TYPES = {
 }
 
 
-class OrtSession:
+def _tensors(nodes: list[Any]) -> dict[str, TensorInfo]:
+    """ONNX Runtime's NodeArg list -> {name: TensorInfo}, in the graph's order."""
+    infos = {}
+    for node in nodes:
+        dtype = _ORT_TYPES.get(node.type)
+        infos[node.name] = TensorInfo(tuple(node.shape), None if dtype is None else np.dtype(dtype))
+    return infos
+
+
+class OrtSession(Lifecycle):
     """One ONNX model on ONNX Runtime's CPU execution provider.
 
     Construction only records the path; :meth:`open` (or ``with``) creates the session, :meth:`close`
@@ -46,12 +55,17 @@ class OrtSession:
         self.spin = spin
         self.providers = providers or ("CPUExecutionProvider",)
         self._session: Any = None
-        self._inputs: dict[str, tuple[tuple[int | str | None, ...], Any]] = {}
-        self.output_names: list[str] = []
+        self._inputs: dict[str, TensorInfo] = {}
+        self._outputs: dict[str, TensorInfo] = {}
 
-    def open(self) -> OrtSession:
-        if self._session is not None:
-            return self
+    def __repr__(self) -> str:
+        return f"OrtSession({self.path})"
+
+    @property
+    def name(self) -> str:
+        return str(self.path)
+
+    def _acquire(self) -> None:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -63,7 +77,7 @@ class OrtSession:
             "session.intra_op.allow_spinning", "1" if self.spin else "0"
         )
         try:
-            self._session = ort.InferenceSession(
+            session = ort.InferenceSession(
                 str(self.path), sess_options=options, providers=list(self.providers)
             )
         except Exception as exc:  # ORT raises its own Fail/InvalidGraph/NoSuchFile types
@@ -73,68 +87,42 @@ class OrtSession:
             raise ArtifactError(
                 f"ONNX Runtime cannot load it ({first_line})", path=str(self.path)
             ) from None
-        self._inputs = {
-            i.name: (tuple(i.shape), _ORT_TYPES.get(i.type)) for i in self._session.get_inputs()
-        }
-        self.output_names = [o.name for o in self._session.get_outputs()]
-        return self
+        self._inputs = _tensors(session.get_inputs())
+        self._outputs = _tensors(session.get_outputs())
+        self._session = session
 
-    def close(self) -> None:
+    def _release(self) -> None:
         self._session = None
 
-    def __enter__(self) -> OrtSession:
-        return self.open()
+    @property
+    def inputs(self) -> dict[str, TensorInfo]:
+        self._require_open()
+        return dict(self._inputs)
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        if getattr(self, "_session", None) is not None:
-            warnings.warn(f"OrtSession({self.path}) was not closed", ResourceWarning, stacklevel=1)
+    @property
+    def outputs(self) -> dict[str, TensorInfo]:
+        self._require_open()
+        return dict(self._outputs)
 
     @property
     def input_names(self) -> list[str]:
-        self._require_open()
-        return list(self._inputs)
+        return list(self.inputs)
 
-    def input_shape(self, name: str) -> tuple[int | str | None, ...]:
-        self._require_open()
-        return self._inputs[name][0]
+    @property
+    def output_names(self) -> list[str]:
+        return list(self.outputs)
 
-    def _require_open(self) -> None:
-        if self._session is None:
-            raise RuntimeError(f"OrtSession({self.path}) is not open; call open() or use `with`")
-
-    def _check(self, feed: dict[str, np.ndarray]) -> None:
-        missing = set(self._inputs) - set(feed)
-        extra = set(feed) - set(self._inputs)
-        if missing or extra:
-            raise FacertError(
-                f"{self.path.name}: inputs expected {sorted(self._inputs)}, got {sorted(feed)}"
-            )
-        for name, array in feed.items():
-            shape, dtype = self._inputs[name]
-            if dtype is not None and array.dtype != dtype:
-                raise FacertError(
-                    f"{self.path.name}: input {name!r} must be {np.dtype(dtype).name}, "
-                    f"got {array.dtype.name}"
-                )
-            if len(shape) != array.ndim or any(
-                isinstance(d, int) and d != a for d, a in zip(shape, array.shape, strict=True)
-            ):
-                raise FacertError(
-                    f"{self.path.name}: input {name!r} must have shape {list(shape)}, "
-                    f"got {list(array.shape)}"
-                )
-
-    def run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def run(self, feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run the model on ``feed`` (name -> array); returns every output by name."""
         self._require_open()
-        self._check(feed)
-        outputs = self._session.run(None, feed)
-        return dict(zip(self.output_names, outputs, strict=True))
+        check_feed(self.path.name, self._inputs, feed)
+        outputs = self._session.run(None, dict(feed))
+        return dict(zip(self._outputs, outputs, strict=True))
+
+    def run_device(self, feed: Mapping[str, Any], stream: Any = None) -> dict[str, Any]:
+        """Not supported: this backend runs on host arrays only."""
+        raise UnsupportedError(
+            "the ort backend (ONNX Runtime, CPU) runs on host arrays only: use run(), or a GPU "
+            "backend for device buffers",
+            path=str(self.path),
+        )

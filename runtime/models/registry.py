@@ -69,6 +69,21 @@ class ModelOption:
 
 
 @dataclass(frozen=True)
+class ExtraInput:
+    """A per-face graph input besides the image and the options: a parsing map (PSFR-GAN), the
+    boxes of the eyes, nose and mouth (DFDNet). The caller computes it for each face and gives it
+    with each call (:meth:`facert.stages.restore.restorer.Restorer.restore`, ``extras``).
+
+    ``shape`` is one face's part, the graph's input being (N, *shape); ``dtype`` a numpy dtype name.
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    help: str
+    dtype: str = "float32"
+
+
+@dataclass(frozen=True)
 class FrameStage:
     """A whole-photo stage a restorer runs before the faces are detected (WIPA: fading, scratches
     and grain are everywhere on an old print, not only on its faces).
@@ -122,6 +137,7 @@ class ModelSpec:
     )
     weights: tuple[WeightFile, ...] = ()
     options: tuple[ModelOption, ...] = ()
+    extra_inputs: tuple[ExtraInput, ...] = ()  # per-face graph inputs given with each call
     precision_policy: tuple[str, ...] = ()  # parts kept in FP32 in an FP16 build
     batches: bool = True
     onnx_files: tuple[str, ...] = ("model.onnx",)
@@ -156,6 +172,8 @@ class ModelSpec:
         }
         if self.frame_stage is not None:  # absent otherwise: other models' fingerprints unchanged
             facts["frame_stage"] = asdict(self.frame_stage)
+        if self.extra_inputs:  # likewise
+            facts["extra_inputs"] = [asdict(extra) for extra in self.extra_inputs]
         return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 
 import numpy as np
 
+from facert.backends.base import Lifecycle, open_all
 from facert.config import Settings
 from facert.errors import UsageError
 from facert.models.exporting import ensure_artifact
@@ -60,8 +60,12 @@ class EnhanceResult:
     face_options: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-class Pipeline:
-    """Detect, align, restore and blend the faces of frames with one detector and one restorer."""
+class Pipeline(Lifecycle):
+    """Detect, align, restore and blend the faces of frames with one detector and one restorer.
+
+    The pipeline owns its parts: opening it opens them (the restorer, the frame stage, the
+    detector), closing it closes them. :meth:`open` (a class method) builds and opens them.
+    """
 
     def __init__(
         self,
@@ -76,7 +80,7 @@ class Pipeline:
         self.frame = frame
 
     @classmethod
-    def open(
+    def open(  # a factory, over Lifecycle.open: `with` calls Lifecycle.open itself
         cls,
         settings: Settings,
         model: str = DEFAULT_RESTORER,
@@ -88,7 +92,8 @@ class Pipeline:
         precision: str = "auto",
     ) -> Pipeline:
         """Resolve, export if needed, and open the restorer ``model`` (its graph at ``precision``:
-        auto, fp32 or fp16, see :func:`facert.stages.restore.restorer.graph_file`) and the default detector."""
+        auto, fp32 or fp16, see :func:`facert.stages.restore.restorer.graph_file`) and the default detector.
+        ``model_options`` stay the restorer's option values for every frame."""
         spec = get_spec(model)
         if spec.role != "restorer":
             raise UsageError(f"{model} is a {spec.role}, not a restorer")
@@ -97,8 +102,10 @@ class Pipeline:
         frame = None
         if spec.frame_stage is not None:
             face_options.update(dict.fromkeys(spec.frame_stage.face_off, 0.0))
-            frame = FrameRestorer(artifact, options=model_options, threads=settings.threads)
-        restorer = Restorer(
+            frame = FrameRestorer.from_artifact(
+                artifact, options=model_options, threads=settings.threads
+            )
+        restorer = Restorer.from_artifact(
             artifact, options=face_options, threads=settings.threads, precision=precision
         ).open()
         try:
@@ -110,24 +117,17 @@ class Pipeline:
             if frame is not None:
                 frame.close()
             raise
-        return cls(detector, restorer, options, frame)
+        return Lifecycle.open(cls(detector, restorer, options, frame))
 
-    def close(self) -> None:
+    def _acquire(self) -> None:
+        frame = [self.frame] if self.frame is not None else []
+        open_all([self.restorer, *frame, self.detector])
+
+    def _release(self) -> None:
         self.detector.close()
         self.restorer.close()
         if self.frame is not None:
             self.frame.close()
-
-    def __enter__(self) -> Pipeline:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def detect(self, image: np.ndarray) -> list[Face]:
         """The faces to restore in ``image`` ((H, W, 3) uint8 BGR), after the selection options."""

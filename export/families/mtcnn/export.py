@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 import torch
 
-from facert.backends.ort import OrtSession
+from facert.backends import engine_for
 from facert.errors import ExportError, WeightsError
 from facert.export.families.mtcnn.net import NETWORKS
 from facert.export.harness.checkpoint import load_state_dict, load_strict
@@ -127,7 +127,7 @@ def check_parity(name: str, module: torch.nn.Module, path: Path, photo: np.ndarr
     """The largest |ONNX Runtime - torch| over every output of every parity batch, raising past the
     tolerance. For R-Net and O-Net a one-row run must also match that row of the batched run."""
     worst = 0.0
-    with OrtSession(path) as session:
+    with engine_for(path) as session:
 
         def run(batch: np.ndarray) -> list[np.ndarray]:
             outputs = session.run({INPUT_NAME: batch})

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from facert.backends.ort import OrtSession
+from facert.backends import engine_for
 from facert.errors import ExportError
 from facert.export.harness.onnx import OPSET, write_onnx
 from facert.models.registry import ModelSpec
@@ -134,7 +134,7 @@ def check_parity(
     """The graph at ``path`` in ONNX Runtime (CPU, 2 threads) on ``feeds`` (CHECK_BATCH rows):
     max |batch run - ``expected``| (torch's outputs) and max |batch run - single runs|; raises
     :class:`ExportError` past PARITY_TOLERANCE or BATCH_TOLERANCE."""
-    with OrtSession(path, threads=2) as session:
+    with engine_for(path, threads=2) as session:
         batched = session.run(feeds)["restored"]
         rows = [
             {name: value[i : i + 1] for name, value in feeds.items()} for i in range(CHECK_BATCH)

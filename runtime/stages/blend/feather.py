@@ -27,7 +27,7 @@ What is approximated: near the four corners the minimum of a product is not the 
 and a discrete Gaussian factors in the crop's rotated axes only approximately (the continuous one
 does exactly). Measured against OpenCV on random similarities with ``w_edge >= 4`` (faces of 80 px
 and more; smaller ones are pasted otherwise, see :mod:`facert.stages.blend.paste`): ``soft`` off by 2e-5 on
-average, 0.013 at most, at the corners (tests/test_feather.py). ``erosion`` is off by more at the
+average, 0.013 at most, at the corners (tests/runtime/stages/blend/test_feather.py). ``erosion`` is off by more at the
 corners (up to 0.25 at upscale 3), where ``soft`` is already 0.
 
 Matrix convention: ``forward`` is a (2, 3) float64 background -> crop matrix, pixel centres at

@@ -63,7 +63,7 @@ def erode_box(image: np.ndarray, size: int, out: np.ndarray, workspace: Workspac
     trapezoids, one per crop axis, a log-concave function, which is unimodal along any line; erosions
     keep the property (minima of unimodal sequences are unimodal). Checked exact against
     ``cv2.erode`` on 9,000 random placements (magnifications 0.1 to 8, kernels 2 to 41);
-    tests/test_blend.py keeps checking it.
+    tests/runtime/stages/blend/test_paste.py keeps checking it.
     """
     height, width = image.shape
     before, after = size // 2, size - 1 - size // 2

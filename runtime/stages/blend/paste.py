@@ -24,7 +24,7 @@ outside, its blur reflects), which no product of crop-axis profiles expresses; a
 ``w_edge`` is always facexlib's: estimated from the matrix
 (:func:`facert.stages.blend.feather.estimated_eroded_area`), measured over the box when the estimate lies
 within :func:`facert.stages.blend.feather.ambiguity` of a step. What differs from facexlib (PSNR over the faces'
-boxes above 50 dB, see tests/test_blend.py): facexlib sums in float32 and truncates once at the
+boxes above 50 dB, see tests/runtime/stages/blend/test_paste.py): facexlib sums in float32 and truncates once at the
 end, this rounds each term and each face (most of the difference: 1 level on about half the
 feathered pixels; and where facexlib's float32 ``soft`` is 1 - 6e-8 over a face's plateau, its
 truncation takes 1 level off a third of those pixels); the mask's 8-bit steps; the model's corners

@@ -15,6 +15,8 @@ class Detector(Protocol):
 
     def detect(self, image: np.ndarray) -> list[Face]: ...
 
+    def open(self) -> Any: ...
+
     def close(self) -> None: ...
 
 
@@ -41,4 +43,4 @@ def open_detector(settings: Settings, name: str = "mtcnn", **options: Any) -> De
         raise UsageError(f"unknown {name} option(s) {unknown}; known: {sorted(known)}")
     detector_options = MtcnnOptions(**options)
     artifact = ensure_artifact(spec, settings.cache_dir)
-    return MtcnnDetector(artifact, detector_options, threads=settings.threads).open()
+    return MtcnnDetector.from_artifact(artifact, detector_options, threads=settings.threads).open()

@@ -11,7 +11,7 @@ this filter, so facert does too.
 Every bin mean is read from a summed-area table in O(1): the table holds exact integer sums, and
 the mean is computed as ``float32(sum) / rows / cols`` like PyTorch's kernel, which makes the result
 equal to PyTorch's float32 output (bit for bit with torch 2.13; within 2 ulps whichever way a
-PyTorch build groups the division, which tests/test_detect_area.py holds). Tables are built once per frame and shared by every pyramid level
+PyTorch build groups the division, which tests/runtime/stages/detect/test_area.py holds). Tables are built once per frame and shared by every pyramid level
 and every crop.
 """
 

@@ -14,13 +14,13 @@ The networks come from the cached export (``facert models export mtcnn``); see
 from __future__ import annotations
 
 import time
-import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
-from types import TracebackType
 
 import numpy as np
 
-from facert.backends.ort import OrtSession
+from facert.backends import Engine, engine_for
+from facert.backends.base import Lifecycle, open_all
 from facert.errors import InputError, UsageError
 from facert.models.artifacts import Artifact
 from facert.models.specs.mtcnn import CROP_SIZES, INPUT_NAME
@@ -73,61 +73,42 @@ def _normalise(pixels: np.ndarray) -> np.ndarray:
     return pixels
 
 
-class MtcnnDetector:
+NETWORKS = ("pnet", "rnet", "onet")
+
+
+class MtcnnDetector(Lifecycle):
     """Faces in (H, W, 3) uint8 BGR frames, with box, score and five landmarks in frame pixels.
 
-    The constructor only records its arguments; :meth:`open` (or ``with``) loads the three ONNX
-    graphs, :meth:`close` releases them and may be called twice. ``threads`` 0 lets ONNX Runtime
-    choose.
+    ``engines`` holds the three networks by name (``pnet``, ``rnet``, ``onet``); the detector owns
+    them. The constructor only records its arguments; :meth:`open` (or ``with``) opens the three,
+    :meth:`close` closes them and may be called twice.
     """
 
-    def __init__(
-        self, artifact: Artifact, options: MtcnnOptions | None = None, *, threads: int = 0
-    ) -> None:
-        self.artifact = artifact
+    def __init__(self, engines: Mapping[str, Engine], options: MtcnnOptions | None = None) -> None:
+        if sorted(engines) != sorted(NETWORKS):
+            raise UsageError(f"MTCNN needs the engines {list(NETWORKS)}, got {sorted(engines)}")
+        self.engines = dict(engines)
         self.options = options or MtcnnOptions()
-        self.threads = threads
-        self._sessions: dict[str, OrtSession] = {}
 
-    def open(self) -> MtcnnDetector:
-        if not self._sessions:
-            sessions = {}
-            try:
-                for name in ("pnet", "rnet", "onet"):
-                    sessions[name] = OrtSession(
-                        self.artifact.path(f"{name}.onnx"), threads=self.threads
-                    ).open()
-            except BaseException:
-                for session in sessions.values():
-                    session.close()
-                raise
-            self._sessions = sessions
-        return self
+    @classmethod
+    def from_artifact(
+        cls, artifact: Artifact, options: MtcnnOptions | None = None, *, threads: int = 0
+    ) -> MtcnnDetector:
+        """The detector (not opened) on the engines for the export's three graphs; ``threads`` 0
+        lets the backend choose."""
+        engines = {n: engine_for(artifact.path(f"{n}.onnx"), threads=threads) for n in NETWORKS}
+        return cls(engines, options)
 
-    def close(self) -> None:
-        for session in self._sessions.values():
-            session.close()
-        self._sessions = {}
+    def _acquire(self) -> None:
+        open_all(self.engines[name] for name in NETWORKS)
 
-    def __enter__(self) -> MtcnnDetector:
-        return self.open()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        if getattr(self, "_sessions", None):
-            warnings.warn("MtcnnDetector was not closed", ResourceWarning, stacklevel=1)
+    def _release(self) -> None:
+        for engine in self.engines.values():
+            engine.close()
 
     def _run(self, name: str, batch: np.ndarray) -> dict[str, np.ndarray]:
-        if not self._sessions:
-            raise RuntimeError("MtcnnDetector is not open; call open() or use `with`")
-        return self._sessions[name].run({INPUT_NAME: batch})
+        self._require_open()
+        return self.engines[name].run({INPUT_NAME: batch})
 
     def detect(self, image: np.ndarray, timings: Timings | None = None) -> list[Face]:
         """Every face in ``image``, (H, W, 3) uint8 BGR, largest box first.

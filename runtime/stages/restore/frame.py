@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from types import TracebackType
 
 import cv2
 import numpy as np
 
-from facert.backends.ort import OrtSession
+from facert.backends import Engine, engine_for
+from facert.backends.base import Lifecycle
 from facert.errors import UsageError
 from facert.models.artifacts import Artifact
 from facert.models.registry import FrameStage, ModelSpec
@@ -109,58 +109,77 @@ def restore_by_tiles(
     return from_tensor(core, spec)[0]
 
 
-class FrameRestorer:
-    """The frame stage of a restorer spec, on ONNX Runtime: whole photos in, restored photos out.
+class FrameRestorer(Lifecycle):
+    """The frame stage of a restorer spec on ``engine`` (the stage's graph): whole photos in,
+    restored photos out.
 
     ``options`` overrides the spec's defaults for its graph-input options (lengths in photo pixels,
-    fed unscaled). Cheap to construct; :meth:`open` creates the session, :meth:`close` frees it.
+    fed unscaled) in every call; a call may override them again. Cheap to construct; :meth:`open`
+    opens the engine and checks it, :meth:`close` closes it.
     """
 
     def __init__(
-        self, artifact: Artifact, *, options: Mapping[str, float] | None = None, threads: int = 0
+        self, artifact: Artifact, engine: Engine, *, options: Mapping[str, float] | None = None
     ) -> None:
         if artifact.spec.frame_stage is None:
             raise UsageError(f"model {artifact.spec.name} has no frame stage")
         self.spec = artifact.spec
         self.stage: FrameStage = artifact.spec.frame_stage
+        self.engine = engine
         self.options = {o.name: o.default for o in self.spec.options if o.graph_input}
         self.options.update(options or {})
-        self.session = OrtSession(artifact.path(self.stage.graph), threads=threads)
 
-    def open(self) -> FrameRestorer:
-        self.session.open()
+    @classmethod
+    def from_artifact(
+        cls, artifact: Artifact, *, options: Mapping[str, float] | None = None, threads: int = 0
+    ) -> FrameRestorer:
+        """The frame stage (not opened) on the engine for ``artifact``'s frame-stage graph."""
+        stage = artifact.spec.frame_stage
+        if stage is None:
+            raise UsageError(f"model {artifact.spec.name} has no frame stage")
+        return cls(
+            artifact, engine_for(artifact.path(stage.graph), threads=threads), options=options
+        )
+
+    def __repr__(self) -> str:
+        return f"FrameRestorer({self.engine.name})"
+
+    def _acquire(self) -> None:
+        self.engine.open()
+        inputs = self.engine.inputs
         expected = {"image", "photo_means", *self.options}
-        if set(self.session.input_names) != expected or tuple(
-            self.session.input_shape("image")[1:]
-        ) != (3, self.stage.tile, self.stage.tile):
-            self.session.close()
+        if set(inputs) != expected or tuple(inputs["image"].shape[1:]) != (
+            3,
+            self.stage.tile,
+            self.stage.tile,
+        ):
+            self.engine.close()
             raise UsageError(
-                f"{self.session.path}: the frame-stage graph does not match the "
+                f"{self.engine.name}: the frame-stage graph does not match the "
                 f"{self.spec.name} spec; export the model again"
             )
-        return self
 
-    def close(self) -> None:
-        self.session.close()
+    def _release(self) -> None:
+        self.engine.close()
 
-    def __enter__(self) -> FrameRestorer:
-        return self.open()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def run_tile(self, tile: np.ndarray, means: np.ndarray) -> np.ndarray:
+    def run_tile(
+        self, tile: np.ndarray, means: np.ndarray, options: Mapping[str, float] | None = None
+    ) -> np.ndarray:
         """One tile through the graph: (1, 3, T, T) float32 and the photo's (1, 3, M, M) means
-        (:func:`photo_means`) in, the restored (1, 3, T, T) float32 tile out."""
-        feed = {name: np.full(1, value, np.float32) for name, value in self.options.items()}
+        (:func:`photo_means`) in, the restored (1, 3, T, T) float32 tile out. ``options``: this
+        call's option values (this stage's when None)."""
+        values = self.options if options is None else options
+        feed = {name: np.full(1, value, np.float32) for name, value in values.items()}
         feed["image"], feed["photo_means"] = tile, means
-        return next(iter(self.session.run(feed).values()))
+        return next(iter(self.engine.run(feed).values()))
 
-    def restore(self, frame: np.ndarray) -> np.ndarray:
-        """``frame`` (H, W, 3) uint8 BGR -> the restored (H, W, 3) uint8 BGR photo."""
-        return restore_by_tiles(frame, self.stage, self.spec, self.run_tile)
+    def restore(self, frame: np.ndarray, options: Mapping[str, float] | None = None) -> np.ndarray:
+        """``frame`` (H, W, 3) uint8 BGR -> the restored (H, W, 3) uint8 BGR photo. ``options``
+        overrides this stage's option values for this call (no new session)."""
+        values = {**self.options, **(options or {})}
+        unknown = sorted(set(values) - set(self.options))
+        if unknown:
+            raise UsageError(f"{self.spec.name}: unknown frame-stage option(s) {unknown}")
+        return restore_by_tiles(
+            frame, self.stage, self.spec, lambda tile, means: self.run_tile(tile, means, values)
+        )

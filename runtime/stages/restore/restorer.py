@@ -2,7 +2,9 @@
 
 The graph takes the aligned crops as its image input, (N, 3, S, S) float32 in the spec's colour
 order and input range, plus one (N,) float32 input per run-time option of the spec (CodeFormer's
-``fidelity``, ISPL's ``blur_sigma``...). Options measured in photo pixels are multiplied by each
+``fidelity``, ISPL's ``blur_sigma``...) and one (N, ...) input per extra input the spec declares
+(a parsing map, component boxes). Options and extra inputs are given with each call: changing
+them needs no new session. Options measured in photo pixels are multiplied by each
 face's magnification into the crop, so a blur width means the same thing for a small and a large face.
 An option the spec marks ``estimated`` (ISPL's ``blur_sigma``) is measured on each face's crop
 (:data:`ESTIMATORS`) unless the user gives a value.
@@ -11,14 +13,14 @@ An option the spec marks ``estimated`` (ISPL's ``blur_sigma``) is measured on ea
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from types import TracebackType
 
 import numpy as np
 
-from facert.backends.ort import OrtSession
+from facert.backends import Engine, engine_for
+from facert.backends.base import Lifecycle
 from facert.errors import UsageError
 from facert.models.artifacts import FP16_GRAPH, Artifact
-from facert.models.registry import ModelSpec
+from facert.models.registry import ModelOption, ModelSpec
 from facert.stages.align.warp import from_tensor, to_tensor
 from facert.stages.restore.blur import estimate_blur
 
@@ -27,6 +29,23 @@ from facert.stages.restore.blur import estimate_blur
 ESTIMATORS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     "blur_sigma": estimate_blur,
 }
+
+
+def _graph_option(spec: ModelSpec, name: str, label: str) -> ModelOption:
+    """The option ``name`` of ``spec`` (``label``: as the user wrote it); UsageError unless it is
+    a graph input."""
+    option = spec.option(name)
+    if not option.graph_input:
+        raise UsageError(f"option {label} of {spec.name} is fixed when the model is exported")
+    return option
+
+
+def _check_range(option: ModelOption, value: float, label: str) -> float:
+    if not option.minimum <= value <= option.maximum:
+        raise UsageError(
+            f"option {label}={value:g} is outside [{option.minimum:g}, {option.maximum:g}]"
+        )
+    return value
 
 
 def parse_options(spec: ModelSpec, assignments: Iterable[str]) -> dict[str, float]:
@@ -39,9 +58,7 @@ def parse_options(spec: ModelSpec, assignments: Iterable[str]) -> dict[str, floa
         name, sep, raw = item.partition("=")
         if not sep:
             raise UsageError(f"--option expects NAME=VALUE, got {item!r}")
-        option = spec.option(name.strip())
-        if not option.graph_input:
-            raise UsageError(f"option {name} of {spec.name} is fixed when the model is exported")
+        option = _graph_option(spec, name.strip(), name)
         if option.estimated and raw.strip() == "auto":
             values.pop(option.name, None)
             continue
@@ -49,11 +66,7 @@ def parse_options(spec: ModelSpec, assignments: Iterable[str]) -> dict[str, floa
             value = float(raw)
         except ValueError:
             raise UsageError(f"option {name}={raw!r} is not a number") from None
-        if not option.minimum <= value <= option.maximum:
-            raise UsageError(
-                f"option {name}={value:g} is outside [{option.minimum:g}, {option.maximum:g}]"
-            )
-        values[option.name] = value
+        values[option.name] = _check_range(option, value, name)
     return values
 
 
@@ -85,26 +98,28 @@ def graph_file(artifact: Artifact, precision: str) -> str:
     )
 
 
-class Restorer:
-    """Aligned face crops in, restored crops out, through one exported model.
+class Restorer(Lifecycle):
+    """Aligned face crops in, restored crops out, through one exported model on ``engine``.
 
-    ``options`` overrides the spec's defaults for its run-time options; an ``estimated`` option not
-    in it is measured per face (:meth:`face_options`). ``max_batch`` bounds how many faces go
-    through the network at once (1 when the spec says the model does not batch).
-    ``precision`` chooses the graph (:func:`graph_file`); ``filename`` is the one it runs.
+    The restorer owns ``engine`` (from :func:`facert.backends.engine_for`, or a test's own): it
+    opens it in :meth:`open`, checks its inputs against the spec, and closes it in :meth:`close`.
+    ``options`` overrides the spec's defaults for its run-time options in every call (a call may
+    override them again); an ``estimated`` option given neither here nor in a call is measured per
+    face (:meth:`face_options`). ``max_batch`` bounds how many faces go through the network at once
+    (1 when the spec says the model does not batch).
     """
 
     def __init__(
         self,
         artifact: Artifact,
+        engine: Engine,
         *,
         options: Mapping[str, float] | None = None,
-        threads: int = 0,
         max_batch: int = 4,
-        precision: str = "auto",
     ) -> None:
         self.spec = artifact.spec
         self.artifact = artifact
+        self.engine = engine
         self.options = {o.name: o.default for o in self.spec.options if o.graph_input}
         self.options.update(options or {})
         self.estimated = [
@@ -116,59 +131,114 @@ class Restorer:
         if unknown:
             raise UsageError(f"{self.spec.name}: no estimator for option(s) {unknown}")
         self.max_batch = max_batch if self.spec.batches else 1
-        self.filename = graph_file(artifact, precision)
-        self.session = OrtSession(artifact.path(self.filename), threads=threads)
         self._image_input = ""
 
-    def open(self, *, warm_up: bool = False) -> Restorer:
-        """Create the session and check its inputs against the spec; ``warm_up`` runs one face
-        through it so that the first real call does not pay ONNX Runtime's first-run costs."""
-        self.session.open()
-        names = [n for n in self.session.input_names if n not in self.options]
+    @classmethod
+    def from_artifact(
+        cls,
+        artifact: Artifact,
+        *,
+        options: Mapping[str, float] | None = None,
+        threads: int = 0,
+        max_batch: int = 4,
+        precision: str = "auto",
+    ) -> Restorer:
+        """A restorer (not opened) on the engine for ``artifact``'s graph at ``precision``
+        (:func:`graph_file`)."""
+        engine = engine_for(artifact.path(graph_file(artifact, precision)), threads=threads)
+        return cls(artifact, engine, options=options, max_batch=max_batch)
+
+    def __repr__(self) -> str:
+        return f"Restorer({self.engine.name})"
+
+    def _acquire(self) -> None:
+        """Open the engine and check its inputs against the spec."""
+        self.engine.open()
+        inputs = self.engine.inputs
+        extras = {extra.name: extra for extra in self.spec.extra_inputs}
+        names = [n for n in inputs if n not in self.options and n not in extras]
         size = self.spec.input_size
         if (
             len(names) != 1
-            or set(self.options) - set(self.session.input_names)
-            or tuple(self.session.input_shape(names[0])[1:]) != (3, size, size)
+            or set(self.options) - set(inputs)
+            or set(extras) - set(inputs)
+            or tuple(inputs[names[0]].shape[1:]) != (3, size, size)
+            or any(tuple(inputs[n].shape[1:]) != e.shape for n, e in extras.items())
         ):
-            inputs = {n: list(self.session.input_shape(n)) for n in self.session.input_names}
-            self.session.close()
+            self.engine.close()
+            shapes = {n: list(info.shape) for n, info in inputs.items()}
+            wanted = f"options {sorted(self.options)}"
+            if extras:
+                wanted += f", extra inputs {sorted(extras)}"
             raise UsageError(
-                f"{self.artifact.folder}: graph inputs {inputs} do not match the {self.spec.name} "
-                f"spec (image (N, 3, {size}, {size}), options {sorted(self.options)}); "
-                "export the model again"
+                f"{self.artifact.folder}: graph inputs {shapes} do not match the {self.spec.name} "
+                f"spec (image (N, 3, {size}, {size}), {wanted}); export the model again"
             )
         self._image_input = names[0]
+
+    def _release(self) -> None:
+        self.engine.close()
+
+    def open(self, *, warm_up: bool = False) -> Restorer:
+        """Open the engine and check it; ``warm_up`` runs one face through it so that the first
+        real call does not pay the backend's first-run costs."""
+        super().open()
         if warm_up:
-            self.restore(np.zeros((1, size, size, 3), np.uint8))
+            size = self.spec.input_size
+            extras = {
+                e.name: np.zeros((1, *e.shape), np.dtype(e.dtype)) for e in self.spec.extra_inputs
+            }
+            self.restore(np.zeros((1, size, size, 3), np.uint8), extras=extras)
         return self
 
-    def close(self) -> None:
-        self.session.close()
+    def call_options(self, options: Mapping[str, float] | None) -> dict[str, float]:
+        """The option values of one call: this restorer's, overridden by ``options`` (each a
+        graph-input option of the spec, within its range, else :class:`UsageError`)."""
+        values = dict(self.options)
+        for name, value in (options or {}).items():
+            values[name] = _check_range(_graph_option(self.spec, name, name), float(value), name)
+        return values
 
-    def __enter__(self) -> Restorer:
-        return self.open()
-
-    def __exit__(
+    def face_options(
         self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def face_options(self, crops: np.ndarray, scales: np.ndarray) -> dict[str, np.ndarray]:
+        crops: np.ndarray,
+        scales: np.ndarray,
+        options: Mapping[str, float] | None = None,
+    ) -> dict[str, np.ndarray]:
         """Each run-time option's value per face, (N,) float32 in the option's own units: the
-        given or default value, or the estimate on ``crops`` ((N, S, S, 3) uint8 BGR, the crops
-        the network will see; ``scales`` (N,) crop pixels per photo pixel)."""
-        values = {
-            name: np.full(len(crops), value, np.float32) for name, value in self.options.items()
-        }
+        value given in ``options`` (this call), at construction, or the spec's default, or the
+        estimate on ``crops`` ((N, S, S, 3) uint8 BGR, the crops the network will see; ``scales``
+        (N,) crop pixels per photo pixel) for an ``estimated`` option given in neither."""
+        given = self.call_options(options)
+        values = {name: np.full(len(crops), value, np.float32) for name, value in given.items()}
         for name in self.estimated:
+            if name in (options or {}):
+                continue
             option = self.spec.option(name)
             estimate = ESTIMATORS[name](crops, np.asarray(scales, np.float32))
             values[name] = np.clip(estimate, option.minimum, option.maximum).astype(np.float32)
         return values
+
+    def _extra_feed(
+        self, extras: Mapping[str, np.ndarray] | None, count: int
+    ) -> dict[str, np.ndarray]:
+        """The spec's extra inputs, each (count, *shape) in its dtype, checked."""
+        declared = {extra.name: extra for extra in self.spec.extra_inputs}
+        given = dict(extras or {})
+        if set(given) != set(declared):
+            raise UsageError(
+                f"{self.spec.name}: extra inputs expected {sorted(declared)}, got {sorted(given)}"
+            )
+        feed = {}
+        for name, extra in declared.items():
+            array = np.ascontiguousarray(given[name], dtype=np.dtype(extra.dtype))
+            if array.shape != (count, *extra.shape):
+                raise UsageError(
+                    f"{self.spec.name}: extra input {name!r} must have shape "
+                    f"{[count, *extra.shape]} (one per face), got {list(array.shape)}"
+                )
+            feed[name] = array
+        return feed
 
     def _option_feed(
         self, values: Mapping[str, np.ndarray], scales: np.ndarray
@@ -186,26 +256,35 @@ class Restorer:
         crops: np.ndarray,
         scales: np.ndarray | None = None,
         values: Mapping[str, np.ndarray] | None = None,
+        *,
+        options: Mapping[str, float] | None = None,
+        extras: Mapping[str, np.ndarray] | None = None,
     ) -> np.ndarray:
         """Restore aligned crops.
 
         ``crops``: (N, S, S, 3) uint8 BGR, S = spec.input_size. ``scales``: (N,) crop pixels per
         photo pixel of each face (from the alignment), 1 if None. ``values``: the option values per
-        face as :meth:`face_options` returns them (computed here when None). Returns (N, S, S, 3)
-        uint8 BGR.
+        face as :meth:`face_options` returns them; else computed here with ``options`` (this
+        call's option values, by name). ``extras``: the spec's extra inputs, (N, *shape) each.
+        Returns (N, S, S, 3) uint8 BGR.
         """
+        self._require_open()
+        if values is not None and options is not None:
+            raise UsageError("give the option values per face (values) or per call (options)")
         count = len(crops)
+        extra_feed = self._extra_feed(extras, count)
         if count == 0:
             return crops.copy()
         scales = np.ones(count, np.float32) if scales is None else np.asarray(scales, np.float32)
-        values = self.face_options(crops, scales) if values is None else values
+        values = self.face_options(crops, scales, options) if values is None else values
         results = []
         for start in range(0, count, self.max_batch):
             part = slice(start, start + self.max_batch)
             feed = self._option_feed(
                 {k: np.asarray(v)[part] for k, v in values.items()}, scales[part]
             )
+            feed.update({name: array[part] for name, array in extra_feed.items()})
             feed[self._image_input] = to_tensor(crops[part], self.spec)
-            output = next(iter(self.session.run(feed).values()))
+            output = next(iter(self.engine.run(feed).values()))
             results.append(from_tensor(output, self.spec))
         return np.concatenate(results, axis=0)
