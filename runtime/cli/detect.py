@@ -15,6 +15,7 @@ from typing import Any
 
 from facert.config import Settings
 from facert.io.images import read_image
+from facert.models.specs import DEFAULT_DETECTOR
 from facert.stages.faces import Face, select_faces
 
 
@@ -26,6 +27,12 @@ def add_parser(commands: Any) -> None:
     )
     parser.add_argument("image", type=Path, metavar="IMAGE", help="the image file")
     parser.add_argument("--json", action="store_true", help="print a JSON array (the contract)")
+    parser.add_argument(
+        "--detector",
+        default=DEFAULT_DETECTOR,
+        metavar="NAME",
+        help=f"face detector (default: {DEFAULT_DETECTOR})",
+    )
     parser.add_argument(
         "--min-face", type=float, default=20, metavar="PX", help="smallest face, pixels (20)"
     )
@@ -46,11 +53,12 @@ def add_parser(commands: Any) -> None:
 
 
 def run_detect(args: argparse.Namespace, settings: Settings) -> int:
-    from facert.stages.detect import open_detector
+    from facert.stages.detect import detector_spec, open_detector
 
+    detector_spec(args.detector)  # a wrong name is bad usage: found before the image is read
     image = read_image(args.image, settings.max_pixels).bgr
     detector = open_detector(
-        settings, "mtcnn", min_face_size=args.min_face, thresholds=tuple(args.thresholds)
+        settings, args.detector, min_face_size=args.min_face, thresholds=tuple(args.thresholds)
     )
     try:
         faces = detector.detect(image)

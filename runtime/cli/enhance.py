@@ -14,7 +14,7 @@ from facert.errors import FacertError, UsageError
 from facert.io.images import LoadedImage, read_image, write_image
 from facert.io.jobs import Job, check_writable, plan_jobs
 from facert.models.registry import get_spec
-from facert.models.specs import DEFAULT_RESTORER
+from facert.models.specs import DEFAULT_DETECTOR, DEFAULT_RESTORER
 from facert.stages.restore.restorer import PRECISIONS
 
 if TYPE_CHECKING:
@@ -34,6 +34,12 @@ def add_parser(commands: Any) -> None:
         "--model", default=DEFAULT_RESTORER, help=f"restorer (default: {DEFAULT_RESTORER})"
     )
     parser.add_argument("--weights", type=Path, help="official checkpoint for learned models")
+    parser.add_argument(
+        "--detector",
+        default=DEFAULT_DETECTOR,
+        metavar="NAME",
+        help=f"face detector (default: {DEFAULT_DETECTOR})",
+    )
     parser.add_argument("--upscale", type=float, default=1.0, help="output size factor (1..8)")
     faces = parser.add_mutually_exclusive_group()
     faces.add_argument("--only-center-face", action="store_true", help="restore one face only")
@@ -128,6 +134,7 @@ def _open_pipeline(args: argparse.Namespace, settings: Settings) -> Pipeline:
         settings,
         args.model,
         weights=args.weights,
+        detector=args.detector,
         model_options=model_options,
         detector_options=detector_options,
         options=options,

@@ -8,6 +8,10 @@ an export whose manifest does not match its spec, or lists a file that is missin
 ``files`` is what was built: a spec's ``onnx_files`` all, or all but the FP16 graph when the export
 refused it for failing its FP16 checks (the manifest's ``fp16_refused`` says why); the runtime then
 runs the FP32 graph.
+
+These ONNX exports are the artifacts every backend starts from. Engines compiled from them for one
+backend on one device (ONNX Runtime optimized models, later TensorRT plans and OpenVINO blobs) are
+another kind, with their own key and manifest: :mod:`facert.models.compiled`.
 """
 
 from __future__ import annotations

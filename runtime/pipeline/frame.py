@@ -23,9 +23,9 @@ from facert.errors import UsageError
 from facert.models.exporting import ensure_artifact
 from facert.models.registry import get_spec
 from facert.models.specs import DEFAULT_DETECTOR, DEFAULT_RESTORER
-from facert.stages.align.warp import align_faces, crop_scale
+from facert.stages.align.warp import align_faces, crop_scale, face_template
 from facert.stages.blend.paste import paste_faces, upscale_background
-from facert.stages.detect import Detector, open_detector
+from facert.stages.detect import Detector, detector_spec, open_detector
 from facert.stages.faces import Face, select_faces
 from facert.stages.restore.correction import deblocked_crops, paste_corrections
 from facert.stages.restore.frame import FrameRestorer
@@ -86,17 +86,21 @@ class Pipeline(Lifecycle):
         model: str = DEFAULT_RESTORER,
         *,
         weights: Any = None,
+        detector: str = DEFAULT_DETECTOR,
         model_options: Mapping[str, float] | None = None,
         detector_options: Mapping[str, Any] | None = None,
         options: EnhanceOptions | None = None,
         precision: str = "auto",
     ) -> Pipeline:
         """Resolve, export if needed, and open the restorer ``model`` (its graph at ``precision``:
-        auto, fp32 or fp16, see :func:`facert.stages.restore.restorer.graph_file`) and the default detector.
+        auto, fp32 or fp16, see :func:`facert.stages.restore.restorer.graph_file`) and the detector
+        ``detector`` (by name; both names are checked before either model is opened).
         ``model_options`` stay the restorer's option values for every frame."""
         spec = get_spec(model)
         if spec.role != "restorer":
             raise UsageError(f"{model} is a {spec.role}, not a restorer")
+        face_template(spec.input_size, spec.template)  # its alignment template exists
+        detector_spec(detector)
         artifact = ensure_artifact(spec, settings.cache_dir, weights)
         face_options = dict(model_options or {})
         frame = None
@@ -111,13 +115,13 @@ class Pipeline(Lifecycle):
         try:
             if frame is not None:
                 frame.open()
-            detector = open_detector(settings, DEFAULT_DETECTOR, **dict(detector_options or {}))
+            opened = open_detector(settings, detector, **dict(detector_options or {}))
         except BaseException:
             restorer.close()
             if frame is not None:
                 frame.close()
             raise
-        return Lifecycle.open(cls(detector, restorer, options, frame))
+        return Lifecycle.open(cls(opened, restorer, options, frame))
 
     def _acquire(self) -> None:
         frame = [self.frame] if self.frame is not None else []
@@ -139,6 +143,13 @@ class Pipeline(Lifecycle):
             largest=self.options.largest_face,
         )
 
+    def align(self, image: np.ndarray, faces: list[Face]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """The restorer's crops of ``faces`` in ``image`` ((H, W, 3) uint8 BGR), on the alignment
+        template, size and border its spec names: (N, S, S, 3) uint8 BGR and N (2, 3) frame -> crop
+        affines (:func:`facert.stages.align.warp.align_faces`)."""
+        spec = self.restorer.spec
+        return align_faces(image, faces, spec.input_size, spec.crop_border, spec.template)
+
     def frame_stage(self, image: np.ndarray) -> np.ndarray:
         """``image`` ((H, W, 3) uint8 BGR) restored whole by the restorer's frame stage; ``image``
         itself when the restorer has none."""
@@ -159,7 +170,7 @@ class Pipeline(Lifecycle):
         timings["detect"] = time.perf_counter() - start
         start = time.perf_counter()
         spec = self.restorer.spec
-        crops, affines = align_faces(image, faces, spec.input_size, spec.crop_border)
+        crops, affines = self.align(image, faces)
         timings["align"] = time.perf_counter() - start
         start = time.perf_counter()
         inputs = crops

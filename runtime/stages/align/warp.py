@@ -1,4 +1,7 @@
-"""Alignment: a similarity transform onto the FFHQ 5-point template, the warp-crop, and the tensors.
+"""Alignment: a similarity transform onto a 5-point template, the warp-crop, and the tensors.
+
+The template is the one a restorer's spec names (``ModelSpec.template``, a key of
+:data:`TEMPLATES_512`); every restorer so far was trained on FFHQ crops: "ffhq5".
 
 Matrix convention: an ``affine`` is a (2, 3) float64 matrix that maps FRAME pixels to CROP pixels,
 ``[x_crop, y_crop] = affine[:, :2] @ [x_frame, y_frame] + affine[:, 2]``, pixel centres at integer
@@ -11,7 +14,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from facert.errors import InputError
+from facert.errors import InputError, UsageError
 from facert.models.registry import CropBorder, ModelSpec
 from facert.stages.faces import Face
 
@@ -28,19 +31,28 @@ FFHQ_TEMPLATE_512 = np.array(
     dtype=np.float64,
 )
 
+# Every alignment template, by the name specs give it: (5, 2) float64 points of a 512 x 512 crop.
+TEMPLATES_512: dict[str, np.ndarray] = {"ffhq5": FFHQ_TEMPLATE_512}
+
 # facexlib's border colour for crop pixels that fall outside the frame (B, G, R).
 CROP_BORDER_BGR = (135, 133, 132)
 
 
-def face_template(size: int) -> np.ndarray:
-    """The FFHQ template for a ``size`` x ``size`` crop: (5, 2) float32, crop pixels.
+def face_template(size: int, name: str = "ffhq5") -> np.ndarray:
+    """The template ``name`` (default FFHQ) for a ``size`` x ``size`` crop: (5, 2) float32, crop
+    pixels. An unknown name raises UsageError listing the templates.
 
     Scaled from the 512 template in float64 and then rounded to float32, as facexlib's float64
     template is when OpenCV converts it for the estimate.
     """
     if size <= 0:
         raise ValueError(f"template size must be positive, got {size}")
-    return (FFHQ_TEMPLATE_512 * (size / 512.0)).astype(np.float32)
+    try:
+        points = TEMPLATES_512[name]
+    except KeyError:
+        known = ", ".join(sorted(TEMPLATES_512))
+        raise UsageError(f"unknown alignment template {name!r}; templates: {known}") from None
+    return (points * (size / 512.0)).astype(np.float32)
 
 
 def estimate_affine(landmarks: np.ndarray, template: np.ndarray) -> np.ndarray:
@@ -95,18 +107,22 @@ def warp_crop(
 
 
 def align_faces(
-    frame: np.ndarray, faces: list[Face], size: int, border: CropBorder = "constant"
+    frame: np.ndarray,
+    faces: list[Face],
+    size: int,
+    border: CropBorder = "constant",
+    template: str = "ffhq5",
 ) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Crop every face of ``frame`` (H, W, 3) uint8 BGR onto the template at ``size``.
+    """Crop every face of ``frame`` (H, W, 3) uint8 BGR onto the template ``template`` at ``size``.
 
     Returns ``crops`` (N, size, size, 3) uint8 BGR and ``affines``, N (2, 3) float64 frame -> crop
     matrices in the order of ``faces``.
     """
-    template = face_template(size)
+    points = face_template(size, template)
     crops = np.empty((len(faces), size, size, 3), dtype=np.uint8)
     affines = []
     for index, face in enumerate(faces):
-        affine = estimate_affine(face.landmarks, template)
+        affine = estimate_affine(face.landmarks, points)
         crops[index] = warp_crop(frame, affine, size, border=border)
         affines.append(affine)
     return crops, affines

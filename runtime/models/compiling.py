@@ -1,0 +1,139 @@
+"""Building compiled artifacts from an export's ONNX graphs (the builder side of
+:mod:`facert.models.compiled`).
+
+A backend that compiles graphs offers a :class:`Compiler`; :func:`compile_graph` runs it on one ONNX
+file of a checked export, into a temporary folder beside the key's folder, hashes what it wrote,
+writes the manifest, and renames the folder into place, so a failed build leaves nothing and a
+reader never sees half an artifact. Builds are explicit calls (a ``facert models`` command, an
+export), never a side effect of running a model.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Protocol
+
+from facert import __version__
+from facert.errors import ArtifactError, UsageError
+from facert.io.files import sha256_of
+from facert.models.artifacts import FP16_GRAPH, Artifact, write_manifest
+from facert.models.cache import compiled_dir
+from facert.models.compiled import SCHEMA, CompiledArtifact, CompiledKey, check_compiled
+
+
+class Compiler(Protocol):
+    """What a backend implements to compile an ONNX graph into its own artifact.
+
+    ``kind`` names the artifact ("ort-optimized", later "trt-plan", "openvino-blob"), ``backend``
+    the runtime that loads it, ``filename`` the compiled file in its folder. ``converts_precision``:
+    whether it can build at a precision other than the source graph's (TensorRT can; ONNX Runtime's
+    optimizer cannot).
+    """
+
+    kind: str
+    backend: str
+    filename: str
+    converts_precision: bool
+
+    def version(self) -> str:
+        """The backend's version, which the artifact is tied to."""
+        ...
+
+    def device(self) -> str:
+        """The fingerprint of the device the artifact is built for (part of its key)."""
+        ...
+
+    def device_description(self) -> str:
+        """The device in words, for the manifest (not part of the key)."""
+        ...
+
+    def compile(
+        self, source: Path, target: Path, precision: str, batch_profile: tuple[int, int, int] | None
+    ) -> None:
+        """Compile the ONNX file ``source`` into ``target``."""
+        ...
+
+
+def graph_precision(graph: str) -> str:
+    """The precision of an export's ONNX file: "fp16" for the FP16 graph, "fp32" for the others."""
+    return "fp16" if graph == FP16_GRAPH else "fp32"
+
+
+def compiled_key(
+    export: Artifact,
+    graph: str,
+    compiler: Compiler,
+    precision: str | None = None,
+    batch_profile: tuple[int, int, int] | None = None,
+) -> CompiledKey:
+    """The key of ``graph`` of ``export`` compiled by ``compiler`` on this machine.
+
+    ``precision`` defaults to the graph's own; the graph's sha256 is the export manifest's.
+    """
+    if graph not in export.files:
+        raise ArtifactError(
+            f"the {export.spec.name} export has no {graph} (it has {', '.join(export.files)})",
+            path=str(export.folder),
+        )
+    own = graph_precision(graph)
+    precision = precision or own
+    if precision != own and not compiler.converts_precision:
+        raise UsageError(f"{compiler.kind} keeps the graph's precision: {graph} is {own}")
+    if (
+        batch_profile is not None
+        and not 1 <= batch_profile[0] <= batch_profile[1] <= batch_profile[2]
+    ):
+        raise UsageError(f"batch profile must be 1 <= min <= opt <= max, got {batch_profile}")
+    return CompiledKey(
+        kind=compiler.kind,
+        source_graph=graph,
+        source_sha256=str(export.manifest["files"][graph]["sha256"]),
+        backend=compiler.backend,
+        backend_version=compiler.version(),
+        device=compiler.device(),
+        precision=precision,
+        batch_profile=batch_profile,
+    )
+
+
+def compile_graph(
+    cache_dir: Path, export: Artifact, key: CompiledKey, compiler: Compiler
+) -> CompiledArtifact:
+    """Build the artifact of ``key`` from ``export`` with ``compiler`` into the cache (replacing
+    what its folder held) and return it checked."""
+    if (key.kind, key.backend) != (compiler.kind, compiler.backend):
+        raise UsageError(f"a {compiler.kind} compiler cannot build a {key.kind} artifact")
+    folder = compiled_dir(cache_dir, export.spec, key.kind, key.digest())
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        target = staging / compiler.filename
+        compiler.compile(export.path(key.source_graph), target, key.precision, key.batch_profile)
+        write_manifest(staging, _manifest(export, key, compiler, target))
+        if folder.exists():  # a refused or stale artifact under this key: replaced, never reused
+            shutil.rmtree(folder)
+        os.replace(staging, folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return check_compiled(export.spec, folder, key)
+
+
+def _manifest(
+    export: Artifact, key: CompiledKey, compiler: Compiler, target: Path
+) -> dict[str, object]:
+    return {
+        "schema": SCHEMA,
+        "kind": key.kind,
+        "spec": export.spec.name,
+        "spec_fingerprint": export.spec.fingerprint(),
+        "key": key.to_json(),
+        "file": {"name": target.name, "sha256": sha256_of(target), "bytes": target.stat().st_size},
+        "device_description": compiler.device_description(),
+        "versions": {"facert": __version__, compiler.backend: key.backend_version},
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
