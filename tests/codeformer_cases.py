@@ -15,6 +15,8 @@ from testdata import DATA, GOLDEN_DATA
 
 GOLDEN = GOLDEN_DATA / "codeformer"
 FACES = DATA / "faces"
+# Degraded real crops beside a source checkout (../shared), read only where the tests name them.
+SHARED_CROPS = DATA.parents[1].parent / "shared" / "data" / "real-inputs" / "codeformer-cropped"
 
 # The small configuration of tests/golden/codeformer/recipe/make_golden.py: 64 px VQGAN (nf 32,
 # ch_mult 1,2,4: a 16x16 latent as in the official model), 2-layer transformer, 64 codes, fusion
@@ -66,20 +68,23 @@ def load_golden(name: str) -> dict[str, np.ndarray]:
 
 
 def full_size_check_faces() -> list[tuple[str, np.ndarray]]:
-    """The faces a full-size CodeFormer export is held to: the harness's default check faces on a
-    fresh clone (the two sample faces and their mirrors) and beside ../shared (the sample faces,
-    0143.png and 0729.png), and 0500.png and 0885.png (the slow test's earlier faces). With the
-    fill, 0885.png (smallest top-2 logit gap 1.3e-4), 0143.png (1.6e-4) and the astronaut (2.4e-4)
-    have code near-ties; with the official class at seed 937, the mirrored astronaut (7.6e-5).
-    (name, (512, 512, 3) uint8 BGR) pairs."""
-    from facert.export.harness.checks import default_faces
+    """The faces a full-size CodeFormer export is held to: the two sample faces and their mirrors,
+    and beside ../shared its crops 0143.png and 0729.png (which the harness's default check faces
+    were there before they were fixed) and 0500.png and 0885.png (the slow test's earlier faces).
+    With the fill, 0885.png (smallest top-2 logit gap 1.3e-4), 0143.png (1.6e-4) and the astronaut
+    (2.4e-4) have code near-ties; with the official class at seed 937, the mirrored astronaut
+    (7.6e-5). (name, (512, 512, 3) uint8 BGR) pairs."""
+    from facert.demo.samples import SAMPLES, aligned_face
+    from facert.export.harness.checks import read_face
 
-    samples = default_faces(limit=2)
+    samples = [(f"{name}.png", aligned_face(name)) for name in sorted(SAMPLES)]
     faces = samples + [(f"{name} mirrored", image[:, ::-1].copy()) for name, image in samples]
-    for name, image in default_faces() + default_faces(limit=5):
-        if name not in {known for known, _ in faces}:
-            faces.append((name, image))
+    if SHARED_CROPS.is_dir():
+        faces += [read_face(SHARED_CROPS / name) for name in SHARED_CROP_NAMES]
     return faces
+
+
+SHARED_CROP_NAMES = ("0143.png", "0729.png", "0500.png", "0885.png")
 
 
 def code_gaps(state: dict, batch: np.ndarray, names: list[str]) -> dict[str, float]:

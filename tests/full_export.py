@@ -1,5 +1,10 @@
 """Shared by the full-size export tests: a fill checkpoint through ``export_model`` (the path of
-``facert models export NAME --weights FILE``), its manifest held to the issue's limits."""
+``facert models export NAME --weights FILE``), its manifest held to the issue's limits.
+
+The export checks the harness's fixed faces and, beside a source checkout with ../shared, two of its
+degraded real crops as extra check faces (:data:`SHARED_FACES`: the ones the harness added by
+itself before its check faces were fixed).
+"""
 
 from __future__ import annotations
 
@@ -12,13 +17,22 @@ from facert.export.harness.api import export_model
 from facert.io.files import sha256_of
 from facert.models.registry import ModelSpec
 
+CROPS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real-inputs"
+SHARED_FACES = [CROPS / "codeformer-cropped" / name for name in ("0143.png", "0729.png")]
+
+
+def shared_faces() -> list[Path]:
+    """:data:`SHARED_FACES` where ../shared has them, else none."""
+    return SHARED_FACES if all(path.is_file() for path in SHARED_FACES) else []
+
 
 def export_and_check(spec: ModelSpec, checkpoint: Path, out: Path) -> dict[str, Any]:
     """Export ``spec`` from ``checkpoint`` (pinned as its sha256) into ``out``; return the manifest
     after asserting opset 17, both graphs, FP32 parity and FP16 PSNR."""
     sha256 = sha256_of(checkpoint)
     spec = dataclasses.replace(spec, weights=(dataclasses.replace(spec.weights[0], sha256=sha256),))
-    return check_export(spec, export_model(spec, [checkpoint], out, sha256))
+    folder = export_model(spec, [checkpoint], out, sha256, check_faces=shared_faces())
+    return check_export(spec, folder)
 
 
 def check_export(spec: ModelSpec, folder: Path) -> dict[str, Any]:

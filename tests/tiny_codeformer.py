@@ -14,14 +14,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import torch
 from testdata import DATA
 
+from facert.export import exporters
+from facert.export.exporters import Exporter, register_exporter
 from facert.export.families.codeformer.export import build_codeformer_export
 from facert.export.families.codeformer.net import CodeFormer
 from facert.export.harness.fill import deterministic_state_dict
 from facert.export.harness.source_check import LearnedExporter
 from facert.io.files import sha256_of
+from facert.models import registry
 from facert.models.registry import ModelSpec, get_spec
 
 NAME = "codeformer-tiny-test"
@@ -87,7 +91,7 @@ def tiny_spec(checkpoint: Path) -> ModelSpec:
         name=NAME,
         input_size=TINY["img_size"],
         weights=(weight,),
-        exporter="tiny_codeformer:export_tiny",  # tests/ is on sys.path (pytest, or run as a script)
+        exporter=NAME,  # export_tiny, registered below
     )
 
 
@@ -101,12 +105,25 @@ FACES = sorted((DATA / "faces").glob("*.png"))
 export_tiny = LearnedExporter(
     lambda spec: functools.partial(build_codeformer_export, **TINY), faces=FACES
 )
+# Under the spec's name, once per process (importing this module, or running it as a script).
+register_exporter(NAME, export_tiny)
+
+
+def register_for_test(
+    monkeypatch: pytest.MonkeyPatch, checkpoint: Path, exporter: Exporter = export_tiny
+) -> ModelSpec:
+    """The tiny spec of ``checkpoint``, registered with ``exporter`` under its name for one test
+    (``monkeypatch`` undoes both)."""
+    spec = tiny_spec(checkpoint)
+    get_spec("codeformer")  # loads the registry before it is patched
+    monkeypatch.setitem(registry._REGISTRY, spec.name, spec)
+    monkeypatch.setitem(exporters._EXPORTERS, spec.exporter, exporter)
+    return spec
 
 
 def main(argv: list[str]) -> int:
     """``facert`` with the tiny model registered for the checkpoint that follows ``--weights``."""
     from facert.cli.main import main as facert
-    from facert.models import registry
 
     spec = tiny_spec(Path(argv[argv.index("--weights") + 1]))
     get_spec("codeformer")  # loads the registry before it is patched

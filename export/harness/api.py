@@ -1,14 +1,16 @@
 """The export entry point shared by every model family.
 
-A family exporter is a function ``exporter(spec, sources, workdir) -> dict`` named by
-``ModelSpec.exporter``. It writes ``spec.onnx_files`` into ``workdir`` (a learned restorer leaves
-out the FP16 graph when that fails its checks, and says so in the facts), checks them against its
-torch module, and returns the facts for the manifest (``opset``, ``precision_policy``, ``parity``
-and any family-specific entries). It raises :class:`facert.errors.FacertError` when a check fails.
+A family exporter is a function ``exporter(spec, sources, workdir) -> dict`` registered under the
+name ``ModelSpec.exporter`` (:mod:`facert.export.exporters`). It writes ``spec.onnx_files`` into
+``workdir`` (a learned restorer leaves out the FP16 graph when that fails its checks, and says so
+in the facts), checks them against its torch module, and returns the facts for the manifest
+(``opset``, ``precision_policy``, ``parity`` and any family-specific entries). It raises
+:class:`facert.errors.ExportError` when a check fails.
 The manifest's ``files`` lists the ONNX files written.
 
 :func:`export_model` wraps it: a fresh work folder, the manifest (spec fingerprint, source sha256,
-file hashes, tool versions), and an atomic rename into place, so a failed export leaves nothing.
+file hashes, tool versions, the extra check faces asked for), and an atomic rename into place, so
+a failed export leaves nothing.
 """
 
 from __future__ import annotations
@@ -19,19 +21,22 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import cv2
+
 from facert import __version__
+from facert.errors import UsageError
+from facert.export.exporters import Exporter, exporter_for
+from facert.export.harness.source_check import LearnedExporter
 from facert.io.files import sha256_of
 from facert.models.artifacts import check_artifact, write_manifest
 from facert.models.provenance import is_official, unofficial_notice
 from facert.models.registry import ModelSpec
 
 log = logging.getLogger(__name__)
-
-Exporter = Callable[[ModelSpec, list[Path], Path], dict[str, Any]]
 
 
 def _tool_versions() -> dict[str, str]:
@@ -44,17 +49,32 @@ def _tool_versions() -> dict[str, str]:
     return versions
 
 
-def resolve_exporter(spec: ModelSpec) -> Exporter:
-    module_name, _, function = spec.exporter.partition(":")
-    if not module_name or not function:
-        raise ValueError(f"spec {spec.name!r} names no exporter")
-    module = importlib.import_module(module_name)
-    exporter: Exporter = getattr(module, function)
-    return exporter
+def extra_face_facts(
+    spec: ModelSpec, exporter: Exporter, faces: Sequence[Path]
+) -> list[dict[str, str]]:
+    """Each extra check face's file name and sha256, as the manifest lists them (empty without).
+
+    Raises :class:`UsageError` before anything is written when ``spec``'s export checks no aligned
+    faces (only a learned restorer's does) or a file is not a readable image.
+    """
+    if faces and not isinstance(exporter, LearnedExporter):
+        raise UsageError(
+            f"the export of {spec.name} checks no aligned faces: extra check faces are for "
+            "learned restorers"
+        )
+    for path in faces:
+        if cv2.imread(str(path), cv2.IMREAD_COLOR) is None:
+            raise UsageError("cannot read this face image", path=str(path))
+    return [{"file": path.name, "sha256": sha256_of(path)} for path in faces]
 
 
 def export_model(
-    spec: ModelSpec, sources: list[Path], out_dir: Path, source_sha256: str | None = None
+    spec: ModelSpec,
+    sources: list[Path],
+    out_dir: Path,
+    source_sha256: str | None = None,
+    *,
+    check_faces: Sequence[Path] = (),
 ) -> Path:
     """Export ``spec`` from ``sources`` (weight files; empty for weight-free models) into ``out_dir``.
 
@@ -62,9 +82,13 @@ def export_model(
     LearnedExporter`) checks the files first: a file that is not a checkpoint of ``spec`` is refused
     before anything is written. Sources whose ``source_sha256`` is not a published one of ``spec``
     are unofficial weights: one notice line is logged and the manifest says ``"official": false``.
+    ``check_faces``: aligned face images a learned restorer's export is checked on besides its
+    fixed ones (:func:`facert.export.harness.checks.default_faces`); the manifest lists them
+    (``extra_check_faces``: file name and sha256) when there are any.
     ``out_dir`` is replaced only when the new export is complete and checked.
     """
-    exporter = resolve_exporter(spec)
+    exporter = exporter_for(spec)
+    extra_faces = extra_face_facts(spec, exporter, check_faces)
     check_sources = getattr(exporter, "check_sources", None)
     if check_sources is not None:
         check_sources(spec, sources)  # a wrong file is refused before anything is written
@@ -74,7 +98,10 @@ def export_model(
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
-        facts = exporter(spec, sources, workdir)
+        if isinstance(exporter, LearnedExporter):
+            facts = exporter(spec, sources, workdir, extra_faces=check_faces)
+        else:
+            facts = exporter(spec, sources, workdir)
         manifest: dict[str, Any] = {
             "spec": spec.name,
             "spec_fingerprint": spec.fingerprint(),
@@ -96,6 +123,7 @@ def export_model(
             "versions": _tool_versions(),
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             **facts,
+            **({"extra_check_faces": extra_faces} if extra_faces else {}),
         }
         write_manifest(workdir, manifest)
         check_artifact(spec, workdir)

@@ -18,17 +18,18 @@ from typing import Any
 import cv2
 import numpy as np
 
+from facert.demo.metrics import psnr
 from facert.errors import ExportError
 from facert.models.registry import ModelSpec
-
-REPOSITORY = Path(__file__).resolve().parents[1]
-DEGRADED_GLOB = "data/real-inputs/*-cropped/*.png"  # under ../shared beside a source checkout
-SHARED = REPOSITORY.parent / "shared"
 
 FP32_TOLERANCE = 1e-4  # ORT vs PyTorch and batch vs single runs, x output scale
 FP16_MIN_PSNR_DB = 40.0  # FP16 graph (and the torch FP16 proof) vs the FP32 reference
 FP16_BATCH_MIN_PSNR_DB = 60.0  # FP16 batch rows vs single runs: a few float16 ulps at most
 BATCH = 4
+# The degraded copy of each sample face: an old photo's face, a few dozen pixels wide and JPEG
+# compressed, as the restorers meet them (load_faces upsamples it to the network's size).
+SMALL_FACE_SIZE = 48
+SMALL_FACE_JPEG_QUALITY = 60
 
 FaceImage = tuple[str, np.ndarray]  # a name and an aligned face, (S, S, 3) uint8 BGR
 
@@ -40,19 +41,26 @@ def read_face(path: Path) -> FaceImage:
     return path.name, image
 
 
-def default_faces(limit: int = BATCH) -> list[FaceImage]:
-    """Up to ``limit`` real aligned faces: the sample photos' faces (:mod:`facert.demo.samples`), then
-    degraded real crops from ../shared/data/real-inputs/*-cropped when a source checkout has them
-    (evenly spaced)."""
+def default_faces() -> list[FaceImage]:
+    """The fixed check faces of a learned export, the same on every machine: the sample photos'
+    faces (:mod:`facert.demo.samples`, photos that ship inside matplotlib and scikit-image) aligned
+    at 512 px, then each of them degraded (:func:`small_face`). Extra faces are only ever added on
+    request (``facert models export --check-faces DIR``), never found on the disk."""
     from facert.demo.samples import SAMPLES, aligned_face
 
-    chosen = [(f"{name}.png", aligned_face(name)) for name in sorted(SAMPLES)][:limit]
-    degraded = sorted(SHARED.glob(DEGRADED_GLOB)) if SHARED.is_dir() else []
-    room = limit - len(chosen)
-    if room > 0 and degraded:
-        step = len(degraded) / room
-        chosen += [read_face(degraded[int(i * step)]) for i in range(min(room, len(degraded)))]
-    return chosen
+    faces = [(f"{name}.png", aligned_face(name)) for name in sorted(SAMPLES)]
+    return faces + [small_face(name, image) for name, image in faces]
+
+
+def small_face(name: str, image: np.ndarray) -> FaceImage:
+    """``image`` (an aligned face, uint8 BGR) shrunk to SMALL_FACE_SIZE px (area average) and
+    JPEG-compressed at SMALL_FACE_JPEG_QUALITY: (SMALL_FACE_SIZE, SMALL_FACE_SIZE, 3) uint8 BGR,
+    named after ``name`` ("astronaut.png" -> "astronaut-48px-q60.jpg")."""
+    size, quality = SMALL_FACE_SIZE, SMALL_FACE_JPEG_QUALITY
+    small = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+    _, encoded = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    decoded = cv2.imdecode(encoded, cv2.IMREAD_COLOR)
+    return f"{Path(name).stem}-{size}px-q{quality}.jpg", decoded
 
 
 def load_faces(
@@ -87,14 +95,6 @@ def load_faces(
 
 def output_scale(reference: np.ndarray) -> float:
     return max(1.0, float(np.abs(reference).max()))
-
-
-def psnr(reference: np.ndarray, test: np.ndarray, peak: float) -> float:
-    """PSNR in dB of ``test`` against ``reference`` (inf when equal; -inf when not finite)."""
-    if not np.isfinite(test).all():
-        return -math.inf
-    mse = float(np.mean((reference.astype(np.float64) - test.astype(np.float64)) ** 2))
-    return math.inf if mse == 0 else 10.0 * math.log10(peak * peak / mse)
 
 
 def peak_to_peak(spec: ModelSpec, reference: np.ndarray) -> float:

@@ -11,7 +11,8 @@ image (N, 3, S, S) in the spec's output range.
 
 :func:`export_learned` writes
 
-- ``model.onnx``: FP32, opset 17, inputs ``image`` (+ options) and output ``restored``, dynamic batch;
+- ``model.onnx``: FP32, opset 17 (:mod:`facert.export.harness.onnx`), inputs ``image`` (+ options)
+  and output ``restored``, dynamic batch;
 - ``model.fp16.onnx``: the same graph with float16 weights and activations, the pinned ops in
   float32, and the same float32 inputs and outputs (traced from the FP16_STAGED form and demoted,
   :mod:`facert.export.precision.onnx_fp16`; a pinned entry such as RestoreFormer's encoder reads the image
@@ -33,7 +34,6 @@ The returned manifest facts record the numbers reached.
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -46,12 +46,13 @@ from torch import nn
 from facert.errors import ExportError, WeightsError
 from facert.export.harness import checks
 from facert.export.harness.checkpoint import load_state_dict
+from facert.export.harness.onnx import OPSET, write_onnx
 from facert.export.harness.verify import (
     FP16_FILE,
     FP32_FILE,
     IMAGE_INPUT,
     OUTPUT,
-    Options,
+    CheckSet,
     option_arrays,
     option_cases,
     option_names,
@@ -65,7 +66,6 @@ from facert.export.precision.policy import FP16_STAGED, FP32, Precision
 from facert.models.registry import ModelSpec
 
 Build = Callable[[Mapping[str, torch.Tensor], Precision], nn.Module]
-OPSET = 17
 log = logging.getLogger(__name__)
 
 
@@ -75,12 +75,13 @@ def export_learned(
     workdir: Path,
     build: Build,
     faces: Sequence[Path | checks.FaceImage] | None = None,
+    extra_faces: Sequence[Path] = (),
 ) -> dict[str, Any]:
     """Write and check ``spec``'s ONNX files from the checkpoint ``sources[0]``; return manifest facts.
 
     ``faces``: aligned faces to check on, files or (name, image) pairs (default:
-    :func:`checks.default_faces`); every face given is checked (mirrored copies fill a
-    batch of fewer than BATCH).
+    :func:`checks.default_faces`, the same on every machine), then ``extra_faces`` (files the user
+    asked for); every face given is checked (mirrored copies fill a batch of fewer than BATCH).
     ``parity`` holds the numbers at the options' defaults and, under ``cases``, those of every
     checked case; ``checked_options`` lists the values each graph-input option was checked at.
     An FP32 check that fails raises :class:`ExportError`; an FP16 check that fails refuses the FP16
@@ -93,15 +94,14 @@ def export_learned(
     source = sources[0]
     cases = option_cases(spec)
     state = load_state_dict(source, spec.weights[0])
-    chosen = list(faces) if faces else checks.default_faces()
+    chosen = [*(faces or checks.default_faces()), *extra_faces]
     batch, names = checks.load_faces(spec, chosen, max(checks.BATCH, len(chosen)))
     reference = build_module(build, state, FP32, source)
     expected = [checks.run_rows(torch_runner(spec, reference, case), batch) for case in cases]
-    write_onnx(spec, reference, batch[:1], workdir / FP32_FILE)
-    results = verify_fp32(spec, workdir / FP32_FILE, cases, expected, batch, names)
-    fp16_results, refused = fp16_graph(
-        spec, build, state, source, workdir, cases, expected, batch, names
-    )
+    write_graph(spec, reference, batch[:1], workdir / FP32_FILE)
+    checked = CheckSet(spec, cases, expected, batch, names)
+    results = verify_fp32(checked, workdir / FP32_FILE)
+    fp16_results, refused = fp16_graph(checked, build, state, source, workdir)
     for result, fp16 in zip(results, fp16_results, strict=False):
         result.update(fp16)
     parity = {"faces": names, **results[0], "cases": results, "tolerances": TOLERANCES}
@@ -126,24 +126,21 @@ def export_learned(
 
 
 def fp16_graph(
-    spec: ModelSpec,
+    checked: CheckSet,
     build: Build,
     state: Mapping[str, torch.Tensor],
     source: Path,
     workdir: Path,
-    cases: Sequence[Options],
-    expected: Sequence[np.ndarray],
-    batch: np.ndarray,
-    names: list[str],
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Write ``workdir/FP16_FILE`` and run the FP16 checks (ONNX Runtime PSNR and batch rows, then
     the PyTorch FP16 proof); returns their numbers per case and None, or, when one fails, no
     numbers and the reason, with the file removed and a one-line warning logged: the export goes
     on with the FP32 graph alone, which the runtime then uses."""
-    path = workdir / FP16_FILE
+    spec, path = checked.spec, workdir / FP16_FILE
+    cases, expected, batch, names = checked.cases, checked.expected, checked.faces, checked.names
     try:
-        write_onnx(spec, build_module(build, state, FP16_STAGED, source), batch[:1], path)
-        results = verify_fp16(spec, path, cases, expected, batch, names)
+        write_graph(spec, build_module(build, state, FP16_STAGED, source), batch[:1], path)
+        results = verify_fp16(checked, path)
         proofs = torch_fp16_proof(spec, build, state, cases, expected, batch, names)
     except ExportError as error:
         path.unlink(missing_ok=True)
@@ -174,28 +171,20 @@ def build_module(
     return module.eval()
 
 
-def write_onnx(spec: ModelSpec, module: nn.Module, example: np.ndarray, path: Path) -> None:
+def write_graph(spec: ModelSpec, module: nn.Module, example: np.ndarray, path: Path) -> None:
     """Trace ``module`` (FP32 or FP16_STAGED: float32 activations) on ``example`` (1, 3, S, S)
-    float32 into ``path``; FP16_FILE gets demoted."""
+    float32 into ``path``, inputs ``image`` and the options, batch dynamic; FP16_FILE gets
+    demoted."""
     defaults = {o.name: o.default for o in spec.options if o.graph_input}
     values = (example, *option_arrays(spec, defaults, 1))
     names = [IMAGE_INPUT, *option_names(spec)]
-    with torch.no_grad(), warnings.catch_warnings():
-        # The TorchScript exporter is deprecated in favour of torch.export (which needs onnxscript
-        # and opset 18); it handles these graphs at opset 17 (models.md section 1.10).
-        warnings.simplefilter("ignore", DeprecationWarning)
-        # Constant folding leaves some Slice nodes (the weight chunks) to run time, and says so.
-        warnings.filterwarnings("ignore", "Constant folding - Only steps=1", UserWarning)
-        torch.onnx.export(
-            module,
-            tuple(torch.from_numpy(value) for value in values),
-            str(path),
-            dynamo=False,
-            opset_version=OPSET,
-            input_names=names,
-            output_names=[OUTPUT],
-            dynamic_axes={name: {0: "batch"} for name in [*names, OUTPUT]},
-            do_constant_folding=True,
-        )
+    write_onnx(
+        module,
+        [torch.from_numpy(value) for value in values],
+        path,
+        input_names=names,
+        output_names=[OUTPUT],
+        dynamic_axes={name: {0: "batch"} for name in [*names, OUTPUT]},
+    )
     if path.name == FP16_FILE:
         onnx.save(demote_to_float16(onnx.load(str(path))), str(path))

@@ -59,7 +59,7 @@ def check_state(
 class LearnedExporter:
     """The exporter of a learned family: ``build_for(spec)`` is the family's build for ``spec``
     (its configuration from the spec); ``faces`` the aligned faces to check on (default: the
-    harness's)."""
+    harness's fixed ones, :func:`facert.export.harness.checks.default_faces`)."""
 
     def __init__(
         self,
@@ -69,10 +69,21 @@ class LearnedExporter:
         self.build_for = build_for
         self.faces = faces
 
-    def __call__(self, spec: ModelSpec, sources: list[Path], workdir: Path) -> dict[str, Any]:
+    def __call__(
+        self,
+        spec: ModelSpec,
+        sources: list[Path],
+        workdir: Path,
+        extra_faces: Sequence[Path] = (),
+    ) -> dict[str, Any]:
+        """:func:`~facert.export.harness.learned.export_learned` on ``faces`` and
+        ``extra_faces`` (files, asked for by the user)."""
         from facert.export.harness.learned import export_learned
 
-        return export_learned(spec, sources, workdir, self.build_for(spec), faces=self.faces)
+        build = self.build_for(spec)
+        return export_learned(
+            spec, sources, workdir, build, faces=self.faces, extra_faces=extra_faces
+        )
 
     def check_sources(self, spec: ModelSpec, sources: list[Path]) -> None:
         """Refuse ``sources`` (one line, naming the file) unless it is a checkpoint of ``spec``."""

@@ -8,6 +8,7 @@ asks for (:func:`option_cases`). Option values are fed as (N,) arrays, the same 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -104,62 +105,65 @@ def torch_runner(
     return run
 
 
-def verify_fp32(
-    spec: ModelSpec,
-    path: Path,
-    cases: Sequence[Options],
-    expected: Sequence[np.ndarray],
-    faces: np.ndarray,
-    names: list[str],
-) -> list[dict[str, Any]]:
-    """Per case, the FP32 graph at ``path``: ONNX Runtime vs PyTorch (``expected``: the FP32 export
-    form's single runs on ``faces``) and batch vs single runs, each within FP32_TOLERANCE."""
-    results = []
-    with engine_for(path) as session:
-        for case, reference in zip(cases, expected, strict=True):
-            run = ort_runner(spec, session, case)
-            single, batch = checks.run_rows(run, faces), run(faces)
-            label, close = case_label(case), checks.check_close
-            what = f"FP32 batch of {len(faces)} vs single runs{label}"
-            parity = close(f"ONNX Runtime FP32 vs PyTorch{label}", reference, single, names, path)
-            results.append(
-                {
-                    "options": dict(case),
-                    "output_scale": checks.output_scale(reference),
-                    "ort_fp32_vs_torch_max_abs": parity,
-                    "fp32_batch_vs_single_max_abs": close(what, single, batch, names, path),
-                }
-            )
+@dataclass(frozen=True)
+class CheckSet:
+    """What every check of one export runs on: the option ``cases``; per case, ``expected``, the
+    FP32 export form's single runs on the faces ((N, 3, S, S) float32, the reference); the
+    ``faces`` (N, 3, S, S) float32 in the spec's colour order and input range, and their
+    ``names``."""
+
+    spec: ModelSpec
+    cases: Sequence[Options]
+    expected: Sequence[np.ndarray]
+    faces: np.ndarray
+    names: list[str]
+
+    def ort_outputs(self, path: Path) -> list[tuple[Options, np.ndarray, np.ndarray, np.ndarray]]:
+        """Per case, the case, its reference, and the graph at ``path`` in ONNX Runtime on the
+        faces: its single runs (one row at a time, stacked) and its batch run."""
+        with engine_for(path) as session:
+            runs = [ort_runner(self.spec, session, case) for case in self.cases]
+            outputs = [(checks.run_rows(run, self.faces), run(self.faces)) for run in runs]
+        cases = zip(self.cases, self.expected, outputs, strict=True)
+        return [(case, reference, single, batch) for case, reference, (single, batch) in cases]
+
+
+def verify_fp32(checked: CheckSet, path: Path) -> list[dict[str, Any]]:
+    """Per case, the FP32 graph at ``path``: ONNX Runtime vs PyTorch (the reference) and batch vs
+    single runs, each within FP32_TOLERANCE."""
+    results, names = [], checked.names
+    for case, reference, single, batch in checked.ort_outputs(path):
+        label, close = case_label(case), checks.check_close
+        what = f"FP32 batch of {len(names)} vs single runs{label}"
+        parity = close(f"ONNX Runtime FP32 vs PyTorch{label}", reference, single, names, path)
+        results.append(
+            {
+                "options": dict(case),
+                "output_scale": checks.output_scale(reference),
+                "ort_fp32_vs_torch_max_abs": parity,
+                "fp32_batch_vs_single_max_abs": close(what, single, batch, names, path),
+            }
+        )
     return results
 
 
-def verify_fp16(
-    spec: ModelSpec,
-    path: Path,
-    cases: Sequence[Options],
-    expected: Sequence[np.ndarray],
-    faces: np.ndarray,
-    names: list[str],
-) -> list[dict[str, Any]]:
-    """Per case, the FP16 graph at ``path``: PSNR against the FP32 reference (``expected``) at
-    least FP16_MIN_PSNR_DB (an overflow gives -inf), batch vs single runs FP16_BATCH_MIN_PSNR_DB."""
-    results = []
-    with engine_for(path) as session:
-        for case, reference in zip(cases, expected, strict=True):
-            run = ort_runner(spec, session, case)
-            single, batch = checks.run_rows(run, faces), run(faces)
-            label, psnr = case_label(case), checks.check_psnr
-            what = f"ONNX Runtime FP16 vs FP32{label}"
-            accuracy = psnr(what, spec, reference, single, names, checks.FP16_MIN_PSNR_DB, path)
-            what = f"FP16 batch of {len(faces)} vs single runs{label}"
-            rows = psnr(what, spec, single, batch, names, checks.FP16_BATCH_MIN_PSNR_DB, path)
-            results.append(
-                {
-                    "ort_fp16_psnr_db": min(accuracy),
-                    "ort_fp16_psnr_db_per_face": accuracy,
-                    "fp16_batch_vs_single_psnr_db": min(rows),
-                }
-            )
+def verify_fp16(checked: CheckSet, path: Path) -> list[dict[str, Any]]:
+    """Per case, the FP16 graph at ``path``: PSNR against the FP32 reference at least
+    FP16_MIN_PSNR_DB (an overflow gives -inf), batch vs single runs FP16_BATCH_MIN_PSNR_DB."""
+    results, spec, names = [], checked.spec, checked.names
+    for case, reference, single, batch in checked.ort_outputs(path):
+        label, psnr = case_label(case), checks.check_psnr
+        what = f"ONNX Runtime FP16 vs FP32{label}"
+        accuracy = psnr(what, spec, reference, single, names, checks.FP16_MIN_PSNR_DB, path)
+        what = f"FP16 batch of {len(names)} vs single runs{label}"
+        rows = psnr(what, spec, single, batch, names, checks.FP16_BATCH_MIN_PSNR_DB, path)
+        results.append(
+            {
+                "ort_fp16_psnr_db": min(accuracy),
+                "ort_fp16_psnr_db_per_face": accuracy,
+                "fp16_batch_vs_single_psnr_db": min(rows),
+            }
+        )
     return results
 
 

@@ -46,6 +46,13 @@ def add_parser(commands: Any) -> None:
     export.add_argument(
         "-o", "--output", type=Path, help="folder to write (default: the cache, by checkpoint)"
     )
+    export.add_argument(
+        "--check-faces",
+        type=Path,
+        metavar="DIR",
+        help="also check a learned restorer's export on the aligned face images in DIR "
+        "(listed in its manifest); its fixed check faces are checked always",
+    )
     export.set_defaults(run=run_export)
 
 
@@ -106,9 +113,12 @@ def run_fetch(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_export(args: argparse.Namespace, settings: Settings) -> int:
-    from facert.models.exporting import export
+    from facert.models.exporting import check_face_files, export
 
     spec = get_spec(args.name)
-    folder = export(spec, settings.cache_dir, weights=args.weights, out_dir=args.output)
+    faces = check_face_files(args.check_faces) if args.check_faces else []
+    folder = export(
+        spec, settings.cache_dir, weights=args.weights, out_dir=args.output, check_faces=faces
+    )
     print(folder)
     return 0

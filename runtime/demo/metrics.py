@@ -1,6 +1,7 @@
 """Full-reference image quality: PSNR and SSIM on uint8 BGR images (NumPy and OpenCV only).
 
-Both compare two images of the same shape, (H, W, 3) uint8 BGR (or (H, W) uint8). SSIM follows Wang
+Both compare two images of the same shape, (H, W, 3) uint8 BGR (or (H, W) uint8); PSNR also takes
+any other arrays of one shape (the export checks' float32 network outputs). SSIM follows Wang
 et al. (2004): Gaussian window 11x11 with sigma 1.5, K1 = 0.01, K2 = 0.03, population (not sample)
 statistics, computed per channel and averaged over the channels (not on luma), with the 5-pixel
 border where the window leaves the image excluded from the mean. These are scikit-image's
@@ -9,6 +10,8 @@ use_sample_covariance=False)`` and ``peak_signal_noise_ratio(a, b, data_range=25
 """
 
 from __future__ import annotations
+
+import math
 
 import cv2
 import numpy as np
@@ -20,16 +23,27 @@ _SIGMA = 1.5
 _K1, _K2 = 0.01, 0.03
 
 
-def _check_pair(a: np.ndarray, b: np.ndarray) -> None:
+def _check_shapes(a: np.ndarray, b: np.ndarray) -> None:
     if a.shape != b.shape:
         raise InputError(f"images differ in shape: {a.shape} and {b.shape}")
+
+
+def _check_pair(a: np.ndarray, b: np.ndarray) -> None:
+    _check_shapes(a, b)
     if a.ndim not in (2, 3) or min(a.shape[:2]) < _WINDOW:
         raise InputError(f"expected (H, W) or (H, W, C) images of at least 11x11, got {a.shape}")
 
 
 def psnr(a: np.ndarray, b: np.ndarray, data_range: float = 255.0) -> float:
-    """Peak signal-to-noise ratio in dB over every pixel and channel; inf for identical images."""
-    _check_pair(a, b)
+    """Peak signal-to-noise ratio in dB of ``b`` against ``a`` over every element; inf for equal
+    arrays, -inf when ``b`` is not finite (a float16 overflow).
+
+    facert's one PSNR: of uint8 images (any shape, ``data_range`` 255), and of the export checks'
+    float32 network outputs ((3, S, S), ``data_range`` their peak-to-peak).
+    """
+    _check_shapes(a, b)
+    if not np.isfinite(b).all():
+        return -math.inf
     mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
     if mse == 0.0:
         return float("inf")

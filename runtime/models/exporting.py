@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
-from facert.errors import ArtifactError, MissingDependencyError, WeightsError
+from facert.errors import ArtifactError, MissingDependencyError, UsageError, WeightsError
 from facert.io.files import sha256_of
+from facert.io.images import IMAGE_SUFFIXES
 from facert.models.artifacts import Artifact, check_artifact, find_artifact
 from facert.models.cache import artifact_dir
 from facert.models.provenance import unofficial_notice
@@ -41,18 +43,34 @@ def export(
     out_dir: Path | None = None,
     *,
     weights_sha256: str | None = None,
+    check_faces: Sequence[Path] = (),
 ) -> Path:
     """Export ``spec`` (from ``weights``, the cached official files, or nothing) and return the folder.
 
     Without ``out_dir`` the export goes into the cache, keyed by the source checkpoint's sha256.
     ``weights_sha256``: the sha256 of ``weights`` when the caller has it already.
+    ``check_faces``: aligned face images a learned restorer's export is also checked on (see
+    :func:`check_face_files`), listed in its manifest; its fixed check faces are checked always.
     """
     sources, source_sha = resolve_sources(spec, cache_dir, weights, weights_sha256)
     require_export_extra()
     from facert.export.harness.api import export_model
 
     folder = out_dir or artifact_dir(cache_dir, spec, source_sha if weights else None)
-    return export_model(spec, sources, folder, source_sha)
+    return export_model(spec, sources, folder, source_sha, check_faces=check_faces)
+
+
+def check_face_files(folder: Path) -> list[Path]:
+    """The images directly in ``folder``, sorted by name: extra aligned faces (the restorer's
+    input size, or any square size: they are resized) for ``facert models export --check-faces``.
+    :class:`UsageError` when ``folder`` is not a folder or holds no image."""
+    if not folder.is_dir():
+        raise UsageError("--check-faces needs a folder of aligned face images", path=str(folder))
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        suffixes = ", ".join(sorted(IMAGE_SUFFIXES))
+        raise UsageError(f"no face images ({suffixes}) in this folder", path=str(folder))
+    return files
 
 
 def resolve_sources(

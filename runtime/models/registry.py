@@ -141,7 +141,7 @@ class ModelSpec:
     precision_policy: tuple[str, ...] = ()  # parts kept in FP32 in an FP16 build
     batches: bool = True
     onnx_files: tuple[str, ...] = ("model.onnx",)
-    exporter: str = ""  # "module:function" in facert.export that builds the artifacts
+    exporter: str = ""  # the name its exporter is registered under (facert.export.exporters)
     graph_version: int = 1  # bump when the exported graph changes; old artifacts are refused
     frame_stage: FrameStage | None = None  # a whole-photo stage run before the faces
     notes: tuple[str, ...] = field(default=())

@@ -1,7 +1,7 @@
 """Export MTCNN's P-Net, R-Net and O-Net to ONNX, checked against torch on real photo patches.
 
 ``export_mtcnn`` is the exporter named by the ``mtcnn`` spec (see :mod:`facert.export.harness.api`). It
-writes three graphs, opset 17, with the legacy (TorchScript) exporter:
+writes three graphs (:func:`facert.export.harness.onnx.write_onnx`, opset 17):
 
 - ``pnet.onnx``: ``image`` (N, 3, H, W), N, H and W dynamic;
 - ``rnet.onnx``: ``image`` (N, 3, 24, 24), N dynamic;
@@ -16,7 +16,6 @@ and every output must agree with the torch module within :data:`PARITY_TOLERANCE
 from __future__ import annotations
 
 import importlib.util
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +24,13 @@ import numpy as np
 import torch
 
 from facert.backends import engine_for
-from facert.errors import FacertError, WeightsError
+from facert.errors import ExportError, WeightsError
 from facert.export.families.mtcnn.net import NETWORKS
 from facert.export.harness.checkpoint import load_state_dict, load_strict
+from facert.export.harness.onnx import OPSET, write_onnx
 from facert.models.registry import ModelSpec
 from facert.models.specs.mtcnn import CROP_SIZES, INPUT_NAME, OUTPUT_NAMES
 
-OPSET = 17
 # Max abs difference allowed between ONNX Runtime and torch on any output. Outputs are O(1)
 # (probabilities in [0, 1], offsets and landmark fractions within about [-1, 2]); float32 convolutions
 # summed in a different order differ by ~1e-6, so 1e-4 leaves a wide margin yet still catches a
@@ -60,22 +59,15 @@ def _sources_by_name(sources: list[Path]) -> dict[str, Path]:
 
 def _export_graph(name: str, module: torch.nn.Module, target: Path) -> None:
     size = CROP_SIZES.get(name, 48)
-    example = torch.zeros(1, 3, size, size)
     axes = {0: "batch"} if name in CROP_SIZES else {0: "batch", 2: "height", 3: "width"}
-    with warnings.catch_warnings():
-        # torch >= 2.9 deprecates the TorchScript exporter (and warns from inside it too); it is
-        # the one chosen here on purpose: it handles these graphs at opset 17
-        warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(
-            module,
-            (example,),
-            str(target),
-            input_names=[INPUT_NAME],
-            output_names=list(OUTPUT_NAMES[name]),
-            dynamic_axes={INPUT_NAME: axes},
-            opset_version=OPSET,
-            dynamo=False,
-        )
+    write_onnx(
+        module,
+        [torch.zeros(1, 3, size, size)],
+        target,
+        input_names=[INPUT_NAME],
+        output_names=OUTPUT_NAMES[name],
+        dynamic_axes={INPUT_NAME: axes},
+    )
 
 
 def parity_photo() -> tuple[np.ndarray, str]:
@@ -149,7 +141,7 @@ def check_parity(name: str, module: torch.nn.Module, path: Path, photo: np.ndarr
             if name in CROP_SIZES:  # batching must not mix rows
                 worst = max(worst, _max_diff(run(batch[:1]), [o[:1] for o in batched]))
     if not worst <= PARITY_TOLERANCE:
-        raise FacertError(
+        raise ExportError(
             f"{path.name}: ONNX Runtime differs from torch by {worst:.3g} "
             f"(tolerance {PARITY_TOLERANCE})"
         )

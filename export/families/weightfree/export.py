@@ -23,10 +23,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from facert.errors import ArtifactError
+from facert.backends import engine_for
+from facert.errors import ExportError
+from facert.export.harness.onnx import OPSET, write_onnx
 from facert.models.registry import ModelSpec
 
-OPSET = 17
 PARITY_TOLERANCE = 1e-3
 BATCH_TOLERANCE = 1e-4
 CHECK_BATCH = 4
@@ -99,45 +100,18 @@ def export_weight_free(
     image = sample_images(size or spec.input_size)
     options = [*extras.values(), *sample_options(spec)]
     path = workdir / (filename or spec.onnx_files[0])
-    with reference_mode(onednn), warnings.catch_warnings():
-        # Sizes read as ints are traced as constants on purpose (only the batch axis is dynamic),
-        # and the TorchScript-based exporter is the one chosen here (dynamo=False).
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.filterwarnings("ignore", message="Constant folding", category=UserWarning)
+    with reference_mode(onednn):
         expected = module(image, *options).numpy()
-        torch.onnx.export(
+        write_onnx(
             module,
-            (image[:1], *(o[:1] for o in options)),
-            str(path),
+            [image[:1], *(o[:1] for o in options)],
+            path,
             input_names=["image", *names],
             output_names=["restored"],
             dynamic_axes={name: {0: "batch"} for name in ["image", *names, "restored"]},
-            opset_version=OPSET,
-            do_constant_folding=True,
-            dynamo=False,
         )
-    session = open_session(path)
     feeds = {"image": image.numpy(), **{n: v.numpy() for n, v in zip(names, options, strict=True)}}
-    batched = session.run(["restored"], feeds)[0]
-    parity = float(np.abs(batched - expected).max())
-    singles = np.concatenate(
-        [
-            session.run(["restored"], {k: v[i : i + 1] for k, v in feeds.items()})[0]
-            for i in range(CHECK_BATCH)
-        ]
-    )
-    batch_difference = float(np.abs(batched - singles).max())
-    if parity > PARITY_TOLERANCE:
-        raise ArtifactError(
-            f"ONNX Runtime differs from torch by {parity:.2e} (> {PARITY_TOLERANCE})",
-            path=str(path),
-        )
-    if batch_difference > BATCH_TOLERANCE:
-        raise ArtifactError(
-            f"a batch of {CHECK_BATCH} differs from single runs by {batch_difference:.2e}",
-            path=str(path),
-        )
+    parity, batch_difference = check_parity(path, feeds, expected)
     return {
         "opset": OPSET,
         "precision_policy": [],
@@ -154,12 +128,28 @@ def export_weight_free(
     }
 
 
-def open_session(path: Path, threads: int = 2) -> Any:
-    """An ONNX Runtime CPU session on ``path`` with ``threads`` intra-op threads."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+def check_parity(
+    path: Path, feeds: dict[str, np.ndarray], expected: np.ndarray
+) -> tuple[float, float]:
+    """The graph at ``path`` in ONNX Runtime (CPU, 2 threads) on ``feeds`` (CHECK_BATCH rows):
+    max |batch run - ``expected``| (torch's outputs) and max |batch run - single runs|; raises
+    :class:`ExportError` past PARITY_TOLERANCE or BATCH_TOLERANCE."""
+    with engine_for(path, threads=2) as session:
+        batched = session.run(feeds)["restored"]
+        rows = [
+            {name: value[i : i + 1] for name, value in feeds.items()} for i in range(CHECK_BATCH)
+        ]
+        singles = np.concatenate([session.run(row)["restored"] for row in rows])
+    parity = float(np.abs(batched - expected).max())
+    batch_difference = float(np.abs(batched - singles).max())
+    if parity > PARITY_TOLERANCE:
+        raise ExportError(
+            f"ONNX Runtime differs from torch by {parity:.2e} (> {PARITY_TOLERANCE})",
+            path=str(path),
+        )
+    if batch_difference > BATCH_TOLERANCE:
+        raise ExportError(
+            f"a batch of {CHECK_BATCH} differs from single runs by {batch_difference:.2e}",
+            path=str(path),
+        )
+    return parity, batch_difference

@@ -67,7 +67,7 @@ CODEFORMER = register(
         ),
         precision_policy=PRECISION_POLICY,
         onnx_files=("model.onnx", "model.fp16.onnx"),
-        exporter="facert.export.families.codeformer.export:export_codeformer",
+        exporter="codeformer",
         # 2: GroupNorm written out with short reductions (export/families/codeformer/group_norm.py);
         # 3: the encoder and codebook pinned in float32 in the FP16 graph (code selection)
         graph_version=3,

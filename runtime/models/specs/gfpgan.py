@@ -56,7 +56,7 @@ def _spec(name: str, version: str, weights: WeightFile) -> ModelSpec:
             weights=(weights,),
             precision_policy=PRECISION_POLICY,
             onnx_files=("model.onnx", "model.fp16.onnx"),
-            exporter="facert.export.families.gfpgan.export:export_gfpgan",
+            exporter="gfpgan",
             notes=NOTES,
         )
     )

@@ -65,7 +65,7 @@ def _spec(size: int, weights: WeightFile, extra_notes: tuple[str, ...] = ()) -> 
             weights=(weights,),
             precision_policy=PRECISION_POLICY,
             onnx_files=("model.onnx", "model.fp16.onnx"),
-            exporter="facert.export.families.gpen.export:export_gpen",
+            exporter="gpen",
             notes=NOTES + extra_notes,
         )
     )

@@ -52,7 +52,7 @@ ISPL = register(
                 "sparsity weight lambda, in units of the noise estimated per wavelet level",
             ),
         ),
-        exporter="facert.export.families.ispl.net:export_ispl",
+        exporter="ispl",
         notes=(
             "blur_sigma defaults to a per-face estimate (0 on a sharp face); "
             "JPEG blocking is removed around the faces first; only the correction is pasted",

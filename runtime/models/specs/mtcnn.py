@@ -45,6 +45,6 @@ MTCNN = register(
         input_range=(-1.0, 1.0),  # (x - 127.5) / 128, as facenet-pytorch feeds its nets
         weights=(FACENET_WHEEL,),
         onnx_files=("pnet.onnx", "rnet.onnx", "onet.onnx"),
-        exporter="facert.export.families.mtcnn.export:export_mtcnn",
+        exporter="mtcnn",
     )
 )

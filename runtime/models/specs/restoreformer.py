@@ -86,7 +86,7 @@ def _restoreformer_spec(name: str, summary: str, licence: str, weight: WeightFil
         precision_policy=PRECISION_POLICY,
         batches=True,
         onnx_files=("model.onnx", "model.fp16.onnx"),
-        exporter="facert.export.families.restoreformer.export:export_restoreformer",
+        exporter="restoreformer",
     )
 
 

@@ -52,7 +52,7 @@ WIPA = register(
         frame_stage=FrameStage(
             graph="frame.onnx", tile=768, margin=64, face_off=("fade", "denoise")
         ),
-        exporter="facert.export.families.wipa.net:export_wipa",
+        exporter="wipa",
         graph_version=2,
         notes=(
             "a face magnified s times into the crop carries grain and scratches s crop pixels wide; "

@@ -26,6 +26,7 @@ from stylegan_export_checks import (  # noqa: E402
 from testdata import DATA  # noqa: E402
 
 from facert.errors import ExportError, WeightsError  # noqa: E402
+from facert.export import exporters  # noqa: E402
 from facert.export.families.gfpgan.export import build_gfpgan_export  # noqa: E402
 from facert.export.families.gfpgan.net import GFPGAN, GFPGANConfig, load_gfpgan  # noqa: E402
 from facert.export.harness.api import export_model  # noqa: E402
@@ -180,13 +181,12 @@ def export_broken(spec: ModelSpec, sources: list[Path], workdir: Path) -> dict:
 )
 @pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")
 def test_an_export_failing_an_fp32_check_writes_nothing(
-    tmp_path: Path, name: str, message: str
+    tmp_path: Path, name: str, message: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     checkpoint = tmp_path / f"{name}.pth"
     torch.save({"params": deterministic_state_dict(BROKEN[name]())}, checkpoint)
-    spec = dataclasses.replace(
-        tiny_spec(checkpoint), name=name, exporter=f"{__name__}:export_broken"
-    )
+    spec = dataclasses.replace(tiny_spec(checkpoint), name=name, exporter="broken-test")
+    monkeypatch.setitem(exporters._EXPORTERS, spec.exporter, export_broken)
     with pytest.raises(ExportError, match=message) as info:
         export_model(spec, [checkpoint], tmp_path / "export", sha256_of(checkpoint))
     assert "\n" not in str(info.value)

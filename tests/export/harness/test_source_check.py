@@ -17,7 +17,7 @@ torch = pytest.importorskip("torch")
 from testdata import GOLDEN_DATA  # noqa: E402
 
 from facert.errors import WeightsError  # noqa: E402
-from facert.export.harness.api import resolve_exporter  # noqa: E402
+from facert.export.exporters import exporter_for  # noqa: E402
 from facert.export.harness.source_check import LearnedExporter, check_state  # noqa: E402
 from facert.models.registry import get_spec  # noqa: E402
 
@@ -47,7 +47,7 @@ def official_layout(name: str) -> dict[str, torch.Tensor]:
 @pytest.mark.parametrize("name", sorted(KEY_LISTS))
 def test_the_official_layout_passes_and_one_difference_is_named(name: str) -> None:
     spec = get_spec(name)
-    exporter = resolve_exporter(spec)
+    exporter = exporter_for(spec)
     assert isinstance(exporter, LearnedExporter)
     build = exporter.build_for(spec)
     state = official_layout(name)

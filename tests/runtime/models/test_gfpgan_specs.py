@@ -25,7 +25,7 @@ def test_three_versions_share_one_graph_and_differ_in_weights() -> None:
         assert weight.state_dict_keys == ("params_ema", "params")
         assert (spec.input_size, spec.color_order, spec.input_range) == (512, "RGB", (-1.0, 1.0))
         assert spec.onnx_files == ("model.onnx", "model.fp16.onnx") and spec.precision_policy
-        assert spec.exporter == "facert.export.families.gfpgan.export:export_gfpgan"
+        assert spec.exporter == "gfpgan"
     assert get_spec("gfpgan-1.2").weights[0].filename == "GFPGANCleanv1-NoCE-C2.pth"
 
 

@@ -27,7 +27,7 @@ def test_three_sizes_one_family_and_facegans_normalisation() -> None:
         )
         assert weight.state_dict_keys == () and weight.strip_prefix == ""  # a plain state dict
         assert spec.onnx_files == ("model.onnx", "model.fp16.onnx") and spec.precision_policy
-        assert spec.exporter == "facert.export.families.gpen.export:export_gpen"
+        assert spec.exporter == "gpen"
         assert "non-commercial" in spec.licence
     for size in (256, 512):
         weight = get_spec(f"gpen-bfr-{size}").weights[0]

@@ -11,21 +11,21 @@ from facert.cli.main import main
 from facert.models.registry import get_spec
 
 EXPORTERS = {
-    "codeformer": "facert.export.families.codeformer.export:export_codeformer",
-    "restoreformer": "facert.export.families.restoreformer.export:export_restoreformer",
-    "restoreformer-pp": "facert.export.families.restoreformer.export:export_restoreformer",
+    "codeformer": "codeformer",
+    "restoreformer": "restoreformer",
+    "restoreformer-pp": "restoreformer",
 }
 
 
 @pytest.mark.parametrize("name", sorted(EXPORTERS))
 def test_spec_names_its_exporter_and_both_onnx_files(name: str) -> None:
     pytest.importorskip("torch")
-    from facert.export.harness.api import resolve_exporter
+    from facert.export.exporters import exporter_for
     from facert.export.harness.source_check import LearnedExporter
 
     spec = get_spec(name)
     assert spec.exporter == EXPORTERS[name]
-    assert isinstance(resolve_exporter(spec), LearnedExporter)  # checks the file before exporting
+    assert isinstance(exporter_for(spec), LearnedExporter)  # checks the file before exporting
     assert spec.onnx_files == ("model.onnx", "model.fp16.onnx") and spec.precision_policy
 
 

@@ -31,7 +31,7 @@ def test_duplicate_name_raises() -> None:
 def test_every_spec_is_complete() -> None:
     for spec in list_specs():
         assert spec.licence, spec.name
-        assert spec.exporter.count(":") == 1, spec.name
+        assert spec.exporter == spec.family, spec.name  # its family's registered exporter
         for weight in spec.weights:
             assert weight.url.startswith("https://"), spec.name
             # An unpinned file (no published hash) must say so in the spec's notes.

@@ -5,13 +5,14 @@ and shapes under ``params_ema``, other values than the release. It exports as un
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from full_export import check_export  # noqa: E402
+from full_export import check_export, shared_faces  # noqa: E402
 
 from facert.cli.main import main  # noqa: E402
 from facert.export.families.gfpgan.net import GFPGAN  # noqa: E402
@@ -28,7 +29,12 @@ def test_full_size_export_passes_its_checks(
     torch.save({"params_ema": deterministic_state_dict(GFPGAN())}, checkpoint)
     out = tmp_path / "out"
     args = ["--cache-dir", str(tmp_path / "cache"), "models", "export", "gfpgan-1.4"]
-    code = main([*args, "--weights", str(checkpoint), "-o", str(out)])
+    faces = tmp_path / "faces"  # the extra check faces of full_export.shared_faces()
+    faces.mkdir()
+    for path in shared_faces():
+        shutil.copy(path, faces)
+    extra = ["--check-faces", str(faces)] if shared_faces() else []
+    code = main([*args, "--weights", str(checkpoint), "-o", str(out), *extra])
     assert code == 0, capsys.readouterr().err
     manifest = check_export(get_spec("gfpgan-1.4"), out)
     sha = sha256_of(checkpoint)

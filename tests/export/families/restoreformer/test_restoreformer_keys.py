@@ -55,7 +55,7 @@ def test_specs() -> None:
         assert spec.input_range == (-1.0, 1.0) and spec.output_range == (-1.0, 1.0)
         assert len(spec.weights) == 1 and spec.precision_policy and spec.batches
         assert spec.onnx_files == ("model.onnx", "model.fp16.onnx")
-        assert spec.exporter == "facert.export.families.restoreformer.export:export_restoreformer"
+        assert spec.exporter == "restoreformer"
     assert get_spec("restoreformer-pp").weights[0].strip_prefix == "vqvae."
     assert get_spec("restoreformer").weights[0].state_dict_keys == ("params_ema", "params")
 

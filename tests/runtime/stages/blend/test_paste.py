@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 from testdata import GOLDEN_DATA, ROOT
 
+from facert.demo.metrics import psnr
 from facert.stages.align.warp import warp_crop
 from facert.stages.blend.paste import paste_faces, paste_path, upscale_background
 
@@ -67,11 +68,6 @@ def _inputs(case: dict, photos: dict, upscale: int):
     return background, restored, affines
 
 
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
-
-
 @pytest.fixture(scope="module")
 def photos(grace_hopper: np.ndarray, astronaut: np.ndarray) -> dict:
     return {"grace_hopper": grace_hopper, "astronaut": astronaut}
@@ -92,7 +88,7 @@ def test_matches_facexlib(name: str, upscale: int, photos: dict) -> None:
     # warp may round another way than the golden's (OpenCV 5.0): moving every input sample by up
     # to 1 level gives 49.0-50.6 dB and 5 levels at most. A paste misplaced by a quarter crop
     # pixel gives 40.6-46.8 dB and 13-39 levels.
-    assert _psnr(ours[y0:y1, x0:x1], reference) >= 47.0
+    assert psnr(ours[y0:y1, x0:x1], reference) >= 47.0
     assert np.abs(ours[y0:y1, x0:x1].astype(np.int16) - reference).max() <= 6
     outside = np.ones(background.shape[:2], dtype=bool)
     outside[y0:y1, x0:x1] = False
@@ -124,8 +120,8 @@ def test_later_faces_lie_over_earlier(photos: dict) -> None:
     x0, y0, x1, y1 = next(r["box"] for r in case["results"] if r["upscale"] == 1)
     reference = np.zeros_like(background)
     reference[y0:y1, x0:x1] = cv2.imread(str(BLEND / "grace_overlap_x1.png"))
-    assert _psnr(in_order[changed], reference[changed]) >= 40.0  # facexlib's order
-    assert _psnr(swapped[changed], reference[changed]) < 30.0
+    assert psnr(in_order[changed], reference[changed]) >= 40.0  # facexlib's order
+    assert psnr(swapped[changed], reference[changed]) < 30.0
 
 
 def _random_placement(
@@ -166,7 +162,7 @@ def test_matches_the_full_frame_algorithm(upscale: float) -> None:
         full = paste_faces_full_frame(background, faces, affines, upscale)
         changed = np.any((ours != background) | (full != background), axis=2)
         # measured: 51.3 dB or more over the changed pixels, at most 4 levels
-        assert _psnr(ours[changed], full[changed]) >= 48.0
+        assert psnr(ours[changed], full[changed]) >= 48.0
         assert np.abs(ours.astype(np.int16) - full).max() <= 8
     assert paths >= {"profiles", "box"}  # faces inside, cut and tiny all occurred
 
