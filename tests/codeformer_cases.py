@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 import cv2
 import numpy as np
 import torch
+from pinned_spec import pinned_spec
 from testdata import DATA, GOLDEN_DATA
 
 GOLDEN = GOLDEN_DATA / "codeformer"
@@ -111,14 +111,10 @@ def export_full_size(state: dict[str, torch.Tensor], folder: Path) -> dict:
     from facert.export.families.codeformer.export import build_codeformer_export
     from facert.export.harness.checks import load_faces
     from facert.export.harness.learned import export_learned
-    from facert.io.files import sha256_of
-    from facert.models.registry import get_spec
 
     checkpoint = folder / "codeformer.pth"
     torch.save({"params_ema": state}, checkpoint)
-    spec = get_spec("codeformer")
-    weight = dataclasses.replace(spec.weights[0], sha256=sha256_of(checkpoint))
-    spec = dataclasses.replace(spec, weights=(weight,))
+    spec = pinned_spec("codeformer", checkpoint)
     faces = full_size_check_faces()
     batch, names = load_faces(spec, faces, count=len(faces))
     gaps = code_gaps(state, batch, names)

@@ -8,13 +8,13 @@ itself before its check faces were fixed).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 from typing import Any
 
+from pinned_spec import pinned_spec
+
 from facert.export.harness.api import export_model
-from facert.io.files import sha256_of
 from facert.models.registry import ModelSpec
 
 CROPS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real-inputs"
@@ -29,9 +29,10 @@ def shared_faces() -> list[Path]:
 def export_and_check(spec: ModelSpec, checkpoint: Path, out: Path) -> dict[str, Any]:
     """Export ``spec`` from ``checkpoint`` (pinned as its sha256) into ``out``; return the manifest
     after asserting opset 17, both graphs, FP32 parity and FP16 PSNR."""
-    sha256 = sha256_of(checkpoint)
-    spec = dataclasses.replace(spec, weights=(dataclasses.replace(spec.weights[0], sha256=sha256),))
-    folder = export_model(spec, [checkpoint], out, sha256, check_faces=shared_faces())
+    spec = pinned_spec(spec, checkpoint)
+    folder = export_model(
+        spec, [checkpoint], out, spec.weights[0].sha256, check_faces=shared_faces()
+    )
     return check_export(spec, folder)
 
 

@@ -8,7 +8,6 @@ CLI's own stderr in a separate process): ``python tests/tiny_codeformer.py ... -
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import sys
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 
 import pytest
 import torch
+from pinned_spec import pinned_spec
 from testdata import DATA
 
 from facert.export import exporters
@@ -24,7 +24,6 @@ from facert.export.families.codeformer.export import build_codeformer_export
 from facert.export.families.codeformer.net import CodeFormer
 from facert.export.harness.fill import deterministic_state_dict
 from facert.export.harness.source_check import LearnedExporter
-from facert.io.files import sha256_of
 from facert.models import registry
 from facert.models.registry import ModelSpec, get_spec
 
@@ -84,21 +83,21 @@ def write_finetuned_checkpoint(path: Path, seed: int = 1, change: float = 0.05) 
 
 
 def tiny_spec(checkpoint: Path) -> ModelSpec:
-    spec = get_spec("codeformer")
-    weight = dataclasses.replace(spec.weights[0], sha256=sha256_of(checkpoint), url="")
-    return dataclasses.replace(
-        spec,
+    return pinned_spec(
+        "codeformer",
+        checkpoint,
+        weight={"url": ""},
         name=NAME,
         input_size=TINY["img_size"],
-        weights=(weight,),
         exporter=NAME,  # export_tiny, registered below
     )
 
 
-# The faces its export checks: the repository's aligned faces, as tests/export/families/codeformer/test_codeformer_harness.py
-# (no ../shared needed). With graph version 2 this 16-code fill failed the FP16 check on the shared
-# crop 0143.png (32.0 dB at w = 0.5: the float16 encoder flipped near-tied codes); with the code
-# selection pinned it passes the harness's default faces too (71-80 dB, measured).
+# The faces its export checks: the repository's aligned faces, as
+# tests/export/families/codeformer/test_codeformer_harness.py (no ../shared needed). With graph
+# version 2 this 16-code fill failed the FP16 check on the shared crop 0143.png (32.0 dB at
+# w = 0.5: the float16 encoder flipped near-tied codes); with the code selection pinned it passes
+# the harness's default faces too (71-80 dB, measured).
 FACES = sorted((DATA / "faces").glob("*.png"))
 
 

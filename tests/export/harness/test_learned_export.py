@@ -17,6 +17,7 @@ import pytest
 torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 
+from pinned_spec import pinned_spec  # noqa: E402
 from stylegan_export_checks import (  # noqa: E402
     check_any_batch_like_the_faithful_port,
     check_naive_fp16_overflows,
@@ -34,7 +35,7 @@ from facert.export.harness.fill import deterministic_state_dict  # noqa: E402
 from facert.export.harness.learned import export_learned  # noqa: E402
 from facert.export.precision.policy import FP32, Precision  # noqa: E402
 from facert.io.files import sha256_of  # noqa: E402
-from facert.models.registry import ModelSpec, get_spec  # noqa: E402
+from facert.models.registry import ModelSpec  # noqa: E402
 
 TINY = GFPGANConfig(out_size=32, num_style_feat=32, channel_multiplier=1, narrow=0.125)
 FACES = sorted((DATA / "faces").glob("*.png"))
@@ -52,9 +53,7 @@ def large_styles(state: dict) -> dict:
 
 
 def tiny_spec(checkpoint: Path) -> ModelSpec:
-    spec = get_spec("gfpgan-1.4")
-    weight = dataclasses.replace(spec.weights[0], sha256=sha256_of(checkpoint))
-    return dataclasses.replace(spec, input_size=TINY.out_size, weights=(weight,))
+    return pinned_spec("gfpgan-1.4", checkpoint, input_size=TINY.out_size)
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ generator (facert.export.families.codeformer.scaled).
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 from pathlib import Path
@@ -20,6 +19,7 @@ torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 
 from codeformer_cases import export_full_size, large_fusion  # noqa: E402
+from pinned_spec import pinned_spec  # noqa: E402
 from testdata import DATA  # noqa: E402
 from tiny_codeformer import TINY  # noqa: E402
 from torch_state import one_thread  # noqa: E402
@@ -33,8 +33,7 @@ from facert.export.harness.fill import deterministic_state_dict  # noqa: E402
 from facert.export.harness.learned import export_learned  # noqa: E402
 from facert.export.harness.verify import option_cases, torch_fp16_proof  # noqa: E402
 from facert.export.precision.policy import FP32  # noqa: E402
-from facert.io.files import sha256_of  # noqa: E402
-from facert.models.registry import ModelSpec, get_spec  # noqa: E402
+from facert.models.registry import ModelSpec  # noqa: E402
 
 FACES = sorted((DATA / "faces").glob("*.png"))
 FIDELITIES = [0.0, 0.5, 1.0]
@@ -50,9 +49,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[ModelSpec, Path,
     state = tiny_state()
     checkpoint = folder / "tiny.pth"
     torch.save({"params_ema": state}, checkpoint)
-    spec = get_spec("codeformer")
-    weight = dataclasses.replace(spec.weights[0], sha256=sha256_of(checkpoint))
-    spec = dataclasses.replace(spec, input_size=TINY["img_size"], weights=(weight,))
+    spec = pinned_spec("codeformer", checkpoint, input_size=TINY["img_size"])
     build = functools.partial(build_codeformer_export, **TINY)
     with one_thread():  # tiny convolutions: one thread is faster on a loaded machine
         facts = export_learned(spec, [checkpoint], folder, build, faces=FACES)

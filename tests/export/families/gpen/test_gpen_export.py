@@ -18,6 +18,7 @@ import pytest
 torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 
+from pinned_spec import pinned_spec  # noqa: E402
 from stylegan_export_checks import (  # noqa: E402
     check_any_batch_like_the_faithful_port,
     check_naive_fp16_overflows,
@@ -34,7 +35,6 @@ from facert.export.families.gpen.net import GPEN, GPENConfig, load_gpen  # noqa:
 from facert.export.harness.fill import equalized_state_dict  # noqa: E402
 from facert.export.harness.learned import export_learned  # noqa: E402
 from facert.export.precision.policy import FP32  # noqa: E402
-from facert.io.files import sha256_of  # noqa: E402
 from facert.models.registry import ModelSpec, get_spec  # noqa: E402
 
 TINY = GPENConfig(out_size=32, style_dim=32, num_mlp=2, channel_multiplier=1, narrow=1 / 16)
@@ -54,9 +54,7 @@ def large_styles(state: dict) -> dict:
 
 
 def tiny_spec(checkpoint: Path) -> ModelSpec:
-    spec = get_spec("gpen-bfr-512")
-    weight = dataclasses.replace(spec.weights[0], sha256=sha256_of(checkpoint))
-    return dataclasses.replace(spec, input_size=TINY.out_size, weights=(weight,))
+    return pinned_spec("gpen-bfr-512", checkpoint, input_size=TINY.out_size)
 
 
 @pytest.fixture(scope="module")

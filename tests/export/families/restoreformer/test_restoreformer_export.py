@@ -7,7 +7,6 @@ cross-attention at 16 and 32 px) at 64 px input.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 from pathlib import Path
@@ -19,6 +18,7 @@ torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 
 from full_export import export_and_check  # noqa: E402
+from pinned_spec import pinned_spec  # noqa: E402
 from testdata import DATA  # noqa: E402
 from torch_state import one_thread  # noqa: E402
 
@@ -32,7 +32,6 @@ from facert.export.families.restoreformer.net import RestoreFormer, RestoreForme
 from facert.export.harness.checks import load_faces  # noqa: E402
 from facert.export.harness.fill import deterministic_state_dict  # noqa: E402
 from facert.export.harness.learned import export_learned  # noqa: E402
-from facert.io.files import sha256_of  # noqa: E402
 from facert.models.registry import ModelSpec, get_spec  # noqa: E402
 
 TINY = RestoreFormerConfig(
@@ -57,8 +56,7 @@ def lightning_checkpoint(state: dict[str, torch.Tensor], path: Path) -> Path:
 
 
 def with_checkpoint(spec: ModelSpec, checkpoint: Path, input_size: int) -> ModelSpec:
-    weight = dataclasses.replace(spec.weights[0], sha256=sha256_of(checkpoint))
-    return dataclasses.replace(spec, input_size=input_size, weights=(weight,))
+    return pinned_spec(spec, checkpoint, input_size=input_size)
 
 
 @pytest.fixture(scope="module")
