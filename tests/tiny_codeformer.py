@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import torch
 from pinned_spec import pinned_spec
-from testdata import DATA
+from tiny_export import FACES
 
 from facert.export import exporters
 from facert.export.exporters import Exporter, register_exporter
@@ -93,14 +93,10 @@ def tiny_spec(checkpoint: Path) -> ModelSpec:
     )
 
 
-# The faces its export checks: the repository's aligned faces, as
-# tests/export/families/codeformer/test_codeformer_harness.py (no ../shared needed). With graph
-# version 2 this 16-code fill failed the FP16 check on the shared crop 0143.png (32.0 dB at
-# w = 0.5: the float16 encoder flipped near-tied codes); with the code selection pinned it passes
-# the harness's default faces too (71-80 dB, measured).
-FACES = sorted((DATA / "faces").glob("*.png"))
-
-
+# The faces its export checks: the repository's aligned faces (tiny_export.FACES, as the other
+# tiny exports; no ../shared needed). With graph version 2 this 16-code fill failed the FP16 check
+# on the shared crop 0143.png (32.0 dB at w = 0.5: the float16 encoder flipped near-tied codes);
+# with the code selection pinned it passes the harness's default faces too (71-80 dB, measured).
 export_tiny = LearnedExporter(
     lambda spec: functools.partial(build_codeformer_export, **TINY), faces=FACES
 )

@@ -24,7 +24,7 @@ from stylegan_export_checks import (  # noqa: E402
     check_style_path_stays_float32,
     style_path_tensors,
 )
-from testdata import DATA  # noqa: E402
+from tiny_export import FACES, export_tiny  # noqa: E402
 
 from facert.errors import ExportError, WeightsError  # noqa: E402
 from facert.export import exporters  # noqa: E402
@@ -38,7 +38,6 @@ from facert.io.files import sha256_of  # noqa: E402
 from facert.models.registry import ModelSpec  # noqa: E402
 
 TINY = GFPGANConfig(out_size=32, num_style_feat=32, channel_multiplier=1, narrow=0.125)
-FACES = sorted((DATA / "faces").glob("*.png"))
 STYLE_SCALE = 1000.0
 
 
@@ -63,8 +62,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[ModelSpec, Path,
     checkpoint = folder / "tiny.pth"
     torch.save({"params_ema": state}, checkpoint)
     spec = tiny_spec(checkpoint)
-    build = functools.partial(build_gfpgan_export, config=TINY)
-    facts = export_learned(spec, [checkpoint], folder, build, faces=FACES)
+    facts = export_tiny(spec, checkpoint, functools.partial(build_gfpgan_export, config=TINY))
     return spec, folder, facts, state
 
 

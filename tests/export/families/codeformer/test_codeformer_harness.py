@@ -20,9 +20,8 @@ onnx = pytest.importorskip("onnx")
 
 from codeformer_cases import export_full_size, large_fusion  # noqa: E402
 from pinned_spec import pinned_spec  # noqa: E402
-from testdata import DATA  # noqa: E402
 from tiny_codeformer import TINY  # noqa: E402
-from torch_state import one_thread  # noqa: E402
+from tiny_export import FACES, export_tiny  # noqa: E402
 
 from facert.backends.ort import OrtSession  # noqa: E402
 from facert.errors import ExportError  # noqa: E402
@@ -30,12 +29,10 @@ from facert.export.families.codeformer.export import build_codeformer_export  # 
 from facert.export.families.codeformer.net import CodeFormer  # noqa: E402
 from facert.export.harness.checks import load_faces  # noqa: E402
 from facert.export.harness.fill import deterministic_state_dict  # noqa: E402
-from facert.export.harness.learned import export_learned  # noqa: E402
 from facert.export.harness.verify import option_cases, torch_fp16_proof  # noqa: E402
 from facert.export.precision.policy import FP32  # noqa: E402
 from facert.models.registry import ModelSpec  # noqa: E402
 
-FACES = sorted((DATA / "faces").glob("*.png"))
 FIDELITIES = [0.0, 0.5, 1.0]
 
 
@@ -50,9 +47,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[ModelSpec, Path,
     checkpoint = folder / "tiny.pth"
     torch.save({"params_ema": state}, checkpoint)
     spec = pinned_spec("codeformer", checkpoint, input_size=TINY["img_size"])
-    build = functools.partial(build_codeformer_export, **TINY)
-    with one_thread():  # tiny convolutions: one thread is faster on a loaded machine
-        facts = export_learned(spec, [checkpoint], folder, build, faces=FACES)
+    facts = export_tiny(spec, checkpoint, functools.partial(build_codeformer_export, **TINY))
     return spec, folder, facts, state
 
 

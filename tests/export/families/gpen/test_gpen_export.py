@@ -25,20 +25,17 @@ from stylegan_export_checks import (  # noqa: E402
     check_style_path_stays_float32,
     style_path_tensors,
 )
-from testdata import DATA  # noqa: E402
-from torch_state import one_thread  # noqa: E402
+from tiny_export import FACES, export_tiny  # noqa: E402
 
 from facert.errors import ExportError  # noqa: E402
 from facert.export.families.gpen.export import build_gpen_export, export_gpen  # noqa: E402
 from facert.export.families.gpen.export_layers import StaticMapping  # noqa: E402
 from facert.export.families.gpen.net import GPEN, GPENConfig, load_gpen  # noqa: E402
 from facert.export.harness.fill import equalized_state_dict  # noqa: E402
-from facert.export.harness.learned import export_learned  # noqa: E402
 from facert.export.precision.policy import FP32  # noqa: E402
 from facert.models.registry import ModelSpec, get_spec  # noqa: E402
 
 TINY = GPENConfig(out_size=32, style_dim=32, num_mlp=2, channel_multiplier=1, narrow=1 / 16)
-FACES = sorted((DATA / "faces").glob("*.png"))
 STYLE_SCALE = 1000.0
 
 
@@ -64,9 +61,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[ModelSpec, Path,
     checkpoint = folder / "tiny.pth"
     torch.save(state, checkpoint)  # a plain state dict, like the official files
     spec = tiny_spec(checkpoint)
-    build = functools.partial(build_gpen_export, config=TINY)
-    with one_thread():  # tiny convolutions: one thread is faster on a loaded machine
-        facts = export_learned(spec, [checkpoint], folder, build, faces=FACES)
+    facts = export_tiny(spec, checkpoint, functools.partial(build_gpen_export, config=TINY))
     return spec, folder, facts, state
 
 

@@ -19,8 +19,7 @@ onnx = pytest.importorskip("onnx")
 
 from full_export import export_and_check  # noqa: E402
 from pinned_spec import pinned_spec  # noqa: E402
-from testdata import DATA  # noqa: E402
-from torch_state import one_thread  # noqa: E402
+from tiny_export import FACES, export_tiny  # noqa: E402
 
 from facert.backends.ort import OrtSession  # noqa: E402
 from facert.export.families.restoreformer.export import (  # noqa: E402
@@ -31,7 +30,6 @@ from facert.export.families.restoreformer.export import (  # noqa: E402
 from facert.export.families.restoreformer.net import RestoreFormer, RestoreFormerConfig  # noqa: E402
 from facert.export.harness.checks import load_faces  # noqa: E402
 from facert.export.harness.fill import deterministic_state_dict  # noqa: E402
-from facert.export.harness.learned import export_learned  # noqa: E402
 from facert.models.registry import ModelSpec, get_spec  # noqa: E402
 
 TINY = RestoreFormerConfig(
@@ -46,7 +44,6 @@ TINY = RestoreFormerConfig(
     head_size=4,
     ex_multi_scale_num=1,
 )
-FACES = sorted((DATA / "faces").glob("*.png"))
 
 
 def lightning_checkpoint(state: dict[str, torch.Tensor], path: Path) -> Path:
@@ -65,9 +62,9 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[ModelSpec, Path,
     state = deterministic_state_dict(build_restoreformer(TINY, export_form=False))
     checkpoint = lightning_checkpoint(state, folder / "tiny.ckpt")
     spec = with_checkpoint(get_spec("restoreformer-pp"), checkpoint, TINY.resolution)
-    build = functools.partial(build_restoreformer_export, variant=TINY)
-    with one_thread():  # tiny convolutions: one thread is faster on a loaded machine
-        facts = export_learned(spec, [checkpoint], folder, build, faces=FACES)
+    facts = export_tiny(
+        spec, checkpoint, functools.partial(build_restoreformer_export, variant=TINY)
+    )
     return spec, folder, facts, state
 
 
