@@ -19,15 +19,13 @@ pytest.importorskip("torch")
 pytest.importorskip("onnx")
 
 import tiny_codeformer
-from conftest import grace_hopper_path
+from cli_runs import facert, mtcnn_only_cache, one_face_photo
 
-from facert.cli.main import main
 from facert.config import Settings
 from facert.io.files import sha256_of
-from facert.models import registry
 from facert.models.artifacts import Artifact
 from facert.models.cache import artifact_dir, model_dir
-from facert.models.registry import ModelSpec, get_spec
+from facert.models.registry import ModelSpec
 
 
 @pytest.fixture(scope="module")
@@ -37,27 +35,13 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def spec(checkpoint: Path, monkeypatch: pytest.MonkeyPatch) -> ModelSpec:
-    spec = tiny_codeformer.tiny_spec(checkpoint)
-    get_spec("codeformer")  # loads the registry before it is patched
-    monkeypatch.setitem(registry._REGISTRY, spec.name, spec)
-    return spec
+    return tiny_codeformer.register_for_test(monkeypatch, checkpoint)
 
 
 @pytest.fixture
 def cache(tmp_path: Path, settings: Settings, mtcnn_artifact: Artifact) -> Path:
     """An empty cache but for the user's MTCNN export (linked in)."""
-    cache = tmp_path / "cache"
-    cache.mkdir()
-    mtcnn = model_dir(settings.cache_dir, get_spec("mtcnn"))
-    model_dir(cache, get_spec("mtcnn")).symlink_to(mtcnn, target_is_directory=True)
-    return cache
-
-
-def facert(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
-    code = main([str(a) for a in args])
-    captured = capsys.readouterr()
-    assert "Traceback" not in captured.err
-    return code, captured.out, captured.err
+    return mtcnn_only_cache(tmp_path / "cache", settings)
 
 
 def test_enhance_exports_once_by_sha256_then_reuses_it_with_any_fidelity(
@@ -68,9 +52,9 @@ def test_enhance_exports_once_by_sha256_then_reuses_it_with_any_fidelity(
     capsys: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    photo = cv2.resize(cv2.imread(str(grace_hopper_path())), (256, 300), cv2.INTER_AREA)
-    cv2.imwrite(str(tmp_path / "p.png"), photo)
-    common = ["--cache-dir", cache, "enhance", tmp_path / "p.png", "--model", spec.name]
+    photo_path = one_face_photo(tmp_path / "p.png")
+    photo = cv2.imread(str(photo_path))
+    common = ["--cache-dir", cache, "enhance", photo_path, "--model", spec.name]
     common += ["--weights", checkpoint]
 
     code, out, err = facert(capsys, *common, "-o", tmp_path / "w0", "--fidelity", "0")

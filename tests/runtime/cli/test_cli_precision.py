@@ -21,27 +21,18 @@ pytest.importorskip("torch")
 pytest.importorskip("onnx")
 
 import tiny_codeformer
-from conftest import grace_hopper_path
+from cli_runs import facert, mtcnn_only_cache, one_face_photo
 
 from facert.backends.ort import OrtSession
-from facert.cli.main import main
 from facert.config import Settings
 from facert.io.files import sha256_of
-from facert.models import registry
 from facert.models.artifacts import FP16_GRAPH, FP32_GRAPH, Artifact
-from facert.models.cache import artifact_dir, model_dir
-from facert.models.registry import ModelSpec, get_spec
+from facert.models.cache import artifact_dir
+from facert.models.registry import ModelSpec
 from facert.models.specs import DEFAULT_DETECTOR
 from facert.stages.align.warp import align_faces, from_tensor, to_tensor
 from facert.stages.blend.paste import paste_faces
 from facert.stages.detect import open_detector
-
-
-def facert(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
-    code = main([str(a) for a in args])
-    captured = capsys.readouterr()
-    assert "Traceback" not in captured.err
-    return code, captured.out, captured.err
 
 
 @pytest.fixture(scope="module")
@@ -49,26 +40,13 @@ def cache(
     tmp_path_factory: pytest.TempPathFactory, settings: Settings, mtcnn_artifact: Artifact
 ) -> Path:
     """A cache holding only the user's MTCNN export (linked in)."""
-    cache = tmp_path_factory.mktemp("cache")
-    mtcnn = model_dir(settings.cache_dir, get_spec("mtcnn"))
-    model_dir(cache, get_spec("mtcnn")).symlink_to(mtcnn, target_is_directory=True)
-    return cache
+    return mtcnn_only_cache(tmp_path_factory.mktemp("cache"), settings)
 
 
 @pytest.fixture(scope="module")
 def photo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """grace_hopper.jpg at 256x300: one face."""
-    path = tmp_path_factory.mktemp("photo") / "p.png"
-    image = cv2.resize(cv2.imread(str(grace_hopper_path())), (256, 300), cv2.INTER_AREA)
-    cv2.imwrite(str(path), image)
-    return path
-
-
-def register(monkeypatch: pytest.MonkeyPatch, checkpoint: Path) -> ModelSpec:
-    spec = tiny_codeformer.tiny_spec(checkpoint)
-    get_spec("codeformer")  # loads the registry before it is patched
-    monkeypatch.setitem(registry._REGISTRY, spec.name, spec)
-    return spec
+    return one_face_photo(tmp_path_factory.mktemp("photo") / "p.png")
 
 
 def test_an_fp16_failure_installs_the_fp32_graph_and_says_so_in_one_line(
@@ -79,7 +57,7 @@ def test_an_fp16_failure_installs_the_fp32_graph_and_says_so_in_one_line(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     checkpoint = tiny_codeformer.write_checkpoint(tmp_path / "overflow.pth", overflow=True)
-    spec = register(monkeypatch, checkpoint)
+    spec = tiny_codeformer.register_for_test(monkeypatch, checkpoint)
     folder = artifact_dir(cache, spec, sha256_of(checkpoint))  # where enhance will look for it
     # In a process of its own, to read the CLI's stderr as a user sees it (pytest captures logging).
     export = ["--cache-dir", cache, "models", "export", spec.name, "--weights", checkpoint]
@@ -138,7 +116,7 @@ def test_precision_fp16_runs_the_fp16_graph(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     checkpoint = tiny_codeformer.write_checkpoint(tmp_path / "tiny.pth")
-    spec = register(monkeypatch, checkpoint)
+    spec = tiny_codeformer.register_for_test(monkeypatch, checkpoint)
     enhance = ["--cache-dir", cache, "enhance", photo, "--model", spec.name]
     enhance += ["--weights", checkpoint]
     outputs = {}

@@ -23,16 +23,14 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("onnx")
 
 import tiny_codeformer  # noqa: E402
-from conftest import grace_hopper_path  # noqa: E402
+from cli_runs import facert, mtcnn_only_cache, one_face_photo  # noqa: E402
 from testdata import TESTS  # noqa: E402
 
-from facert.cli.main import main  # noqa: E402
 from facert.config import Settings  # noqa: E402
 from facert.io.files import sha256_of  # noqa: E402
-from facert.models import registry  # noqa: E402
 from facert.models.artifacts import Artifact  # noqa: E402
-from facert.models.cache import artifact_dir, model_dir  # noqa: E402
-from facert.models.registry import ModelSpec, get_spec  # noqa: E402
+from facert.models.cache import artifact_dir  # noqa: E402
+from facert.models.registry import ModelSpec  # noqa: E402
 
 NAME = tiny_codeformer.NAME
 
@@ -51,34 +49,18 @@ def finetuned(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def spec(checkpoint: Path, monkeypatch: pytest.MonkeyPatch) -> ModelSpec:
-    spec = tiny_codeformer.tiny_spec(checkpoint)
-    get_spec("codeformer")  # loads the registry before it is patched
-    monkeypatch.setitem(registry._REGISTRY, spec.name, spec)
-    return spec
+    return tiny_codeformer.register_for_test(monkeypatch, checkpoint)
 
 
 @pytest.fixture
 def cache(tmp_path: Path, settings: Settings, mtcnn_artifact: Artifact) -> Path:
     """An empty cache but for the user's MTCNN export (linked in)."""
-    cache = tmp_path / "cache"
-    cache.mkdir()
-    mtcnn = model_dir(settings.cache_dir, get_spec("mtcnn"))
-    model_dir(cache, get_spec("mtcnn")).symlink_to(mtcnn, target_is_directory=True)
-    return cache
+    return mtcnn_only_cache(tmp_path / "cache", settings)
 
 
 @pytest.fixture
 def photo(tmp_path: Path) -> Path:
-    image = cv2.resize(cv2.imread(str(grace_hopper_path())), (256, 300), cv2.INTER_AREA)
-    cv2.imwrite(str(tmp_path / "p.png"), image)
-    return tmp_path / "p.png"
-
-
-def facert(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
-    code = main([str(a) for a in args])
-    captured = capsys.readouterr()
-    assert "Traceback" not in captured.err
-    return code, captured.out, captured.err
+    return one_face_photo(tmp_path / "p.png")
 
 
 def notices(caplog: pytest.LogCaptureFixture) -> list[str]:
