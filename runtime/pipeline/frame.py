@@ -25,7 +25,7 @@ from facert.models.registry import get_spec
 from facert.models.specs import DEFAULT_DETECTOR, DEFAULT_RESTORER
 from facert.stages.align.warp import align_faces, crop_scale, face_template
 from facert.stages.blend.paste import paste_faces, upscale_background
-from facert.stages.detect import Detector, detector_spec, open_detector
+from facert.stages.detect import Detector, build_detector, detector_spec
 from facert.stages.faces import Face, select_faces
 from facert.stages.restore.correction import deblocked_crops, paste_corrections
 from facert.stages.restore.frame import FrameRestorer
@@ -111,17 +111,11 @@ class Pipeline(Lifecycle):
             )
         restorer = Restorer.from_artifact(
             artifact, options=face_options, threads=settings.threads, precision=precision
-        ).open()
-        try:
-            if frame is not None:
-                frame.open()
-            opened = open_detector(settings, detector, **dict(detector_options or {}))
-        except BaseException:
-            restorer.close()
-            if frame is not None:
-                frame.close()
-            raise
-        return Lifecycle.open(cls(opened, restorer, options, frame))
+        )
+        face_detector = build_detector(settings, detector, **dict(detector_options or {}))
+        # Opened in _acquire: the restorer, the frame stage, the detector, in that order, and
+        # those already opened closed again when a later one fails.
+        return Lifecycle.open(cls(face_detector, restorer, options, frame))
 
     def _acquire(self) -> None:
         frame = [self.frame] if self.frame is not None else []

@@ -1,8 +1,8 @@
 """Face detectors. Each returns :class:`facert.stages.faces.Face` objects in frame pixels.
 
 A detector is chosen by its spec (``facert models list``: role "detector"); the spec's ``family``
-picks the runtime that opens it from :data:`FAMILIES`, an explicit table (one opener per family,
-no discovery). MTCNN is the only family so far; a new one adds its opener to the table.
+picks the runtime that builds it from :data:`FAMILIES`, an explicit table (one builder per family,
+no discovery). MTCNN is the only family so far; a new one adds its builder to the table.
 """
 
 from __future__ import annotations
@@ -28,13 +28,14 @@ class Detector(Protocol):
     def close(self) -> None: ...
 
 
-# Opens one detector, ready to run: its spec, the settings, and its options (the family's own fields).
-Opener = Callable[[ModelSpec, Settings, Mapping[str, Any]], Detector]
+# Builds one detector, not opened yet: its spec, the settings, and its options (the family's own
+# fields).
+Builder = Callable[[ModelSpec, Settings, Mapping[str, Any]], Detector]
 
 
-def _open_mtcnn(spec: ModelSpec, settings: Settings, options: Mapping[str, Any]) -> Detector:
-    """MTCNN; ``options`` are fields of :class:`facert.stages.detect.mtcnn.MtcnnOptions`. Its
-    export is taken from the cache, and built first when the export extra is installed and the
+def _build_mtcnn(spec: ModelSpec, settings: Settings, options: Mapping[str, Any]) -> Detector:
+    """MTCNN, not opened; ``options`` are fields of :class:`facert.stages.detect.mtcnn.MtcnnOptions`.
+    Its export is taken from the cache, and built first when the export extra is installed and the
     weights are cached."""
     from dataclasses import fields
 
@@ -47,14 +48,14 @@ def _open_mtcnn(spec: ModelSpec, settings: Settings, options: Mapping[str, Any])
         raise UsageError(f"unknown {spec.name} option(s) {unknown}; known: {sorted(known)}")
     detector_options = MtcnnOptions(**options)
     artifact = ensure_artifact(spec, settings.cache_dir)
-    return MtcnnDetector.from_artifact(artifact, detector_options, threads=settings.threads).open()
+    return MtcnnDetector.from_artifact(artifact, detector_options, threads=settings.threads)
 
 
-FAMILIES: dict[str, Opener] = {"mtcnn": _open_mtcnn}
+FAMILIES: dict[str, Builder] = {"mtcnn": _build_mtcnn}
 
 
-def detector_opener(family: str) -> Opener:
-    """The opener of detector ``family``; an unknown family raises listing the known ones."""
+def detector_builder(family: str) -> Builder:
+    """The builder of detector ``family``; an unknown family raises listing the known ones."""
     try:
         return FAMILIES[family]
     except KeyError:
@@ -72,12 +73,19 @@ def detector_spec(name: str) -> ModelSpec:
         raise UsageError(f"unknown detector {name!r}; detectors: {detectors}") from None
     if spec.role != "detector":
         raise UsageError(f"model {name!r} is a {spec.role}, not a detector; detectors: {detectors}")
-    detector_opener(spec.family)
+    detector_builder(spec.family)
     return spec
 
 
-def open_detector(settings: Settings, name: str = "mtcnn", **options: Any) -> Detector:
-    """The detector ``name``, opened and ready; ``options`` are its family's option fields (for
-    MTCNN those of :class:`facert.stages.detect.mtcnn.MtcnnOptions`)."""
+def build_detector(settings: Settings, name: str = "mtcnn", **options: Any) -> Detector:
+    """The detector ``name``, not opened (its owner opens it); ``options`` are its family's option
+    fields (for MTCNN those of :class:`facert.stages.detect.mtcnn.MtcnnOptions`)."""
     spec = detector_spec(name)
-    return detector_opener(spec.family)(spec, settings, options)
+    return detector_builder(spec.family)(spec, settings, options)
+
+
+def open_detector(settings: Settings, name: str = "mtcnn", **options: Any) -> Detector:
+    """The detector ``name``, opened and ready (:func:`build_detector`)."""
+    detector = build_detector(settings, name, **options)
+    detector.open()
+    return detector

@@ -15,7 +15,7 @@ from facert.config import Settings
 from facert.errors import UsageError
 from facert.models.artifacts import Artifact
 from facert.models.registry import list_specs
-from facert.stages.detect import FAMILIES, detector_opener, detector_spec, open_detector
+from facert.stages.detect import FAMILIES, detector_builder, detector_spec, open_detector
 from facert.stages.detect.mtcnn import MtcnnDetector
 
 
@@ -30,7 +30,7 @@ def test_the_family_table_opens_mtcnn_and_names_what_exists(
     finally:
         detector.close()
     with pytest.raises(UsageError) as info:
-        detector_opener("retinaface")
+        detector_builder("retinaface")
     assert str(info.value) == "no detector runtime for family 'retinaface'; families: mtcnn"
 
 
