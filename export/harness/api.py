@@ -19,8 +19,6 @@ import datetime as _dt
 import importlib
 import logging
 import os
-import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -31,7 +29,7 @@ from facert import __version__
 from facert.errors import UsageError
 from facert.export.exporters import Exporter, exporter_for
 from facert.export.harness.source_check import LearnedExporter
-from facert.io.files import sha256_of
+from facert.io.files import sha256_of, write_folder_atomic
 from facert.models.artifacts import check_artifact, write_manifest
 from facert.models.provenance import is_official, unofficial_notice
 from facert.models.registry import ModelSpec
@@ -95,9 +93,8 @@ def export_model(
     official = is_official(spec, source_sha256)
     if sources and not official:
         log.warning("%s", unofficial_notice(spec, source_sha256, sources[0].name))
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+
+    def build(workdir: Path) -> None:
         if isinstance(exporter, LearnedExporter):
             facts = exporter(spec, sources, workdir, extra_faces=check_faces)
         else:
@@ -127,10 +124,6 @@ def export_model(
         }
         write_manifest(workdir, manifest)
         check_artifact(spec, workdir)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(workdir, out_dir)
-    except BaseException:
-        shutil.rmtree(workdir, ignore_errors=True)
-        raise
+
+    write_folder_atomic(out_dir, build)
     return out_dir

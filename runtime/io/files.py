@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 def _umask() -> int:
@@ -43,6 +47,26 @@ def write_atomic(path: Path, write: Callable[[Path], object]) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def write_folder_atomic(folder: Path, fill: Callable[[Path], T]) -> T:
+    """Make ``folder`` by calling ``fill(staging)`` on a new folder beside it, then renaming it into
+    place; returns what ``fill`` returned.
+
+    A failure in ``fill`` leaves ``folder`` as it was and no staging folder behind; an existing
+    ``folder`` is replaced only once the new one is complete.
+    """
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        result = fill(staging)
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(staging, folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return result
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:

@@ -11,15 +11,12 @@ export), never a side effect of running a model.
 from __future__ import annotations
 
 import datetime as _dt
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Protocol
 
 from facert import __version__
 from facert.errors import ArtifactError, UsageError
-from facert.io.files import sha256_of
+from facert.io.files import sha256_of, write_folder_atomic
 from facert.models.artifacts import FP16_GRAPH, Artifact, write_manifest
 from facert.models.cache import compiled_dir
 from facert.models.compiled import SCHEMA, CompiledArtifact, CompiledKey, check_compiled
@@ -108,18 +105,14 @@ def compile_graph(
     if (key.kind, key.backend) != (compiler.kind, compiler.backend):
         raise UsageError(f"a {compiler.kind} compiler cannot build a {key.kind} artifact")
     folder = compiled_dir(cache_dir, export.spec, key.kind, key.digest())
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
+
+    def build(staging: Path) -> None:
         target = staging / compiler.filename
         compiler.compile(export.path(key.source_graph), target, key.precision, key.batch_profile)
         write_manifest(staging, _manifest(export, key, compiler, target))
-        if folder.exists():  # a refused or stale artifact under this key: replaced, never reused
-            shutil.rmtree(folder)
-        os.replace(staging, folder)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+
+    # A refused or stale artifact under this key is replaced, never reused.
+    write_folder_atomic(folder, build)
     return check_compiled(export.spec, folder, key)
 
 
