@@ -50,7 +50,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from facert.backends.ort import OrtSession
 from facert.config import load_settings
-from facert.export.harness.verify import option_arrays, option_cases, option_names
+from facert.models.check_faces import option_arrays, option_cases, option_names
 
 ISSUE_SPEEDUP = 4.0  # issue 3: ONNX Runtime at least 4x faster than eager for GFPGAN
 ISSUE_MEMORY_MIB = 2048.0  # issue 3: one GFPGAN face under 2 GB

@@ -15,82 +15,25 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from facert.demo.metrics import psnr
 from facert.errors import ExportError
+from facert.models.check_faces import (  # noqa: F401  (the harness's fixed faces, re-exported)
+    BATCH,
+    SMALL_FACE_JPEG_QUALITY,
+    SMALL_FACE_SIZE,
+    FaceImage,
+    default_faces,
+    load_faces,
+    read_face,
+    small_face,
+)
 from facert.models.registry import ModelSpec
 
 FP32_TOLERANCE = 1e-4  # ORT vs PyTorch and batch vs single runs, x output scale
 FP16_MIN_PSNR_DB = 40.0  # FP16 graph (and the torch FP16 proof) vs the FP32 reference
 FP16_BATCH_MIN_PSNR_DB = 60.0  # FP16 batch rows vs single runs: a few float16 ulps at most
-BATCH = 4
-# The degraded copy of each sample face: an old photo's face, a few dozen pixels wide and JPEG
-# compressed, as the restorers meet them (load_faces upsamples it to the network's size).
-SMALL_FACE_SIZE = 48
-SMALL_FACE_JPEG_QUALITY = 60
-
-FaceImage = tuple[str, np.ndarray]  # a name and an aligned face, (S, S, 3) uint8 BGR
-
-
-def read_face(path: Path) -> FaceImage:
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise ExportError("cannot read this face image", path=str(path))
-    return path.name, image
-
-
-def default_faces() -> list[FaceImage]:
-    """The fixed check faces of a learned export, the same on every machine: the sample photos'
-    faces (:mod:`facert.demo.samples`, photos that ship inside matplotlib and scikit-image) aligned
-    at 512 px, then each of them degraded (:func:`small_face`). Extra faces are only ever added on
-    request (``facert models export --check-faces DIR``), never found on the disk."""
-    from facert.demo.samples import SAMPLES, aligned_face
-
-    faces = [(f"{name}.png", aligned_face(name)) for name in sorted(SAMPLES)]
-    return faces + [small_face(name, image) for name, image in faces]
-
-
-def small_face(name: str, image: np.ndarray) -> FaceImage:
-    """``image`` (an aligned face, uint8 BGR) shrunk to SMALL_FACE_SIZE px (area average) and
-    JPEG-compressed at SMALL_FACE_JPEG_QUALITY: (SMALL_FACE_SIZE, SMALL_FACE_SIZE, 3) uint8 BGR,
-    named after ``name`` ("astronaut.png" -> "astronaut-48px-q60.jpg")."""
-    size, quality = SMALL_FACE_SIZE, SMALL_FACE_JPEG_QUALITY
-    small = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
-    _, encoded = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, quality])
-    decoded = cv2.imdecode(encoded, cv2.IMREAD_COLOR)
-    return f"{Path(name).stem}-{size}px-q{quality}.jpg", decoded
-
-
-def load_faces(
-    spec: ModelSpec, faces: Sequence[Path | FaceImage], count: int = BATCH
-) -> tuple[np.ndarray, list[str]]:
-    """(count, 3, S, S) float32 network inputs (spec's colour order and range) and their names.
-
-    ``faces`` are files or (name, image) pairs. Images are resized to the spec's input size when
-    needed; with fewer images than ``count`` the rest are mirrored copies (named "<name>
-    mirrored"), so every row of a batch differs.
-    """
-    size = spec.input_size
-    low, high = spec.input_range
-    named = [read_face(f) if isinstance(f, Path) else f for f in faces]
-    rows, names = [], []
-    for index in range(count):
-        name, image = named[index % len(named)]
-        if image.shape[:2] != (size, size):
-            shrink = image.shape[0] > size
-            interpolation = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
-            image = cv2.resize(image, (size, size), interpolation=interpolation)
-        mirrored = (index // len(named)) % 2 == 1
-        if mirrored:
-            image = image[:, ::-1]
-        names.append(f"{name} mirrored" if mirrored else name)
-        if spec.color_order == "RGB":
-            image = image[:, :, ::-1]
-        values = image.astype(np.float32) / 255.0 * (high - low) + low
-        rows.append(values.transpose(2, 0, 1))
-    return np.ascontiguousarray(np.stack(rows)), names
 
 
 def output_scale(reference: np.ndarray) -> float:

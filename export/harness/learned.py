@@ -53,9 +53,6 @@ from facert.export.harness.verify import (
     IMAGE_INPUT,
     OUTPUT,
     CheckSet,
-    option_arrays,
-    option_cases,
-    option_names,
     torch_fp16_proof,
     torch_runner,
     verify_fp16,
@@ -63,6 +60,7 @@ from facert.export.harness.verify import (
 )
 from facert.export.precision.onnx_fp16 import demote_to_float16
 from facert.export.precision.policy import FP16_STAGED, FP32, Precision
+from facert.models.check_faces import option_arrays, option_cases, option_names
 from facert.models.registry import ModelSpec
 
 Build = Callable[[Mapping[str, torch.Tensor], Precision], nn.Module]

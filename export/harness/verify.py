@@ -2,7 +2,7 @@
 
 Used by :func:`facert.export.harness.learned.export_learned`. A *case* is one value per graph-input option
 (``{"fidelity": 1.0}``; ``{}`` for a model without options): every check runs at every case the spec
-asks for (:func:`option_cases`). Option values are fed as (N,) arrays, the same value in every row.
+asks for (:func:`facert.models.check_faces.option_cases`). Option values are fed as (N,) arrays, the same value in every row.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import torch
 from torch import nn
 
 from facert.backends import Engine, engine_for
-from facert.errors import ExportError
 from facert.export.harness import checks
 from facert.export.precision.policy import (
     FP16,
@@ -26,6 +25,7 @@ from facert.export.precision.policy import (
     round_weights_to_float16,
 )
 from facert.models.artifacts import FP16_GRAPH, FP32_GRAPH
+from facert.models.check_faces import Options, case_label, option_arrays, option_names
 from facert.models.registry import ModelSpec
 
 IMAGE_INPUT = "image"
@@ -33,41 +33,7 @@ OUTPUT = "restored"
 FP32_FILE = FP32_GRAPH  # "model.onnx"
 FP16_FILE = FP16_GRAPH  # "model.fp16.onnx"
 
-Options = Mapping[str, float]  # graph-input option name -> value: one case of the checks
 Runner = Callable[[np.ndarray], np.ndarray]
-
-
-def option_names(spec: ModelSpec) -> list[str]:
-    return [option.name for option in spec.options if option.graph_input]
-
-
-def option_cases(spec: ModelSpec) -> list[dict[str, float]]:
-    """Every graph-input option at its default, then each of its ``checked_values`` (the others at
-    their defaults), without repeats. Raises :class:`ExportError` for a value outside its range."""
-    inputs = [option for option in spec.options if option.graph_input]
-    defaults = {option.name: option.default for option in inputs}
-    cases = [defaults]
-    for option in inputs:
-        for value in option.checked_values:
-            if not option.minimum <= value <= option.maximum:
-                raise ExportError(
-                    f"{spec.name}: checked value {value} of {option.name} is outside "
-                    f"[{option.minimum}, {option.maximum}]"
-                )
-            case = {**defaults, option.name: value}
-            if case not in cases:
-                cases.append(case)
-    return cases
-
-
-def case_label(case: Options) -> str:
-    """ " (fidelity=0.5)" for messages; empty without options."""
-    return f" ({', '.join(f'{k}={v:g}' for k, v in case.items())})" if case else ""
-
-
-def option_arrays(spec: ModelSpec, case: Options, rows: int) -> list[np.ndarray]:
-    """Each graph-input option's value in ``case``, as (rows,) float32, in the graph's input order."""
-    return [np.full((rows,), case[name], np.float32) for name in option_names(spec)]
 
 
 def ort_runner(spec: ModelSpec, session: Engine, case: Options) -> Runner:

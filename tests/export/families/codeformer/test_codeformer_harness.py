@@ -29,8 +29,9 @@ from facert.export.families.codeformer.export import build_codeformer_export  # 
 from facert.export.families.codeformer.net import CodeFormer  # noqa: E402
 from facert.export.harness.checks import load_faces  # noqa: E402
 from facert.export.harness.fill import deterministic_state_dict  # noqa: E402
-from facert.export.harness.verify import option_cases, torch_fp16_proof  # noqa: E402
+from facert.export.harness.verify import torch_fp16_proof  # noqa: E402
 from facert.export.precision.policy import FP32  # noqa: E402
+from facert.models.check_faces import option_cases  # noqa: E402
 from facert.models.registry import ModelSpec  # noqa: E402
 
 FIDELITIES = [0.0, 0.5, 1.0]
