@@ -64,3 +64,7 @@ class OutputError(FacertError):
 
 class UnsupportedError(UsageError):
     """An operation the chosen backend or model does not support (device buffers on a CPU one)."""
+
+
+class GateError(ArtifactError):
+    """A reduced-precision artifact (BF16, INT8) that failed its accuracy gate: never run."""

@@ -4,7 +4,7 @@ real degraded photos under ../shared (tests that use them skip when it is absent
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cv2
@@ -88,3 +88,21 @@ def mtcnn_artifact(settings: Settings) -> Artifact:
         return ensure_artifact(get_spec("mtcnn"), settings.cache_dir)
     except FacertError as exc:
         pytest.skip(f"no MTCNN export and none can be built here ({exc}); run `make models`")
+
+
+@pytest.fixture(scope="session")
+def tiny_learned(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Artifact]:
+    """``tiny_learned(family)``: the tiny export of a learned family (tests/tiny_families.py),
+    built once per session on first use."""
+    pytest.importorskip("torch")
+    from tiny_families import tiny_artifact
+
+    root = tmp_path_factory.mktemp("tiny-learned")
+    built: dict[str, Artifact] = {}
+
+    def get(family: str) -> Artifact:
+        if family not in built:
+            built[family] = tiny_artifact(family, root / family)
+        return built[family]
+
+    return get

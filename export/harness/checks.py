@@ -26,6 +26,7 @@ from facert.models.check_faces import (  # noqa: F401  (the harness's fixed face
     FaceImage,
     default_faces,
     load_faces,
+    peak_to_peak,
     read_face,
     small_face,
 )
@@ -38,11 +39,6 @@ FP16_BATCH_MIN_PSNR_DB = 60.0  # FP16 batch rows vs single runs: a few float16 u
 
 def output_scale(reference: np.ndarray) -> float:
     return max(1.0, float(np.abs(reference).max()))
-
-
-def peak_to_peak(spec: ModelSpec, reference: np.ndarray) -> float:
-    width = spec.output_range[1] - spec.output_range[0]
-    return max(width, float(reference.max() - reference.min()))
 
 
 def require(condition: bool, message: str, path: Path | None = None) -> None:

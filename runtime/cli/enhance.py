@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from facert.cli.engines import add_engine_arguments, report
 from facert.config import Settings
 from facert.errors import FacertError, UsageError
 from facert.io.images import LoadedImage, read_image, write_image
 from facert.io.jobs import Job, check_writable, plan_jobs
 from facert.models.registry import get_spec
 from facert.models.specs import DEFAULT_DETECTOR, DEFAULT_RESTORER
-from facert.stages.restore.restorer import PRECISIONS
 
 if TYPE_CHECKING:
     from facert.pipeline.frame import Pipeline
@@ -49,13 +49,7 @@ def add_parser(commands: Any) -> None:
         "--option", action="append", default=[], metavar="NAME=VALUE", help="a model option"
     )
     parser.add_argument("--fidelity", type=float, help="CodeFormer's fidelity weight w in [0, 1]")
-    parser.add_argument(
-        "--precision",
-        choices=PRECISIONS,
-        default="auto",
-        help="graph to run: fp32, fp16 (learned models whose export kept it), or auto (fp32 on "
-        "this CPU backend, where float16 is no faster)",
-    )
+    add_engine_arguments(parser)
     parser.set_defaults(run=run)
 
 
@@ -139,6 +133,8 @@ def _open_pipeline(args: argparse.Namespace, settings: Settings) -> Pipeline:
         detector_options=detector_options,
         options=options,
         precision=args.precision,
+        backend=args.backend,
+        report=report,
     )
 
 

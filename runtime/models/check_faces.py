@@ -120,3 +120,10 @@ def case_label(case: Options) -> str:
 def option_arrays(spec: ModelSpec, case: Options, rows: int) -> list[np.ndarray]:
     """Each graph-input option's value in ``case``, as (rows,) float32, in the graph's input order."""
     return [np.full((rows,), case[name], np.float32) for name in option_names(spec)]
+
+
+def peak_to_peak(spec: ModelSpec, reference: np.ndarray) -> float:
+    """The PSNR peak of a check: the output range's width, or ``reference``'s own peak to peak
+    when it is wider (random test weights)."""
+    width = spec.output_range[1] - spec.output_range[0]
+    return max(width, float(reference.max() - reference.min()))

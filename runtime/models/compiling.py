@@ -4,15 +4,17 @@
 A backend that compiles graphs offers a :class:`Compiler`; :func:`compile_graph` runs it on one ONNX
 file of a checked export, into a temporary folder beside the key's folder, hashes what it wrote,
 writes the manifest, and renames the folder into place, so a failed build leaves nothing and a
-reader never sees half an artifact. Builds are explicit calls (a ``facert models`` command, an
-export), never a side effect of running a model.
+reader never sees half an artifact. Builds happen on an explicit call (a ``facert models``
+command, an export) or on the first run that asks for the artifact (a BF16 or INT8 engine, built
+and gated once per machine, with a progress line; :mod:`facert.backends.choice`).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from facert import __version__
 from facert.errors import ArtifactError, UsageError
@@ -98,18 +100,35 @@ def compiled_key(
 
 
 def compile_graph(
-    cache_dir: Path, export: Artifact, key: CompiledKey, compiler: Compiler
+    cache_dir: Path,
+    export: Artifact,
+    key: CompiledKey,
+    compiler: Compiler,
+    *,
+    source: Path | None = None,
+    check: Callable[[Path], Mapping[str, Any]] | None = None,
 ) -> CompiledArtifact:
     """Build the artifact of ``key`` from ``export`` with ``compiler`` into the cache (replacing
-    what its folder held) and return it checked."""
+    what its folder held) and return it checked.
+
+    ``source``: the ONNX file compiled, when it is not the export's own ``key.source_graph`` (an
+    INT8 graph, itself a compiled artifact; the key then names it). ``check``: run on the built file
+    in its staging folder (the accuracy gate, :mod:`facert.models.gate`), before the file is hashed
+    (it may settle the file's last choice: an OpenVINO bf16 lowering); what it returns goes into
+    the manifest as ``"gate"``, passed or not, so a refused artifact is not rebuilt on every run."""
     if (key.kind, key.backend) != (compiler.kind, compiler.backend):
         raise UsageError(f"a {compiler.kind} compiler cannot build a {key.kind} artifact")
     folder = compiled_dir(cache_dir, export.spec, key.kind, key.digest())
+    graph = export.path(key.source_graph) if source is None else source
 
     def build(staging: Path) -> None:
         target = staging / compiler.filename
-        compiler.compile(export.path(key.source_graph), target, key.precision, key.batch_profile)
-        write_manifest(staging, _manifest(export, key, compiler, target))
+        compiler.compile(graph, target, key.precision, key.batch_profile)
+        gate = dict(check(target)) if check is not None else None  # may settle the file's content
+        manifest = _manifest(export, key, compiler, target)
+        if gate is not None:
+            manifest["gate"] = gate
+        write_manifest(staging, manifest)
 
     # A refused or stale artifact under this key is replaced, never reused.
     write_folder_atomic(folder, build)

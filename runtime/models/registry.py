@@ -144,6 +144,13 @@ class ModelSpec:
     exporter: str = ""  # the name its exporter is registered under (facert.export.exporters)
     graph_version: int = 1  # bump when the exported graph changes; old artifacts are refused
     frame_stage: FrameStage | None = None  # a whole-photo stage run before the faces
+    # The (backend, precision) pairs `--backend auto` may measure for this model on a CPU
+    # (facert.backends.choice); ONNX Runtime FP32 is always among them.
+    cpu_plans: tuple[tuple[str, str], ...] = (
+        ("ort", "fp32"),
+        ("openvino", "fp32"),
+        ("openvino", "bf16"),
+    )
     notes: tuple[str, ...] = field(default=())
 
     @property

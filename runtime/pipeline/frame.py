@@ -11,13 +11,14 @@ spec's ``face_off`` options) and blended back on the restored frame.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from facert.backends.base import Lifecycle, open_all
+from facert.backends.choice import check_choice
 from facert.config import Settings
 from facert.errors import UsageError
 from facert.models.exporting import ensure_artifact
@@ -91,11 +92,15 @@ class Pipeline(Lifecycle):
         detector_options: Mapping[str, Any] | None = None,
         options: EnhanceOptions | None = None,
         precision: str = "auto",
+        backend: str = "auto",
+        report: Callable[[str], None] | None = None,
     ) -> Pipeline:
-        """Resolve, export if needed, and open the restorer ``model`` (its graph at ``precision``:
-        auto, fp32 or fp16, see :func:`facert.stages.restore.restorer.graph_file`) and the detector
-        ``detector`` (by name; both names are checked before either model is opened).
-        ``model_options`` stay the restorer's option values for every frame."""
+        """Resolve, export if needed, and open the restorer ``model`` on ``backend`` at
+        ``precision`` (:mod:`facert.backends.choice`: auto measures once per machine; ``report``
+        gets its progress lines) and the detector ``detector`` (by name; both names are checked
+        before either model is opened). ``model_options`` stay the restorer's option values for
+        every frame."""
+        check_choice(backend, precision)
         spec = get_spec(model)
         if spec.role != "restorer":
             raise UsageError(f"{model} is a {spec.role}, not a restorer")
@@ -110,7 +115,13 @@ class Pipeline(Lifecycle):
                 artifact, options=model_options, threads=settings.threads
             )
         restorer = Restorer.from_artifact(
-            artifact, options=face_options, threads=settings.threads, precision=precision
+            artifact,
+            options=face_options,
+            threads=settings.threads,
+            precision=precision,
+            backend=backend,
+            cache_dir=settings.cache_dir,
+            report=report,
         )
         face_detector = build_detector(settings, detector, **dict(detector_options or {}))
         # Opened in _acquire: the restorer, the frame stage, the detector, in that order, and

@@ -53,6 +53,10 @@ ISPL = register(
             ),
         ),
         exporter="ispl",
+        # --backend auto keeps ONNX Runtime FP32: per 512 face, 2 threads (AMD EPYC, 2026-12-05),
+        # ORT 545 ms, OpenVINO FP32 1050 ms, OpenVINO BF16 768 ms and off by up to 0.2 of the
+        # output range; no learned weights for INT8 to quantize.
+        cpu_plans=(("ort", "fp32"),),
         notes=(
             "blur_sigma defaults to a per-face estimate (0 on a sharp face); "
             "JPEG blocking is removed around the faces first; only the correction is pasted",

@@ -54,6 +54,10 @@ WIPA = register(
         ),
         exporter="wipa",
         graph_version=2,
+        # --backend auto keeps ONNX Runtime FP32: per 512 face, 2 threads (AMD EPYC, 2026-12-05),
+        # ORT 289 ms, OpenVINO FP32 261 ms (within noise), OpenVINO BF16 still compiling after 60 s;
+        # no learned weights for INT8 to quantize.
+        cpu_plans=(("ort", "fp32"),),
         notes=(
             "a face magnified s times into the crop carries grain and scratches s crop pixels wide; "
             "noise is estimated per wavelet level and scratch_width follows the magnification",

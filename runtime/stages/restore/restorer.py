@@ -13,11 +13,13 @@ An option the spec marks ``estimated`` (ISPL's ``blur_sigma``) is measured on ea
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 
 import numpy as np
 
 from facert.backends import Engine, engine_for
 from facert.backends.base import Lifecycle
+from facert.backends.choice import Plan, check_choice, open_plan
 from facert.errors import UsageError
 from facert.models.artifacts import FP16_GRAPH, Artifact
 from facert.models.registry import ModelOption, ModelSpec
@@ -70,8 +72,8 @@ def parse_options(spec: ModelSpec, assignments: Iterable[str]) -> dict[str, floa
     return values
 
 
-PRECISIONS = ("auto", "fp32", "fp16")
-# What "auto" picks on the CPU ONNX Runtime backend, the only one so far: FP32. ONNX Runtime's CPU
+PRECISIONS = ("auto", "fp32", "fp16")  # the export's own graphs, on ONNX Runtime
+# What "auto" picks on the CPU ONNX Runtime backend: FP32. ONNX Runtime's CPU
 # provider has no float16 convolution: it turns the FP16 graph's convolutions back into float32 ones
 # with casts around them (GFPGAN: every Conv float32 after its optimisation, 64 -> 138 Casts; ORT
 # 1.32), so the FP16 graph costs float16's accuracy and buys no speed: per 512 face, 2 threads,
@@ -131,6 +133,7 @@ class Restorer(Lifecycle):
         if unknown:
             raise UsageError(f"{self.spec.name}: no estimator for option(s) {unknown}")
         self.max_batch = max_batch if self.spec.batches else 1
+        self.plan = Plan("ort", "fp32")  # what runs it, for messages (from_artifact sets it)
         self._image_input = ""
 
     @classmethod
@@ -142,11 +145,24 @@ class Restorer(Lifecycle):
         threads: int = 0,
         max_batch: int = 4,
         precision: str = "auto",
+        backend: str = "ort",
+        cache_dir: Path | None = None,
+        report: Callable[[str], None] | None = None,
     ) -> Restorer:
-        """A restorer (not opened) on the engine for ``artifact``'s graph at ``precision``
-        (:func:`graph_file`)."""
-        engine = engine_for(artifact.path(graph_file(artifact, precision)), threads=threads)
-        return cls(artifact, engine, options=options, max_batch=max_batch)
+        """A restorer (not opened) on the engine that runs ``artifact`` with ``backend`` at
+        ``precision`` (:mod:`facert.backends.choice`; on ``ort`` at auto/fp32/fp16 the export's own
+        graph, :func:`graph_file`). Compiled artifacts go into ``cache_dir`` (default: the cache
+        holding ``artifact``); ``report`` receives the progress lines of building them."""
+        check_choice(backend, precision)
+        if precision == "fp16" or (backend == "ort" and precision in PRECISIONS):
+            engine = engine_for(artifact.path(graph_file(artifact, precision)), threads=threads)
+            plan = Plan("ort", AUTO_PRECISION if precision == "auto" else precision)
+        else:
+            cache = cache_dir if cache_dir is not None else artifact.folder.parent.parent
+            engine, plan = open_plan(cache, artifact, backend, precision, threads, report)
+        restorer = cls(artifact, engine, options=options, max_batch=max_batch)
+        restorer.plan = plan
+        return restorer
 
     def __repr__(self) -> str:
         return f"Restorer({self.engine.name})"
