@@ -66,6 +66,15 @@ def main() -> int:
         assert run.returncode == 0, run.stderr
         assert "1 face restored" in run.stdout, run.stdout
         assert (Path(out) / PHOTO.name).stat().st_size > 0
+        # No OpenVINO in the run-time install: doctor says so, auto stays on ONNX Runtime (the
+        # enhance above), and asking for OpenVINO is one line naming the extra.
+        assert importlib.util.find_spec("openvino") is None
+        doctor = facert("doctor")
+        assert doctor.returncode == 0 and "openvino not installed" in doctor.stdout, doctor
+        args = ("enhance", str(PHOTO), "-o", str(Path(out) / "ov"), "--backend", "openvino")
+        run = facert(*args)
+        assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr
+        assert "pip install 'facert[openvino]'" in run.stderr and not (Path(out) / "ov").exists()
         export = facert("models", "export", "ispl", "-o", str(Path(out) / "x"))
         assert export.returncode == 2 and "pip install 'facert[export]'" in export.stderr, export
         assert export.stderr.count("\n") == 1, export.stderr

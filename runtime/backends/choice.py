@@ -145,15 +145,11 @@ class Chooser:
             return OrtSession(_passed(self.int8_artifact()).path, threads=self.threads)
         if plan.backend == "openvino":
             artifact, source = self.openvino_artifact(plan.precision)
-            return self._openvino_engine(_passed(artifact), source, plan.precision)
+            checked = _passed(artifact)
+            return self.openvino_engine(source, plan.precision, checked.path, checked.folder)
         raise UsageError(f"no engine runs {plan}")
 
-    def _openvino_engine(
-        self, artifact: CompiledArtifact, source: Path, precision: str
-    ) -> OpenVinoEngine:
-        return self._compile(source, precision, artifact.path, artifact.folder)
-
-    def _compile(
+    def openvino_engine(
         self, source: Path, precision: str, pins: Path, folder: Path, lowering: str | None = None
     ) -> OpenVinoEngine:
         """The OpenVINO engine of ``source`` as the pins file ``pins`` says (``lowering``: the
@@ -175,7 +171,8 @@ class Chooser:
                 self._reference = GateReference(self.spec, session)
         return self._reference
 
-    def _gate(self, engine: Engine) -> dict[str, Any]:
+    def gate(self, engine: Engine) -> dict[str, Any]:
+        """``engine`` (closed; opened and closed here) through the accuracy gate: its JSON."""
         reference = self.reference()
         with engine:
             result = run_gate(reference, engine)
@@ -202,7 +199,7 @@ class Chooser:
             self.export,
             key,
             quantizer,
-            check=lambda target: self._gate(OrtSession(target, threads=self.threads)),
+            check=lambda target: self.gate(OrtSession(target, threads=self.threads)),
         )
 
     def openvino_artifact(self, precision: str) -> tuple[CompiledArtifact, Path]:
@@ -228,13 +225,13 @@ class Chooser:
         if found is not None:
             return found, source
 
-        def gate(target: Path) -> dict[str, Any]:
+        def check(target: Path) -> dict[str, Any]:
             """Gate the first lowering that passes (bf16: "whole", then "islands"); the pins
             file then names it."""
             tried = LOWERINGS if precision == "bf16" else LOWERINGS[:1]
             for lowering in tried:
-                engine = self._compile(source, precision, target, target.parent, lowering)
-                result = self._gate(engine)
+                engine = self.openvino_engine(source, precision, target, target.parent, lowering)
+                result = self.gate(engine)
                 facts = json.loads(target.read_text())
                 target.write_text(json.dumps({**facts, "lowering": lowering}) + "\n")
                 if result["passed"]:
@@ -243,7 +240,9 @@ class Chooser:
                 self.report(f"  {precision} ({lowering}): {GateResult.from_json(result).summary()}")
             return {**result, "lowering": lowering}
 
-        built = compile_graph(self.cache_dir, self.export, key, preparer, source=source, check=gate)
+        built = compile_graph(
+            self.cache_dir, self.export, key, preparer, source=source, check=check
+        )
         return built, source
 
     # -- the automatic choice ----------------------------------------------------------------

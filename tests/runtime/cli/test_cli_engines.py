@@ -1,0 +1,61 @@
+"""``--backend`` / ``--precision`` on ``facert enhance``, and ``facert doctor``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from cli_runs import facert, one_face_photo
+
+from facert.backends.device import cpu_flags
+
+
+def test_a_pair_no_backend_runs_is_refused_in_one_line_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    photo = one_face_photo(tmp_path / "p.png")
+    out = tmp_path / "out"
+    code, _, err = facert(
+        capsys, "enhance", photo, "-o", out, "--backend", "ort", "--precision", "bf16"
+    )
+    assert code == 2 and not out.exists()
+    assert err.splitlines() == [
+        "facert: error: ONNX Runtime has no BF16 CPU path: --backend openvino --precision bf16"
+    ]
+
+
+def test_openvino_restores_like_onnx_runtime(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ISPL on OpenVINO FP32 and on ONNX Runtime: the same photo within one gray level (float32
+    rounding may move a value across a .5 before the uint8 conversion)."""
+    pytest.importorskip("openvino")
+    photo = one_face_photo(tmp_path / "p.png")
+    images = {}
+    for backend in ("ort", "openvino"):
+        out = tmp_path / backend
+        code, text, err = facert(capsys, "enhance", photo, "-o", out, "--backend", backend)
+        assert code == 0 and "1 face restored" in text, err
+        images[backend] = cv2.imread(str(out / "p.png")).astype(np.int16)
+    difference = np.abs(images["ort"] - images["openvino"])
+    assert difference.max() <= 1 and (difference > 0).mean() < 0.01
+
+
+def test_doctor_prints_the_machine_and_what_can_run(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = facert(capsys, "doctor")
+    assert code == 0, err
+    lines = out.splitlines()
+    instructions = next(line for line in lines if line.startswith("instructions:"))
+    for flag in ("avx512_bf16", "amx_bf16"):
+        assert flag in instructions
+    plans = {
+        line.split()[0] + " " + line.split()[1]: line for line in lines if line.startswith("  ")
+    }
+    assert "can run" in plans["ort fp32"]
+    bf16 = "can run" in plans["openvino bf16"]
+    has_bf16 = bool({"amx_bf16", "avx512_bf16"} & set(cpu_flags()))
+    openvino = pytest.importorskip("openvino")
+    assert openvino is not None and bf16 == has_bf16
+    assert "ispl: ort fp32 (its spec allows no other CPU plan)" in out
