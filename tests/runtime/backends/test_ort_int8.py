@@ -63,10 +63,9 @@ def _export(folder: Path, family: str) -> Artifact:
     return check_artifact(spec, folder / "export")
 
 
-# CodeFormer (its tiny export takes 20 s) shows a graph-input option and a pinned encoder.
-@pytest.fixture(
-    scope="module", params=["gfpgan", pytest.param("codeformer", marks=pytest.mark.slow)]
-)
+# GFPGAN: no graph-input option, a pinned style path; CodeFormer: an option (fidelity) and a
+# pinned encoder (its tiny export takes about 10 s, all of this file 20 s).
+@pytest.fixture(scope="module", params=["gfpgan", "codeformer"])
 def built(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Artifact, CompiledArtifact]:
@@ -149,10 +148,10 @@ def test_it_runs_like_the_fp32_graph_within_int8_noise(
     for reference, output in zip(expected, actual, strict=True):
         peak = max(2.0, float(reference.max() - reference.min()))  # the export's peak_to_peak
         values = [psnr(r, o, peak) for r, o in zip(reference, output, strict=True)]
-        # Tiny fills are not trained weights: their activations are less regular, so 8-bit steps
-        # cost more than on a real network (full-size GFPGAN: see ort_int8's table). 25 dB is a
-        # quarter of the output's own range in error at most... about 5 % RMS of the range: a
-        # graph quantized wrongly (a scale off, an op reading raw int8) is far below it.
+        # Measured: 38.6 dB (tiny GFPGAN), 36.9 dB (tiny CodeFormer, fidelity 0.5). Tiny fills
+        # are not trained weights and INT8 costs them more than the 40 dB gate allows; 30 dB (RMS
+        # error 3 % of the output's range) still leaves a wrong quantization (a scale off by a
+        # factor, a node reading raw integers, a missing option) far below it.
         assert min(values) >= 30.0, values
         assert np.isfinite(output).all()
 
