@@ -243,6 +243,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-eager", action="store_true", help="skip PyTorch eager")
     parser.add_argument(
+        "--e2e", action="store_true", help="end to end on a 1080p photo: ort vs auto (GFPGAN)"
+    )
+    parser.add_argument(
+        "--reference-python",
+        default=os.environ.get("FACERT_BENCH_REFERENCE_PYTHON"),
+        help="interpreter of the GFPGANer environment, for --e2e",
+    )
+    parser.add_argument(
         "--workdir", type=Path, default=load_settings().cache_dir.parent / "facert-bench"
     )
     args = parser.parse_args()
@@ -256,6 +264,10 @@ def main() -> None:
             bench_mtcnn(args.rounds, args.threads)
         else:
             bench_restorer(label, args.workdir, args.rounds, args.threads, not args.no_eager)
+    if args.e2e:
+        from learned_e2e import end_to_end
+
+        end_to_end(args.workdir, args.reference_python, 3, args.threads, ("ort", "auto"))
     say(f"\nload average at the end {os.getloadavg()[0]:.2f}")
 
 

@@ -60,10 +60,10 @@ def facert_command() -> list[str]:
     return [sys.executable, "-c", "import sys; from facert.cli.main import main; sys.exit(main())"]
 
 
-def run_facert(workdir: Path, frame: Path, threads: int) -> dict[str, float]:
-    out = workdir / "e2e" / "facert-out"
+def run_facert(workdir: Path, frame: Path, threads: int, backend: str = "ort") -> dict[str, float]:
+    out = workdir / "e2e" / f"facert-{backend}-out"
     command = [*facert_command(), "--threads", str(threads), "enhance", str(frame), "-o", str(out)]
-    command += ["--model", "gfpgan-1.4"]
+    command += ["--model", "gfpgan-1.4", "--backend", backend]
     environment = {**os.environ, "FACERT_CACHE": str(workdir / "cache")}
     start = time.perf_counter()
     result = subprocess.run(command, capture_output=True, text=True, env=environment, check=False)
@@ -90,15 +90,27 @@ def run_reference(
     return {**report, "wall_s": wall}
 
 
-def end_to_end(workdir: Path, reference_python: str | None, rounds: int, threads: int) -> None:
-    """Print the end-to-end comparison (the GFPGAN fill export must already be in the cache)."""
+def end_to_end(
+    workdir: Path,
+    reference_python: str | None,
+    rounds: int,
+    threads: int,
+    backends: tuple[str, ...] = ("ort",),
+) -> None:
+    """Print the end-to-end comparison (the GFPGAN fill export must already be in the cache):
+    facert on each of ``backends`` (ort: ONNX Runtime FP32; auto: what --backend auto chose on
+    this machine, measured before the rounds) against GFPGANer."""
     frame, faces = prepare(workdir, threads)
     count = len(json.loads(faces.read_text()))
     print(f"\nend to end: {frame} (1920x1080), {count} faces found by MTCNN, {threads} threads")
-    results: dict[str, list[dict[str, float]]] = {"facert": [], "GFPGANer": []}
+    results: dict[str, list[dict[str, float]]] = {f"facert {b}": [] for b in backends}
+    results["GFPGANer"] = []
+    for backend in backends:
+        run_facert(workdir, frame, threads, backend)  # auto measures its choice once, here
     for index in range(rounds):
         load = os.getloadavg()[0]
-        results["facert"].append(run_facert(workdir, frame, threads))
+        for backend in backends:
+            results[f"facert {backend}"].append(run_facert(workdir, frame, threads, backend))
         if reference_python:
             results["GFPGANer"].append(
                 run_reference(reference_python, workdir, frame, faces, threads)
@@ -112,12 +124,16 @@ def end_to_end(workdir: Path, reference_python: str | None, rounds: int, threads
     }
     for name, values in medians.items():
         print(
-            f"  {name:9s} median photo {values['photo_s']:6.2f} s   process {values['wall_s']:6.2f} s"
+            f"  {name:14s} median photo {values['photo_s']:6.2f} s   process {values['wall_s']:6.2f} s"
         )
+    ort = medians.get("facert ort")
+    for name, values in medians.items():
+        if ort is not None and name.startswith("facert") and name != "facert ort":
+            print(f"  facert ort / {name}: photo {ort['photo_s'] / values['photo_s']:.2f}x")
     if "GFPGANer" in medians:
-        ours, theirs = medians["facert"], medians["GFPGANer"]
+        ours, theirs = medians[f"facert {backends[-1]}"], medians["GFPGANer"]
         print(
-            f"  GFPGANer / facert: photo {theirs['photo_s'] / ours['photo_s']:.2f}x, "
+            f"  GFPGANer / facert {backends[-1]}: photo {theirs['photo_s'] / ours['photo_s']:.2f}x, "
             f"process {theirs['wall_s'] / ours['wall_s']:.2f}x "
             f"(GFPGANer's photo time excludes detection; facert's includes MTCNN)"
         )

@@ -49,6 +49,7 @@ ORT FP32's 4895 (2.74x; its own FP32 4757 ms) at 32.4 dB.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -148,6 +149,11 @@ class Int8Quantizer:
         fp16 = source.parent / FP16_GRAPH
         pinned = pinned_node_names(fp16) if fp16.is_file() else frozenset()
         reader = _FeedReader(calibration_feeds(self.spec))
+        root = logging.getLogger()
+        level = root.level
+        # quantize_static logs advice ("consider pre-processing") on the root logger: not a
+        # user's concern, and a CLI would print it between its progress lines.
+        root.setLevel(logging.ERROR)
         try:
             q.quantize_static(
                 str(source),
@@ -166,6 +172,8 @@ class Int8Quantizer:
             raise ArtifactError(
                 f"ONNX Runtime cannot quantize it ({_first_line(exc)})", path=str(source)
             ) from None
+        finally:
+            root.setLevel(level)
         if not target.is_file():
             raise ArtifactError("ONNX Runtime wrote no quantized model", path=str(target))
         if pinned:

@@ -150,6 +150,8 @@ class ModelSpec:
         ("ort", "fp32"),
         ("openvino", "fp32"),
         ("openvino", "bf16"),
+        ("ort", "int8"),
+        ("openvino", "int8"),
     )
     notes: tuple[str, ...] = field(default=())
 

@@ -170,3 +170,24 @@ def test_auto_picks_onnx_runtime_fp32_when_openvino_is_not_installed(
     chosen, skipped = done.stdout.splitlines()
     assert chosen == "ort fp32" and "openvino is not installed" in skipped
     assert not any(tmp_path.iterdir())  # nothing measured, nothing cached
+
+
+def test_an_int8_plan_runs_only_after_passing_the_gate(
+    tiny_learned: Callable[[str], Artifact], tmp_path: Path
+) -> None:
+    """``--backend ort --precision int8``: the quantized graph if it passed the gate; else one
+    warning line and ONNX Runtime FP32. (The tiny GFPGAN's fill loses 38.6 dB to INT8, measured:
+    refused, so the fallback runs here; with weights that pass, the INT8 graph runs.)"""
+    export = tiny_learned("gfpgan")
+    lines: list[str] = []
+    engine, plan = open_plan(tmp_path, export, "ort", "int8", 2, lines.append)
+    artifact = Chooser(tmp_path, export).int8_artifact()  # cached by the call above
+    gate = artifact.manifest["gate"]
+    assert isinstance(engine, OrtSession)
+    if gate["passed"]:
+        assert plan == Plan("ort", "int8") and engine.path == artifact.path
+    else:
+        assert plan == ORT_FP32 and engine.path == export.path(FP32_GRAPH)
+        warning = lines[-1]
+        assert "refused by the accuracy gate" in warning and warning.endswith("running ort fp32")
+        assert "\n" not in warning
