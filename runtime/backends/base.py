@@ -113,6 +113,24 @@ class TensorInfo:
     dtype: np.dtype[Any] | None
 
 
+class HostEngine(Lifecycle):
+    """What the CPU engines share: the named inputs and outputs their :meth:`_acquire` records
+    (``_inputs``, ``_outputs``), readable once open."""
+
+    _inputs: dict[str, TensorInfo]
+    _outputs: dict[str, TensorInfo]
+
+    @property
+    def inputs(self) -> dict[str, TensorInfo]:
+        self._require_open()
+        return dict(self._inputs)
+
+    @property
+    def outputs(self) -> dict[str, TensorInfo]:
+        self._require_open()
+        return dict(self._outputs)
+
+
 class Engine(Protocol):
     """One compiled or loaded graph on one backend (:class:`facert.backends.ort.OrtSession` first).
 

@@ -40,7 +40,7 @@ from typing import Any
 
 from facert import __version__
 from facert.backends.base import Engine
-from facert.backends.device import cpu_description, cpu_fingerprint, cpu_flags
+from facert.backends.device import CpuTarget, cpu_description, cpu_fingerprint, cpu_flags
 from facert.backends.openvino import LOWERINGS, OpenVinoEngine, openvino_version, pinned_ops
 from facert.backends.ort import OrtSession
 from facert.errors import ArtifactError, FacertError, GateError, UsageError
@@ -385,7 +385,7 @@ def _versions() -> dict[str, str | None]:
     }
 
 
-class OpenVinoPreparer:
+class OpenVinoPreparer(CpuTarget):
     """The :class:`facert.models.compiling.Compiler` of ``openvino`` artifacts: ``pins.json``, the
     ops kept in f32 (from the export's FP16 graph, for bf16) and the bf16 lowering that passed the
     gate (:data:`facert.backends.openvino.LOWERINGS`); the compiled model itself lives in OpenVINO's
@@ -398,12 +398,6 @@ class OpenVinoPreparer:
 
     def version(self) -> str:
         return openvino_version() or "not installed"
-
-    def device(self) -> str:
-        return cpu_fingerprint()
-
-    def device_description(self) -> str:
-        return cpu_description()
 
     def compile(
         self, source: Path, target: Path, precision: str, batch_profile: tuple[int, int, int] | None

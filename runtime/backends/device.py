@@ -49,3 +49,13 @@ def cpu_description(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine() or "unknown CPU"
+
+
+class CpuTarget:
+    """The device half of a :class:`facert.models.compiling.Compiler` that builds for this CPU."""
+
+    def device(self) -> str:
+        return cpu_fingerprint()
+
+    def device_description(self) -> str:
+        return cpu_description()

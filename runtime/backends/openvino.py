@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from facert.backends.base import Lifecycle, TensorInfo, check_feed
+from facert.backends.base import HostEngine, TensorInfo, check_feed
 from facert.errors import ArtifactError, MissingDependencyError, UnsupportedError, UsageError
 
 # facert's precision names -> OpenVINO's inference precision. An INT8 graph carries its own
@@ -165,7 +165,7 @@ def _graph_names(model: Any) -> tuple[list[str], list[str]]:
     return inputs, outputs
 
 
-class OpenVinoEngine(Lifecycle):
+class OpenVinoEngine(HostEngine):
     """One ONNX graph compiled by OpenVINO for the CPU at ``precision`` (fp32, bf16, int8).
 
     Construction records the arguments; :meth:`open` reads and compiles the graph (OpenVINO's model
@@ -255,16 +255,6 @@ class OpenVinoEngine(Lifecycle):
     def _release(self) -> None:
         self._request = None
         self._compiled = None
-
-    @property
-    def inputs(self) -> dict[str, TensorInfo]:
-        self._require_open()
-        return dict(self._inputs)
-
-    @property
-    def outputs(self) -> dict[str, TensorInfo]:
-        self._require_open()
-        return dict(self._outputs)
 
     @property
     def inference_precision(self) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from facert.backends.base import Lifecycle, TensorInfo, check_feed
+from facert.backends.base import HostEngine, TensorInfo, check_feed
 from facert.errors import ArtifactError, UnsupportedError
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ def _tensors(nodes: list[Any]) -> dict[str, TensorInfo]:
     return infos
 
 
-class OrtSession(Lifecycle):
+class OrtSession(HostEngine):
     """One ONNX model on ONNX Runtime's CPU execution provider.
 
     Construction only records the path; :meth:`open` (or ``with``) creates the session, :meth:`close`
@@ -93,16 +93,6 @@ class OrtSession(Lifecycle):
 
     def _release(self) -> None:
         self._session = None
-
-    @property
-    def inputs(self) -> dict[str, TensorInfo]:
-        self._require_open()
-        return dict(self._inputs)
-
-    @property
-    def outputs(self) -> dict[str, TensorInfo]:
-        self._require_open()
-        return dict(self._outputs)
 
     @property
     def input_names(self) -> list[str]:

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from facert.backends.device import cpu_description, cpu_fingerprint
+from facert.backends.device import CpuTarget
 from facert.errors import ArtifactError, UsageError
 
 
-class OrtOptimizer:
+class OrtOptimizer(CpuTarget):
     """The :class:`facert.models.compiling.Compiler` of ONNX Runtime's CPU optimized models."""
 
     kind = "ort-optimized"
@@ -29,12 +29,6 @@ class OrtOptimizer:
         import onnxruntime as ort
 
         return str(ort.__version__)
-
-    def device(self) -> str:
-        return cpu_fingerprint()
-
-    def device_description(self) -> str:
-        return cpu_description()
 
     def compile(
         self, source: Path, target: Path, precision: str, batch_profile: tuple[int, int, int] | None

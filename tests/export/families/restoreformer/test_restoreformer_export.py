@@ -20,6 +20,7 @@ onnx = pytest.importorskip("onnx")
 from full_export import export_and_check  # noqa: E402
 from pinned_spec import pinned_spec  # noqa: E402
 from tiny_export import FACES, export_tiny  # noqa: E402
+from tiny_families import RESTOREFORMER_TINY as TINY  # noqa: E402
 
 from facert.backends.ort import OrtSession  # noqa: E402
 from facert.export.families.restoreformer.export import (  # noqa: E402
@@ -27,23 +28,10 @@ from facert.export.families.restoreformer.export import (  # noqa: E402
     build_restoreformer_export,
     variant_config,
 )
-from facert.export.families.restoreformer.net import RestoreFormer, RestoreFormerConfig  # noqa: E402
+from facert.export.families.restoreformer.net import RestoreFormer  # noqa: E402
 from facert.export.harness.checks import load_faces  # noqa: E402
 from facert.export.harness.fill import deterministic_state_dict  # noqa: E402
 from facert.models.registry import ModelSpec, get_spec  # noqa: E402
-
-TINY = RestoreFormerConfig(
-    n_embed=32,
-    embed_dim=32,
-    ch=32,
-    ch_mult=(1, 1, 2),
-    num_res_blocks=1,
-    attn_resolutions=(16,),
-    resolution=64,
-    z_channels=32,
-    head_size=4,
-    ex_multi_scale_num=1,
-)
 
 
 def lightning_checkpoint(state: dict[str, torch.Tensor], path: Path) -> Path:
