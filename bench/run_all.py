@@ -42,6 +42,13 @@ BENCHES = [
         ["bench_learned.py"],
         ["--quick"],
     ),
+    # Every CPU engine (ORT, OpenVINO FP32/BF16, INT8) side by side, gated; --quick: GFPGAN and
+    # the detector.
+    (
+        "CPU engines and precisions, gated, with --backend auto end to end",
+        ["bench_cpu_backends.py", "--e2e"],
+        ["--models", "gfpgan", "mtcnn", "--rounds", "3"],
+    ),
 ]
 
 
