@@ -27,6 +27,7 @@ from facert.errors import UsageError
 from facert.models.artifacts import Artifact
 from facert.models.registry import FrameStage, ModelSpec
 from facert.stages.align.warp import from_tensor, to_tensor
+from facert.stages.restore.restorer import check_range
 
 # One tile through the graph: (1, 3, T, T) float32 tile and (1, 3, M, M) photo means in, tile out.
 TileRunner = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -180,6 +181,8 @@ class FrameRestorer(Lifecycle):
         unknown = sorted(set(values) - set(self.options))
         if unknown:
             raise UsageError(f"{self.spec.name}: unknown frame-stage option(s) {unknown}")
+        for name, value in (options or {}).items():  # a call's values, checked like the face's
+            values[name] = check_range(self.spec.option(name), float(value), name)
         return restore_by_tiles(
             frame, self.stage, self.spec, lambda tile, means: self.run_tile(tile, means, values)
         )

@@ -42,7 +42,8 @@ def _graph_option(spec: ModelSpec, name: str, label: str) -> ModelOption:
     return option
 
 
-def _check_range(option: ModelOption, value: float, label: str) -> float:
+def check_range(option: ModelOption, value: float, label: str) -> float:
+    """``value`` of ``option`` (``label``: as the user wrote its name); UsageError outside its range."""
     if not option.minimum <= value <= option.maximum:
         raise UsageError(
             f"option {label}={value:g} is outside [{option.minimum:g}, {option.maximum:g}]"
@@ -68,7 +69,7 @@ def parse_options(spec: ModelSpec, assignments: Iterable[str]) -> dict[str, floa
             value = float(raw)
         except ValueError:
             raise UsageError(f"option {name}={raw!r} is not a number") from None
-        values[option.name] = _check_range(option, value, name)
+        values[option.name] = check_range(option, value, name)
     return values
 
 
@@ -212,7 +213,7 @@ class Restorer(Lifecycle):
         graph-input option of the spec, within its range, else :class:`UsageError`)."""
         values = dict(self.options)
         for name, value in (options or {}).items():
-            values[name] = _check_range(_graph_option(self.spec, name, name), float(value), name)
+            values[name] = check_range(_graph_option(self.spec, name, name), float(value), name)
         return values
 
     def face_options(

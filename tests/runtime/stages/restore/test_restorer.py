@@ -145,6 +145,9 @@ def test_frame_stage_options_per_call(settings: Settings, grace_hopper: np.ndarr
         assert frame.engine is engine
         with pytest.raises(UsageError, match="unknown frame-stage option"):
             frame.restore(photo, {"sharpness": 1.0})
+        fade = artifact.spec.option("fade")
+        with pytest.raises(UsageError, match=r"option fade=\S+ is outside"):
+            frame.restore(photo, {"fade": fade.maximum + 1.0})
 
 
 @pytest.fixture
