@@ -49,7 +49,7 @@ from facert.models.artifacts import FP16_GRAPH, FP32_GRAPH, Artifact
 from facert.models.cache import model_dir
 from facert.models.compiled import CompiledArtifact, CompiledKey, find_compiled
 from facert.models.compiling import compile_graph, compiled_key
-from facert.models.gate import GateReference, GateResult, run_gate
+from facert.models.gate import GateReference, GateResult, gate_feed, run_gate
 
 BACKENDS = ("auto", "ort", "openvino")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16", "int8")
@@ -337,12 +337,8 @@ class Chooser:
         """Milliseconds per face at batch 1 (median of :data:`PROBE_RUNS` after a warm-up) on the
         first check face at the default options."""
         reference = self.reference()
-        face = reference.faces[:1]
         with engine:
-            named = {o.name for o in self.spec.options if o.graph_input}
-            image = next(n for n in engine.inputs if n not in named)
-            feed = {image: face}
-            feed.update({n: _one(v) for n, v in reference.cases[0].items()})
+            feed = gate_feed(self.spec, engine, reference.faces[:1], reference.cases[0])
             engine.run(feed)
             times = []
             for _ in range(PROBE_RUNS):
@@ -350,12 +346,6 @@ class Chooser:
                 engine.run(feed)
                 times.append(time.perf_counter() - start)
         return round(1000 * statistics.median(times), 1)
-
-
-def _one(value: float) -> Any:
-    import numpy as np
-
-    return np.full(1, value, np.float32)
 
 
 def _row_text(row: dict[str, Any]) -> str:

@@ -72,23 +72,27 @@ class GateResult:
         )
 
 
-def _image_input(spec: ModelSpec, engine: Engine) -> str:
+def gate_feed(
+    spec: ModelSpec, engine: Engine, faces: np.ndarray, case: Mapping[str, float]
+) -> dict[str, np.ndarray]:
+    """``engine``'s inputs for ``faces`` ((N, 3, S, S) float32) at ``case``: the image, each option
+    as (N,) float32, each declared extra input as zeros of its shape and dtype."""
     named = {o.name for o in spec.options if o.graph_input} | {e.name for e in spec.extra_inputs}
-    return next(name for name in engine.inputs if name not in named)
+    image = next(name for name in engine.inputs if name not in named)
+    feed = {image: faces}
+    feed.update({name: np.full(len(faces), value, np.float32) for name, value in case.items()})
+    for extra in spec.extra_inputs:
+        feed[extra.name] = np.zeros((len(faces), *extra.shape), np.dtype(extra.dtype))
+    return feed
 
 
 def _run(spec: ModelSpec, engine: Engine, faces: np.ndarray, case: Mapping[str, float]) -> Any:
     """``engine`` on ``faces`` at ``case``: (N, 3, S, S) float32; one face per call when the spec
     does not batch."""
     step = len(faces) if spec.batches else 1
-    image = _image_input(spec, engine)
     rows = []
     for start in range(0, len(faces), step):
-        part = faces[start : start + step]
-        feed = {image: part}
-        feed.update({name: np.full(len(part), value, np.float32) for name, value in case.items()})
-        for extra in spec.extra_inputs:
-            feed[extra.name] = np.zeros((len(part), *extra.shape), np.dtype(extra.dtype))
+        feed = gate_feed(spec, engine, faces[start : start + step], case)
         rows.append(next(iter(engine.run(feed).values())).astype(np.float32))
     return np.concatenate(rows)
 
