@@ -136,17 +136,15 @@ def engines(chooser: Chooser) -> tuple[dict[str, Engine], dict[str, str]]:
 
 
 def feed_for(engine: Engine, spec_name: str, size: int) -> dict[str, np.ndarray]:
-    from facert.models.check_faces import default_faces, load_faces, option_cases
-
-    spec = get_spec(spec_name)
+    """One check face at the default options, as the gate feeds ``engine``."""
     import dataclasses
 
-    spec = dataclasses.replace(spec, input_size=size)
+    from facert.models.check_faces import default_faces, load_faces, option_cases
+    from facert.models.gate import gate_feed
+
+    spec = dataclasses.replace(get_spec(spec_name), input_size=size)
     faces, _ = load_faces(spec, default_faces()[:1], count=1)
-    case = option_cases(spec)[0]
-    named = set(case)
-    image = next(n for n in engine.inputs if n not in named)
-    return {image: faces, **{k: np.full(1, v, np.float32) for k, v in case.items()}}
+    return gate_feed(spec, engine, faces, option_cases(spec)[0])
 
 
 def interleaved(calls: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
