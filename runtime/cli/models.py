@@ -54,6 +54,39 @@ def add_parser(commands: Any) -> None:
         "(listed in its manifest); its fixed check faces are checked always",
     )
     export.set_defaults(run=run_export)
+    _add_build(actions)
+
+
+def _add_build(actions: Any) -> None:
+    build = actions.add_parser(
+        "build",
+        help="build TensorRT plans of a model (needs facert[tensorrt-rtx] or facert[tensorrt])",
+        description="Build a TensorRT plan of every graph of a model's export (exported first when "
+        "needed) into the cache. TensorRT for RTX builds without a GPU, for the compute "
+        "capabilities named (default: the RTX desktops, 8.6 8.9 12.0); TensorRT builds on the GPU "
+        "it will run on.",
+    )
+    build.add_argument("name", help="model name (see `facert models list`)")
+    build.add_argument("--weights", type=Path, help="checkpoint whose export to build from")
+    build.add_argument(
+        "--target", choices=("tensorrt-rtx", "tensorrt"), default="tensorrt-rtx", help="flavour"
+    )
+    build.add_argument(
+        "--precision",
+        choices=("fp16", "fp32"),
+        help="fp16 (the export's FP16 graph, its FP32 pins kept) or fp32; default: fp16 where "
+        "the export has an FP16 graph",
+    )
+    build.add_argument("--max-batch", type=int, help="most faces per call (default 8)")
+    build.add_argument(
+        "--compute-capability",
+        nargs="+",
+        default=[],
+        metavar="X.Y",
+        help="target GPUs of a TensorRT-RTX build, e.g. 8.6 8.9 12.0",
+    )
+    build.add_argument("-o", "--output", type=Path, help="cache folder to build into")
+    build.set_defaults(run=run_build)
 
 
 def _state(spec: ModelSpec, settings: Settings) -> tuple[str, str]:
@@ -109,6 +142,30 @@ def run_fetch(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     for path in fetch_weights(spec, settings.cache_dir):
         print(path)
+    return 0
+
+
+def run_build(args: argparse.Namespace, settings: Settings) -> int:
+    from facert.models.trt_plans import BuildRequest, build_plans
+
+    request = BuildRequest(
+        target=args.target,
+        precision=args.precision,
+        max_batch=args.max_batch,
+        capabilities=tuple(args.compute_capability),
+    )
+    spec = get_spec(args.name)
+    for plan in build_plans(
+        spec, settings.cache_dir, request, weights=args.weights, out_dir=args.output
+    ):
+        facts = plan.manifest.get("build") or {}
+        pins = facts.get("fp32_pins")
+        pinned = f", {pins['fp32_layers_found']} FP32-pinned layers" if pins else ""
+        print(
+            f"{plan.key.source_graph}: {plan.key.backend} {plan.key.backend_version} "
+            f"{plan.key.precision} for {plan.key.device}, batch {plan.key.batch_profile}, "
+            f"{plan.path.stat().st_size / 1e6:.1f} MB{pinned} -> {plan.path}"
+        )
     return 0
 
 

@@ -50,6 +50,7 @@ _FIELDS = {
     "device": "device",
     "precision": "precision",
     "batch_profile": "batch profile",
+    "spatial_profile": "height/width profile",
 }
 
 
@@ -61,7 +62,9 @@ class CompiledKey:
     sha256 (the export manifest's). ``device``: the backend's fingerprint of the device (see
     :func:`facert.backends.device.cpu_fingerprint`). ``precision``: "fp32", "fp16", "bf16", "int8".
     ``batch_profile``: (min, opt, max) faces per call for engines built for fixed shapes, None for
-    an artifact that keeps the graph's dynamic batch.
+    an artifact that keeps the graph's dynamic batch. ``spatial_profile``: (min, opt, max) pixels
+    of the dynamic height and width of a graph that has them (MTCNN's P-Net), None otherwise; left
+    out of the key's JSON when None, so keys without it keep their digests.
     """
 
     kind: str
@@ -72,11 +75,28 @@ class CompiledKey:
     device: str
     precision: str
     batch_profile: tuple[int, int, int] | None = None
+    spatial_profile: tuple[int, int, int] | None = None
 
     def to_json(self) -> dict[str, Any]:
         facts = asdict(self)
         facts["batch_profile"] = list(self.batch_profile) if self.batch_profile else None
+        if self.spatial_profile is None:
+            del facts["spatial_profile"]
+        else:
+            facts["spatial_profile"] = list(self.spatial_profile)
         return facts
+
+    @classmethod
+    def from_json(cls, facts: object) -> CompiledKey:
+        """The key a manifest recorded (:meth:`to_json`); TypeError/ValueError when malformed."""
+        if not isinstance(facts, dict):
+            raise TypeError("a compiled key is a JSON object")
+        fields = dict(facts)
+        for name in ("batch_profile", "spatial_profile"):
+            if fields.get(name) is not None:
+                low, opt, high = (int(v) for v in fields[name])
+                fields[name] = (low, opt, high)
+        return cls(**fields)
 
     def digest(self) -> str:
         """16 hex digits of the sha256 of the key: its folder name in the cache."""
@@ -108,11 +128,11 @@ def _check_key(folder: Path, recorded: object, key: CompiledKey, fix: str) -> No
         raise _refuse(folder, "compiled artifact's manifest has no key", fix)
     wanted = key.to_json()
     for field, label in _FIELDS.items():
-        if recorded.get(field) != wanted[field]:
+        if recorded.get(field) != wanted.get(field):
             raise _refuse(
                 folder,
                 f"compiled for {label} {_show(recorded.get(field))}, this run asks for "
-                f"{_show(wanted[field])}",
+                f"{_show(wanted.get(field))}",
                 fix,
             )
 

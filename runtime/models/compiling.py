@@ -27,7 +27,7 @@ from facert.models.compiled import SCHEMA, CompiledArtifact, CompiledKey, check_
 class Compiler(Protocol):
     """What a backend implements to compile an ONNX graph into its own artifact.
 
-    ``kind`` names the artifact ("ort-optimized", later "trt-plan", "openvino-blob"), ``backend``
+    ``kind`` names the artifact ("ort-optimized", "openvino", "trt-plan"...), ``backend``
     the runtime that loads it, ``filename`` the compiled file in its folder. ``converts_precision``:
     whether it can build at a precision other than the source graph's (TensorRT can; ONNX Runtime's
     optimizer cannot).
@@ -52,8 +52,9 @@ class Compiler(Protocol):
 
     def compile(
         self, source: Path, target: Path, precision: str, batch_profile: tuple[int, int, int] | None
-    ) -> None:
-        """Compile the ONNX file ``source`` into ``target``."""
+    ) -> Mapping[str, Any] | None:
+        """Compile the ONNX file ``source`` into ``target``; what it returns (build time, layer
+        precisions...) goes into the manifest as ``"build"``."""
         ...
 
 
@@ -68,6 +69,7 @@ def compiled_key(
     compiler: Compiler,
     precision: str | None = None,
     batch_profile: tuple[int, int, int] | None = None,
+    spatial_profile: tuple[int, int, int] | None = None,
 ) -> CompiledKey:
     """The key of ``graph`` of ``export`` compiled by ``compiler`` on this machine.
 
@@ -87,6 +89,13 @@ def compiled_key(
         and not 1 <= batch_profile[0] <= batch_profile[1] <= batch_profile[2]
     ):
         raise UsageError(f"batch profile must be 1 <= min <= opt <= max, got {batch_profile}")
+    if (
+        spatial_profile is not None
+        and not 1 <= spatial_profile[0] <= spatial_profile[1] <= spatial_profile[2]
+    ):
+        raise UsageError(
+            f"height/width profile must be 1 <= min <= opt <= max, got {spatial_profile}"
+        )
     return CompiledKey(
         kind=compiler.kind,
         source_graph=graph,
@@ -96,6 +105,7 @@ def compiled_key(
         device=compiler.device(),
         precision=precision,
         batch_profile=batch_profile,
+        spatial_profile=spatial_profile,
     )
 
 
@@ -123,9 +133,11 @@ def compile_graph(
 
     def build(staging: Path) -> None:
         target = staging / compiler.filename
-        compiler.compile(graph, target, key.precision, key.batch_profile)
+        facts = compiler.compile(graph, target, key.precision, key.batch_profile)
         gate = dict(check(target)) if check is not None else None  # may settle the file's content
         manifest = _manifest(export, key, compiler, target)
+        if facts is not None:
+            manifest["build"] = dict(facts)
         if gate is not None:
             manifest["gate"] = gate
         write_manifest(staging, manifest)

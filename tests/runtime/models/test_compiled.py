@@ -192,3 +192,16 @@ def test_the_cpu_fingerprint_follows_the_vector_extensions(tmp_path: Path) -> No
     avx512 = fingerprint("fpu vme avx2 avx512f fma sse4_2")
     assert avx512 == fingerprint("sse4_2 fma avx512f avx2 pse tsc")  # order, non-ISA flags
     assert avx512 != fingerprint("fpu vme avx2 fma sse4_2")  # no AVX-512: other NCHWc blocks
+
+
+def test_a_key_reads_back_from_its_json_and_keeps_old_digests() -> None:
+    plain = CompiledKey("trt-plan", "model.onnx", "ab" * 32, "tensorrt-rtx", "1.7", "sm86", "fp32",
+                        (1, 4, 8))  # fmt: skip
+    assert "spatial_profile" not in plain.to_json()  # keys made before it existed hash the same
+    spatial = replace(plain, spatial_profile=(12, 648, 2304))
+    assert spatial.to_json()["spatial_profile"] == [12, 648, 2304]
+    assert spatial.digest() != plain.digest()
+    for key in (plain, spatial):
+        assert CompiledKey.from_json(json.loads(json.dumps(key.to_json()))) == key
+    with pytest.raises(TypeError):
+        CompiledKey.from_json(["not", "a", "key"])
