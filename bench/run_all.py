@@ -49,6 +49,8 @@ BENCHES = [
         ["bench_cpu_backends.py", "--e2e"],
         ["--models", "gfpgan", "mtcnn", "--rounds", "3"],
     ),
+    # TensorRT-RTX plans built ahead of time on this CPU-only machine: build time, size, pins.
+    ("TensorRT plans: build time and size", ["bench_trt_build.py"], ["--quick"]),
 ]
 
 

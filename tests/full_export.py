@@ -8,6 +8,7 @@ itself before its check faces were fixed).
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from pinned_spec import pinned_spec
 
 from facert.export.harness.api import export_model
+from facert.models.artifacts import check_artifact
 from facert.models.registry import ModelSpec
 
 CROPS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real-inputs"
@@ -46,4 +48,24 @@ def check_export(spec: ModelSpec, folder: Path) -> dict[str, Any]:
     # The issue's limits, as the harness states them: 1e-4 of the output scale; 40 dB.
     assert parity["ort_fp32_vs_torch_max_abs"] <= 1e-4 * parity["output_scale"]
     assert parity["ort_fp16_psnr_db"] >= 40.0 and parity["torch_fp16"]["psnr_db"] >= 40.0
+    check_plans(spec, folder)
     return manifest
+
+
+def check_plans(spec: ModelSpec, folder: Path) -> None:
+    """Build the FP16 and FP32 TensorRT-RTX plans of the export in ``folder`` (beside it) and
+    assert that every FP32 pin of its FP16 graph is an FP32 layer of the network (where
+    tensorrt_rtx is installed; it is in the lock)."""
+    if importlib.util.find_spec("tensorrt_rtx") is None:
+        return
+    from facert.models.trt_plans import BuildRequest, build_export_plans
+
+    export = check_artifact(spec, folder)
+    [plan] = build_export_plans(export, folder.parent / "plans", BuildRequest(precision="fp16"))
+    build = plan.manifest["build"]
+    print(json.dumps({k: v for k, v in build.items() if k != "fp32_pins"}, indent=1))
+    pins = build["fp32_pins"]
+    print(f"fp32 pins: {pins['fp32_layers_found']} of {pins['pinned_nodes']} found FP32")
+    assert pins["pinned_nodes"] > 0 and pins["not_fp32"] == [] and pins["absent"] == []
+    [fp32] = build_export_plans(export, folder.parent / "plans", BuildRequest(precision="fp32"))
+    assert "HALF" not in fp32.manifest["build"]["layer_precisions"]

@@ -52,10 +52,10 @@ def plan_graphs(export: Artifact, precision: str | None) -> tuple[str, list[str]
         precision = "fp16" if FP16_GRAPH in export.files else "fp32"
     if precision == "fp16":
         if FP16_GRAPH not in export.files:
-            reason = export.manifest.get("fp16_refused") or "its export has no FP16 graph"
+            refused = export.fp16_refused
+            why = f" (its export refused it: {_first_line(refused)})" if refused else ""
             raise UsageError(
-                f"{export.spec.name} has no FP16 graph ({_first_line(reason)}); build it with "
-                "--precision fp32"
+                f"{export.spec.name} has no FP16 graph{why}; build it with --precision fp32"
             )
         return precision, [FP16_GRAPH, *others]
     return precision, ([FP32_GRAPH] if has_fp32 else []) + others
