@@ -3,7 +3,7 @@ used by conftest.py to skip them and by bench/gpu_check.py to report them "not r
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 
 from facert.backends.cuda import driver_status
 from facert.backends.trt_plan import FLAVOURS, Flavour
@@ -21,12 +21,14 @@ def flavour_missing(flavour: Flavour) -> str | None:
     missing = gpu_missing()
     if missing:
         return missing
-    if importlib.util.find_spec(flavour.module) is None:
-        return f"{flavour.module} is not installed (pip install '{flavour.extra}')"
     capability = driver_status().compute_capability
     supported = flavour.compute_capabilities
     if supported is not None and capability not in supported:
         return f"{flavour.label} does not support compute capability {capability}"
+    try:
+        importlib.import_module(flavour.module)  # imports only: no runtime is built
+    except (ImportError, OSError) as exc:
+        return f"{flavour.module} cannot be imported ({exc}; pip install '{flavour.extra}')"
     return None
 
 

@@ -55,27 +55,39 @@ def tiny_graph(path: Path, dtype: type = np.float32) -> Path:
     return path
 
 
-def tiny_plan(path: Path, module_name: str = "tensorrt_rtx") -> Path:
-    """Build the float16 tiny graph's plan with TensorRT module ``module_name`` into ``path``."""
+def build_plan(
+    graph: Path,
+    plan: Path,
+    module_name: str,
+    shapes: dict[str, tuple[tuple[int, ...], tuple[int, ...]]],
+) -> Path:
+    """Build ``graph`` (ONNX) into ``plan`` with TensorRT module ``module_name``: a strongly typed
+    network (the graph's own float16/float32 choices hold), one profile with each input's (smallest,
+    largest) shape from ``shapes`` (the largest also the optimum)."""
     trt = importlib.import_module(module_name)
-    graph = tiny_graph(path.with_suffix(".fp16.onnx"), np.float16)
     logger = trt.Logger(trt.Logger.ERROR)
     builder = trt.Builder(logger)
-    flag = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
-    network = builder.create_network(flag)
+    network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
     parser = trt.OnnxParser(network, logger)
     if not parser.parse(graph.read_bytes()):
         raise RuntimeError(f"cannot parse {graph}: {parser.get_error(0)}")
     config = builder.create_builder_config()
     profile = builder.create_optimization_profile()
-    low, high = (1, 3, SIZE, SIZE), (MAX_BATCH, 3, SIZE, SIZE)
-    profile.set_shape(INPUT, low, high, high)
+    for name, (low, high) in shapes.items():
+        profile.set_shape(name, low, high, high)
     config.add_optimization_profile(profile)
-    plan = builder.build_serialized_network(network, config)
-    if plan is None:
+    serialized = builder.build_serialized_network(network, config)
+    if serialized is None:
         raise RuntimeError(f"{module_name} could not build {graph}")
-    path.write_bytes(bytes(plan))
-    return path
+    plan.write_bytes(bytes(serialized))
+    return plan
+
+
+def tiny_plan(path: Path, module_name: str = "tensorrt_rtx") -> Path:
+    """Build the float16 tiny graph's plan (batch 1..MAX_BATCH) with ``module_name`` into ``path``."""
+    graph = tiny_graph(path.with_suffix(".fp16.onnx"), np.float16)
+    shapes = {INPUT: ((1, 3, SIZE, SIZE), (MAX_BATCH, 3, SIZE, SIZE))}
+    return build_plan(graph, path, module_name, shapes)
 
 
 def tiny_faces(batch: int, dtype: type = np.float16, seed: int = 0) -> np.ndarray:

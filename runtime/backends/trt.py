@@ -92,8 +92,8 @@ class TrtEngine(HostEngine):
     def _refuse(self, reason: str) -> ArtifactError:
         return ArtifactError(reason, path=str(self.path))
 
-    def _load(self) -> tuple[Any, Any, Any]:
-        """Driver check, refusals, then (module, runtime, engine)."""
+    def _load(self) -> tuple[Any, Any, Any, Any]:
+        """Driver check, refusals, then (module, logger, runtime, engine)."""
         from facert.backends.cuda import require_gpu
         from facert.backends.cuda.bindings import set_device
 
@@ -121,7 +121,7 @@ class TrtEngine(HostEngine):
                 f"{self.flavour.label} {module.__version__} cannot load the plan ({detail}); "
                 f"rebuild it: `{rebuild_command(facts.model, self.flavour.name)}`"
             )
-        return module, runtime, engine
+        return module, logger, runtime, engine
 
     def _check_validity(self, module: Any, runtime: Any, data: bytes, facts: PlanFacts) -> None:
         validity, diagnostics = runtime.get_engine_validity(data)
@@ -140,11 +140,13 @@ class TrtEngine(HostEngine):
     def _acquire(self) -> None:
         from facert.backends.cuda.memory import Stream
 
-        module, runtime, engine = self._load()
+        module, logger, runtime, engine = self._load()
         context = engine.create_execution_context()
         if context is None:
             raise DeviceError(f"{self.path}: TensorRT cannot create an execution context")
-        self._trt = {"module": module, "runtime": runtime, "engine": engine, "context": context}
+        # The logger outlives the runtime that calls it; the context goes before its engine.
+        self._trt = {"module": module, "logger": logger, "runtime": runtime, "engine": engine}
+        self._trt["context"] = context
         try:
             self._tensors = describe(module, engine, context, self.path)
             self._stream = Stream(self.device).open()
@@ -166,7 +168,7 @@ class TrtEngine(HostEngine):
             resource.close()
         self._graphs, self._owned, self._tensors, self._shapes = {}, [], {}, {}
         self._stream = None
-        for key in ("context", "engine", "runtime"):  # TensorRT's own order of destruction
+        for key in ("context", "engine", "runtime", "logger"):  # TensorRT's order of destruction
             self._trt.pop(key, None)
         self._trt = {}
 
@@ -182,6 +184,13 @@ class TrtEngine(HostEngine):
                     )
                 self._shapes[name] = shape
         return {name: tuple(context.get_tensor_shape(name)) for name in self._outputs}
+
+    def _make_current(self) -> None:
+        """Make the engine's GPU current on this thread (a new thread starts on GPU 0)."""
+        if self.device:
+            from facert.backends.cuda.bindings import set_device
+
+            set_device(self.device)
 
     def _enqueue(self, handle: int) -> None:
         if not self._trt["context"].execute_async_v3(handle):
@@ -212,6 +221,7 @@ class TrtEngine(HostEngine):
         from facert.backends.cuda.memory import copy_async
 
         self._require_open()
+        self._make_current()
         check_feed(self.path.name, self._inputs, feed)
         out_shapes = self._set_shapes({name: tuple(a.shape) for name, a in feed.items()})
         stream = self._stream
@@ -241,6 +251,7 @@ class TrtEngine(HostEngine):
         from facert.backends.cuda.memory import copy_async, stream_handle
 
         self._require_open()
+        self._make_current()
         arrays = device_feed(self.path.name, self._inputs, feed)
         out_shapes = self._set_shapes({name: shape for name, (_, shape) in arrays.items()})
         handle = self._stream.handle if stream is None else stream_handle(stream)

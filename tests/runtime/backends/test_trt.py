@@ -85,6 +85,19 @@ def test_open_in_a_fresh_process_never_crashes(rtx_plan: Path) -> None:
         assert result["opened"] == [INPUT]
 
 
+def test_the_logger_keeps_first_lines_of_errors_and_serves_a_builder() -> None:
+    """The logger subclass works with the real module (no runtime built: a builder needs no GPU)."""
+    trt = pytest.importorskip("tensorrt_rtx")
+    from facert.backends.trt import _logger
+
+    logger = _logger(trt)
+    logger.log(trt.ILogger.ERROR, "plan is corrupt\ndetails")
+    logger.log(trt.ILogger.INTERNAL_ERROR, "assertion failed")
+    logger.log(trt.ILogger.WARNING, "not an error")
+    assert logger.errors == ["plan is corrupt", "assertion failed"]
+    assert trt.Builder(logger).create_builder_config() is not None
+
+
 def test_an_unknown_flavour_is_refused_at_construction() -> None:
     with pytest.raises(UsageError, match="unknown TensorRT flavour 'rtx'"):
         TrtEngine(Path("x.plan"), flavour="rtx")
