@@ -7,10 +7,18 @@ from __future__ import annotations
 
 from facert.backends.cuda.driver import (
     DriverStatus,
+    GpuTarget,
     driver_status,
     gpu_fingerprint,
     probe_driver,
     require_gpu,
 )
 
-__all__ = ["DriverStatus", "driver_status", "gpu_fingerprint", "probe_driver", "require_gpu"]
+__all__ = [
+    "DriverStatus",
+    "GpuTarget",
+    "driver_status",
+    "gpu_fingerprint",
+    "probe_driver",
+    "require_gpu",
+]

@@ -49,6 +49,10 @@ def call(what: str, result: Any) -> Any:
 
 
 def set_device(device: int) -> None:
-    """Make ``device`` current on this thread (its primary context)."""
+    """Make ``device`` current on this thread (its primary context), after the driver check: without
+    a GPU, :class:`facert.errors.UnsupportedError` in one line and cuda-python is never called."""
+    from facert.backends.cuda.driver import require_gpu
+
+    require_gpu(device, purpose="CUDA memory and streams")
     runtime = cuda_runtime()
     call(f"cudaSetDevice({device})", runtime.cudaSetDevice(device))

@@ -142,3 +142,17 @@ def gpu_fingerprint(status: DriverStatus) -> str:
     )
     digest = hashlib.sha256(facts.encode()).hexdigest()[:12]
     return f"gpu-sm{status.compute_capability.replace('.', '')}-{digest}"
+
+
+class GpuTarget:
+    """The device half of a :class:`facert.models.compiling.Compiler` that builds for GPU
+    ``device`` (as :class:`facert.backends.device.CpuTarget` for the CPU); needs the GPU."""
+
+    def __init__(self, device: int = 0) -> None:
+        self.index = device
+
+    def device(self) -> str:
+        return gpu_fingerprint(require_gpu(self.index, purpose="a GPU build"))
+
+    def device_description(self) -> str:
+        return require_gpu(self.index, purpose="a GPU build").summary()

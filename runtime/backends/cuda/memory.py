@@ -50,8 +50,8 @@ class Stream(Lifecycle):
         return f"Stream(device={self.device})"
 
     def _acquire(self) -> None:
+        set_device(self.device)  # the driver check first
         runtime = cuda_runtime()
-        set_device(self.device)
         self._stream = call(
             "cudaStreamCreateWithFlags",
             runtime.cudaStreamCreateWithFlags(runtime.cudaStreamNonBlocking),
@@ -127,8 +127,8 @@ class DeviceBuffer(Lifecycle):
         return f"DeviceBuffer({self.nbytes} bytes, device={self.device})"
 
     def _acquire(self) -> None:
+        set_device(self.device)  # the driver check first
         runtime = cuda_runtime()
-        set_device(self.device)
         self._pointer = int(
             call(f"cudaMalloc({self.nbytes})", runtime.cudaMalloc(max(self.nbytes, 1)))
         )
@@ -165,8 +165,8 @@ class PinnedBuffer(Lifecycle):
         return f"PinnedBuffer({self.nbytes} bytes)"
 
     def _acquire(self) -> None:
+        set_device(self.device)  # the driver check first
         runtime = cuda_runtime()
-        set_device(self.device)
         self._pointer = int(
             call(f"cudaMallocHost({self.nbytes})", runtime.cudaMallocHost(max(self.nbytes, 1)))
         )

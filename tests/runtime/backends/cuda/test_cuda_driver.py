@@ -11,6 +11,7 @@ import pytest
 
 from facert.backends.cuda import (
     DriverStatus,
+    GpuTarget,
     driver_status,
     gpu_fingerprint,
     probe_driver,
@@ -43,6 +44,10 @@ def test_without_a_gpu_require_gpu_raises_one_line() -> None:
     assert "\n" not in message
     with pytest.raises(UnsupportedError, match="no GPU fingerprint"):
         gpu_fingerprint(driver_status())
+    with pytest.raises(
+        UnsupportedError, match="^a GPU build needs an NVIDIA GPU: no NVIDIA driver"
+    ):
+        GpuTarget().device()
 
 
 def test_a_fresh_process_reports_its_status_and_exits_cleanly() -> None:
@@ -95,6 +100,7 @@ def test_a_gpu_reports_its_name_capability_and_versions() -> None:
     major, minor = str(status.compute_capability).split(".")
     assert int(major) >= 5 and minor.isdigit()
     assert status.cuda_version and int(status.cuda_version.split(".")[0]) >= 11
+    assert GpuTarget().device() == gpu_fingerprint(status)
     assert probe_driver(device=status.device_count).reason.startswith(
         f"device {status.device_count} asked for"
     )

@@ -8,8 +8,12 @@ import gc
 import numpy as np
 import pytest
 
+from facert.backends.cuda import driver_status
+from facert.backends.cuda.bindings import call, cuda_runtime
 from facert.backends.cuda.memory import DeviceBuffer, PinnedBuffer, Stream, stream_handle
-from facert.errors import UsageError
+from facert.errors import DeviceError, UnsupportedError, UsageError
+
+PRESENT = driver_status().present
 
 
 def test_constructors_are_cheap_and_closing_unopened_is_a_no_op() -> None:
@@ -20,6 +24,29 @@ def test_constructors_are_cheap_and_closing_unopened_is_a_no_op() -> None:
         resource.close()
         with pytest.raises(RuntimeError, match="is not open"):
             resource._require_open()
+
+
+@pytest.mark.skipif(PRESENT, reason="a GPU is present")
+@pytest.mark.parametrize("resource", [Stream(), DeviceBuffer(64), PinnedBuffer(64)], ids=repr)
+def test_without_a_gpu_opening_a_resource_is_one_line(resource: Stream) -> None:
+    with pytest.raises(UnsupportedError) as caught:
+        resource.open()
+    assert str(caught.value).startswith(
+        "CUDA memory and streams needs an NVIDIA GPU: no NVIDIA driver"
+    )
+    assert not resource.is_open
+
+
+def test_cuda_errors_are_named() -> None:
+    """A real cuda-python call: without a driver its error comes back named (cuda-python finds no
+    driver library and says so; nothing crashes); with one, the device count."""
+    pytest.importorskip("cuda.bindings")
+    runtime = cuda_runtime()
+    if PRESENT:
+        assert call("cudaGetDeviceCount", runtime.cudaGetDeviceCount()) >= 1
+        return
+    with pytest.raises(DeviceError, match=r"^CUDA cudaGetDeviceCount failed: cudaError\w+$"):
+        call("cudaGetDeviceCount", runtime.cudaGetDeviceCount())
 
 
 def test_stream_handles_from_other_libraries() -> None:
