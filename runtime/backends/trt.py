@@ -89,6 +89,13 @@ class TrtEngine(HostEngine):
     def name(self) -> str:
         return str(self.path)
 
+    @property
+    def profiles(self) -> dict[str, tuple[tuple[int, ...], tuple[int, ...]]]:
+        """Each input's (smallest, largest) shape in the plan's optimization profile: the batch
+        sizes (and, for a detector's P-Net, the image sizes) a run may use."""
+        self._require_open()
+        return {t.name: (t.min_shape, t.max_shape) for t in self._tensors.values() if t.is_input}
+
     def _refuse(self, reason: str) -> ArtifactError:
         return ArtifactError(reason, path=str(self.path))
 

@@ -35,8 +35,12 @@ class CudaGraph(Lifecycle):
         call("cudaStreamBeginCapture", runtime.cudaStreamBeginCapture(handle, mode))
         try:
             self.enqueue(handle)
-        finally:  # always end the capture, or the stream stays unusable
-            graph = call("cudaStreamEndCapture", runtime.cudaStreamEndCapture(handle))
+        except BaseException:  # end the capture (or the stream stays unusable), drop the graph
+            _, partial = runtime.cudaStreamEndCapture(handle)
+            if partial is not None:
+                runtime.cudaGraphDestroy(partial)
+            raise
+        graph = call("cudaStreamEndCapture", runtime.cudaStreamEndCapture(handle))
         try:
             self._exec = call("cudaGraphInstantiate", runtime.cudaGraphInstantiate(graph, 0))
         except BaseException:

@@ -133,6 +133,7 @@ def test_outputs_match_onnx_runtime_cpu_at_every_batch(device_plan: Plan) -> Non
         assert engine.inputs[INPUT].shape == (None, 3, SIZE, SIZE)
         assert engine.inputs[INPUT].dtype == np.float16
         assert engine.outputs[OUTPUT].dtype == np.float16
+        assert engine.profiles == {INPUT: ((1, 3, SIZE, SIZE), (MAX_BATCH, 3, SIZE, SIZE))}
         for batch in range(1, MAX_BATCH + 1):
             faces = tiny_faces(batch, seed=batch)
             out = engine.run({INPUT: faces})[OUTPUT]
