@@ -53,8 +53,17 @@ def test_unknown_providers_are_refused() -> None:
 
 def test_the_tensorrt_provider_falls_back_to_cuda_on_the_same_device() -> None:
     providers = gpu_providers("tensorrt", 1)
-    assert [name for name, _ in providers] == ["TensorrtExecutionProvider", "CUDAExecutionProvider"]
-    assert all(options["device_id"] == 1 for _, options in providers)
+    assert providers == [
+        ("TensorrtExecutionProvider", {"device_id": 1}),
+        ("CUDAExecutionProvider", {"device_id": 1}),
+    ]
+    cached = gpu_providers("tensorrt", 0, Path("/c"))[0][1]
+    assert cached == {
+        "device_id": 0,
+        "trt_engine_cache_enable": True,
+        "trt_engine_cache_path": "/c",
+    }
+    assert gpu_providers("cuda", 0) == [("CUDAExecutionProvider", {"device_id": 0})]
 
 
 @pytest.mark.gpu

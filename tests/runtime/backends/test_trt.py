@@ -33,9 +33,10 @@ def rtx_plan(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tiny_plan(tmp_path_factory.mktemp("trt") / "tiny.plan")
 
 
-def test_constructing_an_engine_imports_neither_tensorrt_nor_cuda(rtx_plan: Path) -> None:
+def test_the_gpu_modules_and_an_engine_import_neither_tensorrt_nor_cuda(rtx_plan: Path) -> None:
     code = (
         "import sys\n"
+        "import facert.backends.cuda.graph, facert.backends.cuda.memory, facert.backends.ort_gpu\n"
         "from facert.backends.trt import TrtEngine\n"
         f"engine = TrtEngine({str(rtx_plan)!r}, cuda_graphs=True)\n"
         "print(sorted(m for m in sys.modules if m.startswith(('cuda', 'tensorrt'))))\n"
