@@ -12,7 +12,7 @@ from typing import Any
 
 from facert.backends.base import Lifecycle
 from facert.backends.cuda.bindings import call, cuda_runtime
-from facert.backends.cuda.memory import Stream
+from facert.backends.cuda.memory import Stream, stream_handle
 
 
 class CudaGraph(Lifecycle):
@@ -56,8 +56,6 @@ class CudaGraph(Lifecycle):
 
     def launch(self, stream: Any) -> None:
         """Queue the captured work on ``stream`` (a handle, as :func:`stream_handle` takes)."""
-        from facert.backends.cuda.memory import stream_handle
-
         self._require_open()
         runtime = cuda_runtime()
         call("cudaGraphLaunch", runtime.cudaGraphLaunch(self._exec, stream_handle(stream)))
