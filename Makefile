@@ -16,7 +16,7 @@ LOCK_PYTHON  := 3.11
 TORCH  ?= torch==2.13.0+cpu
 PIP_TOOLS := pip-tools==7.7.0
 
-.PHONY: venv models demo test test-fast test-slow test-wheel test-latest lock lint bench clean
+.PHONY: venv models demo test test-fast test-slow test-wheel test-latest lock lint bench gpu-check gpu-wheels clean
 
 venv: $(STAMP)
 
@@ -99,6 +99,20 @@ test-latest:
 
 bench: $(MODELS)
 	$(BIN)/python bench/run_all.py
+
+# One command for a lent NVIDIA machine (bench/gpu_check.py): every gpu/trt marked test and the GPU
+# bench, one JSON report. It needs no venv (the lent machines run their own python3, with PyTorch);
+# here it runs in .venv and reports everything "not run". GPU_WHEELS: what `make gpu-wheels`
+# downloads (for Python 3.12) into .whl-gpu/ to be carried along; empty by default, since the lent
+# H100/H200 hold all the check needs except TensorRT, whose libraries are over the carry limit.
+GPU_PYTHON ?= $(if $(wildcard $(BIN)/python),$(BIN)/python,python3)
+GPU_REPORT ?= gpu-check.json
+GPU_WHEELS ?=
+gpu-check:
+	$(GPU_PYTHON) bench/gpu_check.py --out $(GPU_REPORT)
+
+gpu-wheels: $(STAMP)
+	$(BIN)/python bench/gpu_wheels.py $(GPU_WHEELS)
 
 clean:
 	rm -rf $(VENV) .venv-wheel $(LATEST) .venv-lock build dist demo-out .pytest_cache .mypy_cache .ruff_cache

@@ -66,5 +66,9 @@ class UnsupportedError(UsageError):
     """An operation the chosen backend or model does not support (device buffers on a CPU one)."""
 
 
+class DeviceError(FacertError):
+    """A GPU call failed (a CUDA error: out of device memory, a lost device, a launch failure)."""
+
+
 class GateError(ArtifactError):
     """A reduced-precision artifact (BF16, INT8) that failed its accuracy gate: never run."""

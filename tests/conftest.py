@@ -18,6 +18,24 @@ from facert.models.artifacts import Artifact
 SHARED = ROOT.parent / "shared"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``gpu`` tests skip without an NVIDIA GPU, ``trt`` tests without a TensorRT flavour that runs
+    on it, each with the reason (the driver is probed only when such a test was collected)."""
+    marked = [
+        item for item in items if item.get_closest_marker("gpu") or item.get_closest_marker("trt")
+    ]
+    if not marked:
+        return
+    from gpu_support import gpu_missing, usable_flavour
+
+    no_gpu = gpu_missing()
+    no_trt = usable_flavour()[1] if no_gpu is None else no_gpu
+    for item in marked:
+        reason = no_trt if item.get_closest_marker("trt") else no_gpu
+        if reason:
+            item.add_marker(pytest.mark.skip(reason=f"not run: {reason}"))
+
+
 @pytest.fixture(autouse=True)
 def _torch_state_restored() -> Iterator[None]:
     """A test that changes torch's thread count or its global random generator gets them back as

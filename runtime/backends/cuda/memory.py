@@ -1,0 +1,195 @@
+"""Owned CUDA resources: a stream, device memory, page-locked host memory (style rules 1 and 2).
+
+Each is a :class:`facert.backends.base.Lifecycle`: the constructor records sizes only, :meth:`open`
+allocates, :meth:`close` frees (twice a no-op), ``__del__`` only warns. Each pointer has exactly one
+owner, the object that allocated it; everything else holds a view that keeps its owner referenced:
+:class:`DeviceView` (``__cuda_array_interface__``, for TensorRT bindings and for CuPy/PyTorch
+interop) and the numpy arrays of :meth:`PinnedBuffer.array`. Closing an owner frees its memory
+whatever views remain: an engine closes its buffers in its own ``close``, after its last run.
+
+Every copy takes a stream and is asynchronous on it; :meth:`Stream.synchronize` waits.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import math
+from typing import Any
+
+import numpy as np
+
+from facert.backends.base import Lifecycle
+from facert.backends.cuda.bindings import call, cuda_runtime, set_device
+from facert.errors import UsageError
+
+
+def stream_handle(stream: Any) -> int:
+    """The ``cudaStream_t`` of ``stream`` as an int: a :class:`Stream`, PyTorch's ``cuda_stream``,
+    CuPy's ``ptr``, a cuda-python stream object, an int, or None (the legacy default stream, 0)."""
+    if stream is None:
+        return 0
+    if isinstance(stream, Stream):
+        return stream.handle
+    for attribute in ("cuda_stream", "ptr"):  # torch.cuda.Stream, cupy.cuda.Stream
+        if isinstance(getattr(stream, attribute, None), int):
+            return int(getattr(stream, attribute))
+    try:
+        return int(stream)
+    except (TypeError, ValueError):
+        raise UsageError(f"not a CUDA stream: {type(stream).__name__}") from None
+
+
+class Stream(Lifecycle):
+    """A non-blocking CUDA stream on ``device``, created by :meth:`open`."""
+
+    def __init__(self, device: int = 0) -> None:
+        self.device = device
+        self._stream: Any = None
+
+    def __repr__(self) -> str:
+        return f"Stream(device={self.device})"
+
+    def _acquire(self) -> None:
+        set_device(self.device)  # the driver check first
+        runtime = cuda_runtime()
+        self._stream = call(
+            "cudaStreamCreateWithFlags",
+            runtime.cudaStreamCreateWithFlags(runtime.cudaStreamNonBlocking),
+        )
+
+    def _release(self) -> None:
+        stream, self._stream = self._stream, None
+        call("cudaStreamDestroy", cuda_runtime().cudaStreamDestroy(stream))
+
+    @property
+    def handle(self) -> int:
+        self._require_open()
+        return int(self._stream)
+
+    def synchronize(self) -> None:
+        """Wait until everything queued on the stream has run."""
+        call("cudaStreamSynchronize", cuda_runtime().cudaStreamSynchronize(self.handle))
+
+
+def copy_async(destination: int, source: int, nbytes: int, stream: Any) -> None:
+    """Queue a copy of ``nbytes`` from pointer ``source`` to pointer ``destination`` (host or
+    device, unified addressing decides) on ``stream``."""
+    runtime = cuda_runtime()
+    kind = runtime.cudaMemcpyKind.cudaMemcpyDefault
+    handle = stream_handle(stream)
+    call("cudaMemcpyAsync", runtime.cudaMemcpyAsync(destination, source, nbytes, kind, handle))
+
+
+def _typestr(dtype: np.dtype[Any]) -> str:
+    return np.dtype(dtype).str
+
+
+class DeviceView:
+    """A (shape, dtype) window at the start of an owner's device memory, for interop through
+    ``__cuda_array_interface__`` (version 3, C-contiguous). Holds its owner, never frees."""
+
+    def __init__(self, owner: DeviceBuffer, shape: tuple[int, ...], dtype: Any) -> None:
+        self.owner = owner
+        self.shape = tuple(int(d) for d in shape)
+        self.dtype = np.dtype(dtype)
+        self.nbytes = math.prod(self.shape) * self.dtype.itemsize
+        if self.nbytes > owner.nbytes:
+            raise UsageError(
+                f"a {list(self.shape)} {self.dtype.name} view needs {self.nbytes} bytes, "
+                f"the buffer holds {owner.nbytes}"
+            )
+
+    @property
+    def pointer(self) -> int:
+        return self.owner.pointer
+
+    @property
+    def __cuda_array_interface__(self) -> dict[str, Any]:
+        return {
+            "shape": self.shape,
+            "typestr": _typestr(self.dtype),
+            "data": (self.pointer, False),
+            "strides": None,
+            "version": 3,
+        }
+
+
+class DeviceBuffer(Lifecycle):
+    """``nbytes`` of device memory on ``device`` (cudaMalloc in :meth:`open`, cudaFree in
+    :meth:`close`); its sole owner. :meth:`view` gives typed windows of it."""
+
+    def __init__(self, nbytes: int, device: int = 0) -> None:
+        self.nbytes = int(nbytes)
+        self.device = device
+        self._pointer = 0
+
+    def __repr__(self) -> str:
+        return f"DeviceBuffer({self.nbytes} bytes, device={self.device})"
+
+    def _acquire(self) -> None:
+        set_device(self.device)  # the driver check first
+        runtime = cuda_runtime()
+        self._pointer = int(
+            call(f"cudaMalloc({self.nbytes})", runtime.cudaMalloc(max(self.nbytes, 1)))
+        )
+
+    def _release(self) -> None:
+        pointer, self._pointer = self._pointer, 0
+        call("cudaFree", cuda_runtime().cudaFree(pointer))
+
+    @property
+    def pointer(self) -> int:
+        self._require_open()
+        return self._pointer
+
+    def view(self, shape: tuple[int, ...], dtype: Any) -> DeviceView:
+        """The first ``prod(shape)`` elements of ``dtype`` as an array-interface view."""
+        self._require_open()
+        return DeviceView(self, shape, dtype)
+
+    @property
+    def __cuda_array_interface__(self) -> dict[str, Any]:
+        return self.view((self.nbytes,), np.uint8).__cuda_array_interface__
+
+
+class PinnedBuffer(Lifecycle):
+    """``nbytes`` of page-locked host memory (cudaMallocHost), the staging area for fast
+    asynchronous copies; its sole owner. :meth:`array` gives numpy views that keep it referenced."""
+
+    def __init__(self, nbytes: int, device: int = 0) -> None:
+        self.nbytes = int(nbytes)
+        self.device = device
+        self._pointer = 0
+
+    def __repr__(self) -> str:
+        return f"PinnedBuffer({self.nbytes} bytes)"
+
+    def _acquire(self) -> None:
+        set_device(self.device)  # the driver check first
+        runtime = cuda_runtime()
+        self._pointer = int(
+            call(f"cudaMallocHost({self.nbytes})", runtime.cudaMallocHost(max(self.nbytes, 1)))
+        )
+
+    def _release(self) -> None:
+        pointer, self._pointer = self._pointer, 0
+        call("cudaFreeHost", cuda_runtime().cudaFreeHost(pointer))
+
+    @property
+    def pointer(self) -> int:
+        self._require_open()
+        return self._pointer
+
+    def array(self, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+        """A C-contiguous numpy view of the first ``prod(shape)`` elements of ``dtype``. The view's
+        base holds this buffer, so the memory lives as long as the view (until :meth:`close`)."""
+        self._require_open()
+        dtype = np.dtype(dtype)
+        nbytes = math.prod(shape) * dtype.itemsize
+        if nbytes > self.nbytes:
+            raise UsageError(
+                f"a {list(shape)} {dtype.name} array needs {nbytes} bytes, the buffer holds {self.nbytes}"
+            )
+        memory = (ctypes.c_byte * max(nbytes, 1)).from_address(self._pointer)
+        memory._facert_owner = self  # the view's base chain keeps us alive
+        return np.frombuffer(memory, dtype=dtype, count=math.prod(shape)).reshape(shape)

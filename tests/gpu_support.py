@@ -1,0 +1,43 @@
+"""Whether this machine can run the ``gpu`` and ``trt`` marked tests, and if not, why (one line):
+used by conftest.py to skip them and by bench/gpu_check.py to report them "not run"."""
+
+from __future__ import annotations
+
+import importlib
+
+from facert.backends.cuda import driver_status
+from facert.backends.trt_plan import FLAVOURS, Flavour
+
+
+def gpu_missing() -> str | None:
+    """Why no GPU test can run here; None when a GPU is present."""
+    status = driver_status()
+    return None if status.present else status.summary()
+
+
+def flavour_missing(flavour: Flavour) -> str | None:
+    """Why ``flavour``'s engines cannot run here (no GPU, not installed, compute capability it
+    does not support); None when they can."""
+    missing = gpu_missing()
+    if missing:
+        return missing
+    capability = driver_status().compute_capability
+    supported = flavour.compute_capabilities
+    if supported is not None and capability not in supported:
+        return f"{flavour.label} does not support compute capability {capability}"
+    try:
+        importlib.import_module(flavour.module)  # imports only: no runtime is built
+    except (ImportError, OSError) as exc:
+        return f"{flavour.module} cannot be imported ({exc}; pip install '{flavour.extra}')"
+    return None
+
+
+def usable_flavour() -> tuple[Flavour | None, str]:
+    """The first flavour whose engines run here, or None and every flavour's reason."""
+    reasons = []
+    for flavour in FLAVOURS.values():
+        reason = flavour_missing(flavour)
+        if reason is None:
+            return flavour, ""
+        reasons.append(f"{flavour.name}: {reason}")
+    return None, "; ".join(reasons)
