@@ -23,23 +23,28 @@ engine check before use     ``Runtime.get_engine_validity``         none (deseri
 ==========================  =====================================  ===================================
 
 Nothing here touches a GPU driver: importing the flavour module and building are safe on a
-machine without one (measured with tensorrt_rtx 1.7.1); running is the runtime's business
-(:mod:`facert.backends.trt`).
+machine without one (measured with tensorrt_rtx 1.7.1). The flavours' names, modules, extras and
+the compute capabilities TensorRT for RTX runs on are :mod:`facert.backends.trt_plan`'s table, which
+the runtime (:mod:`facert.backends.trt`) refuses foreign plans by; this module adds what only a
+build needs.
 """
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from facert.errors import MissingDependencyError, UsageError
+from facert.backends.trt_plan import FLAVOURS as RUN_FLAVOURS
+from facert.backends.trt_plan import Flavour as RunFlavour
+from facert.backends.trt_plan import import_flavour
+from facert.errors import UsageError
 
-# Compute capabilities TensorRT for RTX builds for (its ComputeCapability enum), as "major.minor".
-RTX_CAPABILITIES = ("7.5", "8.0", "8.6", "8.9", "12.0", "12.1")
+# Compute capabilities TensorRT for RTX builds for (its ComputeCapability enum), as "major.minor":
+# those its runtime runs on (facert.backends.trt_plan, the one table of them).
+RTX_CAPABILITIES = RUN_FLAVOURS["tensorrt-rtx"].compute_capabilities or ()
 # Built for when none are named and no GPU is at hand: the RTX desktops (Ampere, Ada, Blackwell).
 # Turing (7.5) is left out: TensorRT-RTX cannot compile FP32 matrix products for it, which every
 # FP32 graph and every FP16 graph with pinned FP32 layers has.
@@ -48,24 +53,23 @@ RTX_DEFAULT_CAPABILITIES = ("8.6", "8.9", "12.0")
 
 @dataclass(frozen=True)
 class Flavour:
-    """One TensorRT flavour: its name in keys and on the command line, and its Python module."""
+    """The builder's view of one TensorRT flavour (:class:`facert.backends.trt_plan.Flavour`:
+    its name, module and extra). ``aot``: builds ahead of time for named compute capabilities,
+    without a GPU."""
 
-    name: str  # "tensorrt-rtx" | "tensorrt"
-    module_name: str  # "tensorrt_rtx" | "tensorrt"
-    extra: str  # the facert extra that installs it
-    aot: bool  # builds ahead of time for named compute capabilities, without a GPU
+    run: RunFlavour
+    aot: bool
+
+    @property
+    def name(self) -> str:  # "tensorrt-rtx" | "tensorrt"
+        return self.run.name
 
     def available(self) -> bool:
-        return importlib.util.find_spec(self.module_name) is not None
+        return importlib.util.find_spec(self.run.module) is not None
 
     def module(self) -> ModuleType:
         """The flavour's Python module; MissingDependencyError naming the extra without it."""
-        if not self.available():
-            raise MissingDependencyError(
-                f"building {self.name} engines needs the {self.module_name} module: "
-                f"pip install 'facert[{self.extra}]'"
-            )
-        return importlib.import_module(self.module_name)
+        return import_flavour(self.run)  # type: ignore[no-any-return]
 
     def version(self) -> str:
         return str(self.module().__version__)
@@ -121,8 +125,8 @@ def _enterprise_hint(capability: str) -> str:
     return ""
 
 
-TENSORRT_RTX = Flavour("tensorrt-rtx", "tensorrt_rtx", "tensorrt-rtx", aot=True)
-TENSORRT = Flavour("tensorrt", "tensorrt", "tensorrt", aot=False)
+TENSORRT_RTX = Flavour(RUN_FLAVOURS["tensorrt-rtx"], aot=True)
+TENSORRT = Flavour(RUN_FLAVOURS["tensorrt"], aot=False)
 FLAVOURS = {f.name: f for f in (TENSORRT_RTX, TENSORRT)}
 
 

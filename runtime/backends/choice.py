@@ -41,6 +41,7 @@ from typing import Any
 from facert import __version__
 from facert.backends.base import Engine
 from facert.backends.device import CpuTarget, cpu_description, cpu_fingerprint, cpu_flags
+from facert.backends.gpu_choice import GPU_BACKENDS, gpu_engine, gpu_precision, gpu_unavailable
 from facert.backends.openvino import LOWERINGS, OpenVinoEngine, openvino_version, pinned_ops
 from facert.backends.ort import OrtSession
 from facert.errors import ArtifactError, FacertError, GateError, UsageError
@@ -51,7 +52,7 @@ from facert.models.compiled import CompiledArtifact, CompiledKey, find_compiled
 from facert.models.compiling import compile_graph, compiled_key
 from facert.models.gate import GateReference, GateResult, gate_feed, run_gate
 
-BACKENDS = ("auto", "ort", "openvino")
+BACKENDS = ("auto", "ort", "openvino", *GPU_BACKENDS)
 PRECISIONS = ("auto", "fp32", "fp16", "bf16", "int8")
 AUTO_MIN_SPEEDUP = 1.1  # below this a faster plan is within a busy machine's noise: keep ORT FP32
 PROBE_RUNS = 3  # timed runs per plan (after one warm-up); the median is compared
@@ -87,6 +88,8 @@ def installed(module: str) -> bool:
 def unavailable(plan: Plan, flags: Iterable[str] | None = None) -> str | None:
     """Why ``plan`` cannot run well on this machine (a package missing, an instruction set the
     precision needs), or None. ``flags``: the CPU's (default: :func:`cpu_flags`)."""
+    if plan.backend in GPU_BACKENDS:
+        return gpu_unavailable(plan.backend)
     flags = set(cpu_flags() if flags is None else flags)
     if plan.backend == "openvino" and openvino_version() is None:
         return "openvino is not installed (pip install 'facert[openvino]')"
@@ -109,6 +112,8 @@ def check_choice(backend: str, precision: str) -> None:
         raise UsageError("ONNX Runtime has no BF16 CPU path: --backend openvino --precision bf16")
     if backend == "openvino" and precision == "fp16":
         raise UsageError("float16 on a CPU runs the FP16 graph: --backend ort --precision fp16")
+    if backend in GPU_BACKENDS and precision in ("bf16", "int8"):
+        raise UsageError(f"--backend {backend} runs fp16 or fp32, not {precision}")
 
 
 class Chooser:
@@ -143,6 +148,8 @@ class Chooser:
             return OrtSession(self.export.path(FP16_GRAPH), threads=self.threads)
         if plan == Plan("ort", "int8"):
             return OrtSession(_passed(self.int8_artifact()).path, threads=self.threads)
+        if plan.backend in GPU_BACKENDS:
+            return gpu_engine(self.cache_dir, self.export, plan.backend, plan.precision)
         if plan.backend == "openvino":
             artifact, source = self.openvino_artifact(plan.precision)
             checked = _passed(artifact)
@@ -426,7 +433,10 @@ def open_plan(
                 f"running {plan}"
             )
     else:
-        plan = Plan(backend, "fp32" if precision == "auto" else precision)
+        if backend in GPU_BACKENDS:
+            plan = Plan(backend, gpu_precision(export, precision))
+        else:
+            plan = Plan(backend, "fp32" if precision == "auto" else precision)
         why = unavailable(plan)
         if why is not None and plan.precision == "bf16" and plan.backend == "openvino":
             say(f"warning: {why}: OpenVINO runs this bf16 request in f32")

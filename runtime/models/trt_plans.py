@@ -119,14 +119,14 @@ def _gpu_target(flavour: Flavour, cache_dir: Path) -> dict[str, Any]:
     """The device facts of a build on the GPU at hand (the enterprise flavour builds for it)."""
     if flavour.aot:
         return {}
-    from facert.backends.cuda.driver import require_gpu
+    from facert.backends.cuda.driver import gpu_fingerprint, require_gpu
 
-    gpu = require_gpu()
-    version = flavour.version()
+    gpu = require_gpu(purpose=f"building {flavour.name} plans")
+    fingerprint = gpu_fingerprint(gpu)
     return {
-        "device": gpu.fingerprint,
-        "device_description": gpu.description,
-        "timing_cache": cache_dir / "tensorrt" / f"timing-{version}-{gpu.fingerprint}.cache",
+        "device": fingerprint,
+        "device_description": gpu.summary(),
+        "timing_cache": cache_dir / "tensorrt" / f"timing-{flavour.version()}-{fingerprint}.cache",
     }
 
 

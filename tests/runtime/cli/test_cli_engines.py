@@ -59,3 +59,33 @@ def test_doctor_prints_the_machine_and_what_can_run(capsys: pytest.CaptureFixtur
     openvino = pytest.importorskip("openvino")
     assert openvino is not None and bf16 == has_bf16
     assert "ispl: ort fp32 (its spec allows no other CPU plan)" in out
+
+
+@pytest.mark.parametrize("backend", ["trt", "ort-gpu"])
+def test_a_gpu_backend_without_a_gpu_says_why_in_one_line(
+    backend: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No driver here: the GPU backends refuse before any work (the driver check runs first, so
+    neither TensorRT nor cuda-python is loaded, and nothing is written)."""
+    from facert.backends.cuda import driver_status
+
+    if driver_status().present:
+        pytest.skip("this machine has an NVIDIA GPU")
+    photo = one_face_photo(tmp_path / "p.png")
+    out = tmp_path / "out"
+    code, _, err = facert(capsys, "enhance", photo, "-o", out, "--backend", backend)
+    assert code == 2 and not out.exists()
+    [line] = err.splitlines()
+    assert line.startswith(f"facert: error: cannot run {backend} fp32: no NVIDIA GPU (")
+
+
+def test_a_gpu_backend_at_a_cpu_precision_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    photo = one_face_photo(tmp_path / "p.png")
+    code, _, err = facert(
+        capsys, "enhance", photo, "-o", tmp_path / "o", "--backend", "trt", "--precision", "int8"
+    )
+    assert code == 2 and err.splitlines() == [
+        "facert: error: --backend trt runs fp16 or fp32, not int8"
+    ]

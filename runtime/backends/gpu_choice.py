@@ -1,0 +1,94 @@
+"""``--backend trt`` and ``--backend ort-gpu``: which GPU engine runs a restorer's export here.
+
+- ``trt``: the TensorRT plan of the export's FP16 graph (``--precision fp16``, the default where
+  the export has one) or FP32 graph, built beforehand by ``facert models build NAME``
+  (:mod:`facert.models.trt_plans`) and found in the cache for this GPU: TensorRT for RTX where the
+  GPU's compute capability is one it runs on and it is installed, else enterprise TensorRT.
+- ``ort-gpu``: ONNX Runtime's CUDA execution provider on the export's graph at that precision
+  (``onnxruntime-gpu``, the ``gpu`` extra).
+
+Nothing here imports TensorRT or cuda-python, or touches a driver, before the driver check
+(:func:`facert.backends.cuda.driver_status`) says there is one. The detector stays on the CPU.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from facert.backends.base import Engine
+from facert.backends.cuda import DriverStatus, driver_status, gpu_fingerprint, require_gpu
+from facert.backends.trt_plan import FLAVOURS, PlanFacts, installed_version
+from facert.errors import UnsupportedError, UsageError
+from facert.models.artifacts import FP16_GRAPH, FP32_GRAPH, Artifact
+
+GPU_BACKENDS = ("trt", "ort-gpu")
+GPU_PRECISIONS = ("fp16", "fp32")
+
+
+def gpu_precision(export: Artifact, precision: str) -> str:
+    """``precision`` for a GPU backend: "auto" is fp16 where the export has an FP16 graph."""
+    if precision == "auto":
+        return "fp16" if FP16_GRAPH in export.files else "fp32"
+    if precision not in GPU_PRECISIONS:
+        raise UsageError(f"GPU backends run fp16 or fp32, not {precision}")
+    return precision
+
+
+def trt_flavour(gpu: DriverStatus) -> str | None:
+    """The installed TensorRT flavour that runs on ``gpu``: TensorRT for RTX first where its
+    compute capability is one it runs on; None when neither fits."""
+    for flavour in FLAVOURS.values():
+        runs_on = flavour.compute_capabilities
+        if installed_version(flavour) and (runs_on is None or gpu.compute_capability in runs_on):
+            return flavour.name
+    return None
+
+
+def gpu_unavailable(backend: str) -> str | None:
+    """Why ``backend`` (trt, ort-gpu) cannot run here, or None."""
+    gpu = driver_status()
+    if not gpu.present:
+        return f"no NVIDIA GPU ({gpu.reason})"
+    if backend == "trt" and trt_flavour(gpu) is None:
+        return (
+            f"no installed TensorRT runs on {gpu.summary()} (pip install 'facert[tensorrt-rtx]' "
+            "for RTX GPUs, 'facert[tensorrt]' otherwise)"
+        )
+    if backend == "ort-gpu":
+        import onnxruntime
+
+        if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+            return "onnxruntime has no CUDA provider (pip install 'facert[gpu]')"
+    return None
+
+
+def gpu_engine(cache_dir: Path, export: Artifact, backend: str, precision: str) -> Engine:
+    """The engine (not opened) running ``export`` at ``precision`` on ``backend`` on GPU 0."""
+    graph = FP16_GRAPH if precision == "fp16" else FP32_GRAPH
+    if graph not in export.files:
+        raise UsageError(f"{export.spec.name} has no {precision} graph; use --precision fp32")
+    gpu = require_gpu(purpose=f"--backend {backend}")
+    if backend == "ort-gpu":
+        from facert.backends.ort_gpu import OrtGpuEngine
+
+        return OrtGpuEngine(export.path(graph), provider="cuda")
+    if backend != "trt":
+        raise UsageError(f"no GPU engine runs {backend}")
+    return _trt_engine(cache_dir, export, graph, gpu)
+
+
+def _trt_engine(cache_dir: Path, export: Artifact, graph: str, gpu: DriverStatus) -> Any:
+    from facert.backends.trt import TrtEngine
+    from facert.models.trt_plans import find_plan
+
+    flavour = trt_flavour(gpu)
+    if flavour is None or gpu.compute_capability is None:
+        raise UnsupportedError(gpu_unavailable("trt") or "no TensorRT for this GPU")
+    aot = FLAVOURS[flavour].compute_capabilities is not None
+    device = "sm" + gpu.compute_capability.replace(".", "") if aot else gpu_fingerprint(gpu)
+    version = installed_version(FLAVOURS[flavour]) or ""
+    plan = find_plan(cache_dir, export, graph, flavour, version, device)
+    targets = (plan.manifest.get("build") or {}).get("compute_capabilities") or []
+    facts = PlanFacts(flavour, plan.key.backend_version, tuple(targets), model=export.spec.name)
+    return TrtEngine(plan.path, flavour=flavour, expected=facts)
