@@ -9,6 +9,7 @@ choice of the named models now (exporting them first when needed) instead of on 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import os
 import platform
@@ -28,6 +29,7 @@ from facert.models.registry import ModelSpec, get_spec, list_specs
 # The instructions worth naming: what BF16 and INT8 engines need, and the vector width.
 SHOWN = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "avx512_vnni", "avx_vnni", "amx_int8")
 PLANS = ("ort fp32", "ort fp16", "openvino fp32", "openvino bf16", "ort int8", "openvino int8")
+GPU_PLANS = ("trt fp16", "ort-gpu fp16")
 
 
 def add_parser(commands: Any) -> None:
@@ -67,6 +69,31 @@ def machine_lines() -> Iterator[str]:
     for text in PLANS:
         why = unavailable(Plan.parse(text), flags)
         yield f"  {text:<14} {'can run' if why is None else 'no: ' + why}"
+    yield from gpu_lines()
+
+
+def gpu_lines() -> Iterator[str]:
+    """The GPU (the driver is asked only where its library is present), the TensorRT flavours
+    (building needs no GPU; running does) and the GPU plans."""
+    from facert.backends.cuda import driver_status
+    from facert.backends.trt_plan import FLAVOURS
+
+    yield f"GPU: {driver_status().summary()}"
+    flavours = []
+    for flavour in FLAVOURS.values():
+        version = _distribution_version(flavour.name)  # the flavour's name is its PyPI name
+        flavours.append(f"{flavour.name} {version or 'not installed'}")
+    yield f"TensorRT: {'; '.join(flavours)} (facert models build NAME builds plans, no GPU needed)"
+    for text in GPU_PLANS:
+        why = unavailable(Plan.parse(text))
+        yield f"  {text:<14} {'can run' if why is None else 'no: ' + why}"
+
+
+def _distribution_version(name: str) -> str | None:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def choice_lines(settings: Settings, spec: ModelSpec) -> Iterator[str]:

@@ -89,3 +89,17 @@ def test_a_gpu_backend_at_a_cpu_precision_is_refused(
     assert code == 2 and err.splitlines() == [
         "facert: error: --backend trt runs fp16 or fp32, not int8"
     ]
+
+
+def test_doctor_names_the_gpu_and_the_tensorrt_flavours(capsys: pytest.CaptureFixture[str]) -> None:
+    from facert.backends.cuda import driver_status
+
+    code, out, err = facert(capsys, "doctor")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert f"GPU: {driver_status().summary()}" in lines
+    [flavours] = [line for line in lines if line.startswith("TensorRT: ")]
+    rtx = pytest.importorskip("tensorrt_rtx")
+    assert f"tensorrt-rtx {rtx.__version__}" in flavours
+    [trt] = [line for line in lines if line.startswith("  trt fp16")]
+    assert ("can run" in trt) == driver_status().present
