@@ -5,8 +5,11 @@ batch 1/4/8.
   ONNX graphs are traced from: FP16 keeps its pinned style modulations in float32) with the
   deterministic fill weights (bench/learned_models.py: compute does not depend on the values).
   PyTorch's defaults: cuDNN picks its algorithms (benchmark mode off), TF32 convolutions allowed.
-- TrtEngine (plain and with CUDA graphs) on a plan built from the FP16 ONNX export of the same fill
-  checkpoint, where a TensorRT flavour runs on this GPU; otherwise "not run" with the reason.
+- TrtEngine (plain and with CUDA graphs) on the FP16 plan ``facert models build`` makes of the ONNX
+  export of the same fill checkpoint, where a TensorRT flavour runs on this GPU, with its accuracy
+  against ONNX Runtime FP32 on the CPU (the accuracy gate: >= 40 dB on the fixed check faces);
+  otherwise "not run" with the reason.
+- onnxruntime-gpu's CUDA provider on the FP16 and FP32 graphs, where it is installed.
 
 Each number is the median of ``rounds`` timed calls after 3 warm-ups, synchronized per call, with
 a face from tests/data repeated to the batch; host-to-device copies are inside the TrtEngine's
@@ -77,34 +80,83 @@ def torch_eager(rounds: int, batches: tuple[int, ...] = BATCHES) -> dict[str, An
     return results
 
 
-def gfpgan_plan(workdir: Path, module_name: str) -> Path:
-    """The FP16 GFPGAN export of the fill checkpoint (exported once into ``workdir``), built into a
-    plan for batch 1..8 with TensorRT module ``module_name``."""
+def gfpgan_export(workdir: Path) -> Any:
+    """The GFPGAN export of the fill checkpoint (exported once into ``workdir``)."""
     from learned_models import BY_LABEL, ensure_export
-    from tiny_trt import build_plan
 
-    from facert.models.artifacts import FP16_GRAPH
-
-    artifact = ensure_export(BY_LABEL["gfpgan"], workdir, log=lambda _: None)
-    plan = workdir / f"gfpgan-1.4.{module_name}.plan"
-    if not plan.is_file():
-        shapes = {"image": ((1, 3, SIZE, SIZE), (max(BATCHES), 3, SIZE, SIZE))}
-        build_plan(artifact.path(FP16_GRAPH), plan, module_name, shapes)
-    return plan
+    return ensure_export(BY_LABEL["gfpgan"], workdir, log=lambda _: None)
 
 
-def trt_engine(plan: Path, flavour: str, rounds: int) -> dict[str, Any]:
-    """{"trt <flavour> fp16[ cuda graphs]": {batch: ms per face}} for ``plan``."""
+def gfpgan_plan(workdir: Path, flavour: str, capability: str) -> tuple[Any, Any]:
+    """(export, plan): the FP16 plan of the GFPGAN export built by ``facert models build``'s own
+    code for ``flavour`` (TensorRT for RTX: for ``capability``, this GPU's), batch 1..8."""
+    from facert.models.trt_plans import BuildRequest, build_export_plans
+
+    export = gfpgan_export(workdir)
+    request = BuildRequest(
+        target=flavour,
+        precision="fp16",
+        max_batch=max(BATCHES),
+        capabilities=(capability,) if flavour == "tensorrt-rtx" else (),
+    )
+    [plan] = build_export_plans(export, workdir / "plans", request)
+    return export, plan
+
+
+def accuracy(export: Any, engine: Any) -> dict[str, Any]:
+    """The accuracy gate's numbers for ``engine`` (open): PSNR against ONNX Runtime FP32 (CPU) on
+    the fixed check faces, no NaN/Inf; passes at >= 40 dB."""
+    from facert.backends.ort import OrtSession
+    from facert.models.artifacts import FP32_GRAPH
+    from facert.models.gate import GateReference, run_gate
+
+    with OrtSession(export.path(FP32_GRAPH)) as reference:
+        gate = GateReference(export.spec, reference)
+    return run_gate(gate, engine).to_json()
+
+
+def timed_rows(engine: Any, label: str, rounds: int) -> dict[str, Any]:
+    """{label: {batch: ms per face}} for an open engine, fed in its own input dtype."""
+    dtype = engine.inputs["image"].dtype or np.float32
+    row = {}
+    for batch in BATCHES:
+        feed = {"image": faces(batch).astype(dtype)}
+        ms = median_ms(functools.partial(engine.run, feed), lambda: None, rounds)
+        row[batch] = round(ms / batch, 3)
+    return {label: row}
+
+
+def trt_engine(export: Any, plan: Any, flavour: str, rounds: int) -> dict[str, Any]:
+    """{"trt <flavour> fp16[ cuda graphs]": {batch: ms per face}, ...: accuracy} for ``plan``."""
     from facert.backends.trt import TrtEngine
+    from facert.backends.trt_plan import PlanFacts
 
-    results: dict[str, Any] = {}
+    facts = PlanFacts(
+        flavour,
+        plan.key.backend_version,
+        tuple(plan.manifest["build"]["compute_capabilities"]),
+        model=export.spec.name,
+    )
+    results: dict[str, Any] = {"trt build": plan.manifest["build"]}
     for graphs in (False, True):
-        row = {}
-        with TrtEngine(plan, flavour=flavour, cuda_graphs=graphs) as engine:
-            for batch in BATCHES:
-                feed = {"image": faces(batch).astype(np.float16)}
-                row[batch] = round(
-                    median_ms(functools.partial(engine.run, feed), lambda: None, rounds) / batch, 3
-                )
-        results[f"trt {flavour} fp16" + (" cuda graphs" if graphs else "")] = row
+        label = f"trt {flavour} fp16" + (" cuda graphs" if graphs else "")
+        with TrtEngine(plan.path, flavour=flavour, cuda_graphs=graphs, expected=facts) as engine:
+            results.update(timed_rows(engine, label, rounds))
+            if not graphs:
+                results[f"{label} vs ort fp32 (cpu)"] = accuracy(export, engine)
+    return results
+
+
+def ort_gpu(workdir: Path, rounds: int) -> dict[str, Any]:
+    """onnxruntime-gpu's CUDA provider on the GFPGAN export's FP16 and FP32 graphs."""
+    from facert.backends.ort_gpu import OrtGpuEngine
+    from facert.models.artifacts import FP16_GRAPH, FP32_GRAPH
+
+    export = gfpgan_export(workdir)
+    results: dict[str, Any] = {}
+    for graph, precision in ((FP16_GRAPH, "fp16"), (FP32_GRAPH, "fp32")):
+        with OrtGpuEngine(export.path(graph), provider="cuda") as engine:
+            results.update(timed_rows(engine, f"ort-gpu cuda {precision}", rounds))
+            if precision == "fp16":
+                results["ort-gpu cuda fp16 vs ort fp32 (cpu)"] = accuracy(export, engine)
     return results

@@ -198,7 +198,7 @@ def bench(
         results["torch eager"] = available["torch-cuda"]
     else:
         results.update(gpu_bench.torch_eager(rounds))
-    for name, flavour in FLAVOURS.items():
+    for name in FLAVOURS:
         if available[name] != "runs here":
             results[f"trt {name}"] = available[name]
         elif left() < 180:
@@ -206,14 +206,17 @@ def bench(
                 "not run: too little of the time budget left to export and build GFPGAN"
             )
         else:
-            results.update(
-                gpu_bench.trt_engine(gpu_bench.gfpgan_plan(workdir, flavour.module), name, rounds)
-            )
-    results["ort-gpu"] = (
-        "not run: no GFPGAN bench for ort-gpu yet"
-        if available["ort-gpu"] == "runs here"
-        else available["ort-gpu"]
-    )
+            from facert.backends.cuda import driver_status
+
+            capability = driver_status().compute_capability or ""
+            export, plan = gpu_bench.gfpgan_plan(workdir, name, capability)
+            results.update(gpu_bench.trt_engine(export, plan, name, rounds))
+    if available["ort-gpu"] != "runs here":
+        results["ort-gpu"] = available["ort-gpu"]
+    elif left() < 120:
+        results["ort-gpu"] = "not run: too little of the time budget left"
+    else:
+        results.update(gpu_bench.ort_gpu(workdir, rounds))
     return results
 
 
