@@ -91,4 +91,6 @@ def _trt_engine(cache_dir: Path, export: Artifact, graph: str, gpu: DriverStatus
     plan = find_plan(cache_dir, export, graph, flavour, version, device)
     targets = (plan.manifest.get("build") or {}).get("compute_capabilities") or []
     facts = PlanFacts(flavour, plan.key.backend_version, tuple(targets), model=export.spec.name)
-    return TrtEngine(plan.path, flavour=flavour, expected=facts)
+    # TensorRT for RTX compiles its kernels on a plan's first run on a GPU: kept beside the plan.
+    cache = plan.folder / f"runtime-{gpu_fingerprint(gpu)}.cache"
+    return TrtEngine(plan.path, flavour=flavour, expected=facts, runtime_cache=cache)

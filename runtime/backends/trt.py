@@ -32,6 +32,7 @@ from facert.backends.trt_plan import (
 )
 from facert.backends.trt_tensors import IoTensor, describe, device_feed
 from facert.errors import ArtifactError, DeviceError, UsageError
+from facert.io.files import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,9 @@ def _logger(module: Any) -> Any:
 class TrtEngine(HostEngine):
     """One TensorRT plan on GPU ``device``. ``flavour``: ``tensorrt-rtx`` or ``tensorrt``;
     ``expected``: the facts the plan's manifest records, checked before the plan is read;
-    ``cuda_graphs``: replay each batch size's execution as a CUDA graph."""
+    ``cuda_graphs``: replay each batch size's execution as a CUDA graph; ``runtime_cache``: the
+    file TensorRT for RTX keeps its just-in-time compiled kernels in (read when it matches this GPU
+    and version, written back on close), so only the first run of a plan on a GPU compiles."""
 
     def __init__(
         self,
@@ -67,8 +70,10 @@ class TrtEngine(HostEngine):
         cuda_graphs: bool = False,
         device: int = 0,
         expected: PlanFacts | None = None,
+        runtime_cache: Path | None = None,
     ) -> None:
         self.path = Path(plan)
+        self.runtime_cache = runtime_cache
         self.flavour = get_flavour(flavour)
         self.cuda_graphs = cuda_graphs
         self.device = device
@@ -148,12 +153,14 @@ class TrtEngine(HostEngine):
         from facert.backends.cuda.memory import Stream
 
         module, logger, runtime, engine = self._load()
-        context = engine.create_execution_context()
+        context, runtime_cache = self._context(engine)
         if context is None:
             raise DeviceError(f"{self.path}: TensorRT cannot create an execution context")
         # The logger outlives the runtime that calls it; the context goes before its engine.
         self._trt = {"module": module, "logger": logger, "runtime": runtime, "engine": engine}
         self._trt["context"] = context
+        if runtime_cache is not None:
+            self._trt["runtime_cache"] = runtime_cache
         try:
             self._tensors = describe(module, engine, context, self.path)
             self._stream = Stream(self.device).open()
@@ -168,14 +175,37 @@ class TrtEngine(HostEngine):
         self._inputs = {t.name: t.info for t in self._tensors.values() if t.is_input}
         self._outputs = {t.name: t.info for t in self._tensors.values() if not t.is_input}
 
+    def _context(self, engine: Any) -> tuple[Any, Any]:
+        """An execution context, and its (runtime config, runtime cache) where the flavour has
+        one and a cache file was asked for (None otherwise)."""
+        if self.runtime_cache is None or not self.flavour.has_runtime_cache:
+            return engine.create_execution_context(), None
+        config = engine.create_runtime_config()
+        cache = config.create_runtime_cache()
+        if self.runtime_cache.is_file() and not cache.deserialize(self.runtime_cache.read_bytes()):
+            log.info("%s: runtime cache made elsewhere; compiling afresh", self.runtime_cache)
+        config.set_runtime_cache(cache)
+        return engine.create_execution_context(config), (config, cache)
+
+    def _save_runtime_cache(self) -> None:
+        held = self._trt.get("runtime_cache")
+        if held is None or self.runtime_cache is None:
+            return
+        data = bytes(memoryview(held[1].serialize()))
+        try:
+            write_atomic(self.runtime_cache, lambda tmp: tmp.write_bytes(data))
+        except OSError as exc:  # a read-only cache folder costs the next run its compile only
+            log.warning("%s: runtime cache not saved (%s)", self.runtime_cache, exc)
+
     def _release(self) -> None:
+        self._save_runtime_cache()
         for graph in self._graphs.values():
             graph.close()
         for resource in reversed(self._owned):
             resource.close()
         self._graphs, self._owned, self._tensors, self._shapes = {}, [], {}, {}
         self._stream = None
-        for key in ("context", "engine", "runtime", "logger"):  # TensorRT's order of destruction
+        for key in ("context", "runtime_cache", "engine", "runtime", "logger"):  # TensorRT's order
             self._trt.pop(key, None)
         self._trt = {}
 

@@ -10,7 +10,9 @@ flavour            module           differences the runtime sees
 ``tensorrt-rtx``   ``tensorrt_rtx``  RTX-class GPUs only (compute capability 7.5, 8.0, 8.6,
                                      8.9, 12.0, 12.1; not 8.7 Jetson, not 9.0 H100/H200);
                                      ``Runtime.get_engine_validity`` says whether a plan
-                                     runs here (and why not) before deserializing it
+                                     runs here (and why not) before deserializing it; a
+                                     runtime cache keeps the kernels its JIT compiled on
+                                     the first run (``IRuntimeConfig``)
 ``tensorrt``       ``tensorrt``      every CUDA GPU TensorRT supports; no validity query:
                                      a foreign plan fails in ``deserialize_cuda_engine``
 =================  ===============  =====================================================
@@ -39,6 +41,7 @@ class Flavour:
     label: str
     has_engine_validity: bool
     compute_capabilities: tuple[str, ...] | None  # those it runs on; None: any CUDA GPU
+    has_runtime_cache: bool = False  # keeps the kernels its JIT compiled, across processes
 
 
 FLAVOURS = {
@@ -49,6 +52,7 @@ FLAVOURS = {
         "TensorRT for RTX",
         has_engine_validity=True,
         compute_capabilities=("7.5", "8.0", "8.6", "8.9", "12.0", "12.1"),
+        has_runtime_cache=True,
     ),
     "tensorrt": Flavour(
         "tensorrt",

@@ -35,6 +35,7 @@ def test_the_plan_for_this_gpu_is_found_and_foreign_ones_are_not(settings, tmp_p
     assert isinstance(engine, TrtEngine) and engine.path.name == "model.plan"
     assert engine.expected is not None and engine.expected.compute_capabilities == ("8.6",)
     assert engine.expected.model == "mtcnn" and engine.expected.flavour == "tensorrt-rtx"
+    assert engine.runtime_cache is not None and engine.runtime_cache.parent == engine.path.parent
     with pytest.raises(ArtifactError, match=r"for sm89 .*facert models build mtcnn"):
         _trt_engine(tmp_path, export, "onet.onnx", _gpu("8.9"))
 

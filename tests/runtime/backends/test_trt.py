@@ -17,7 +17,7 @@ from tiny_trt import INPUT, MAX_BATCH, OUTPUT, SIZE, reference, tiny_faces, tiny
 
 from facert.backends.cuda import driver_status
 from facert.backends.trt import TrtEngine
-from facert.backends.trt_plan import PlanFacts
+from facert.backends.trt_plan import PlanFacts, get_flavour
 from facert.errors import ArtifactError, FacertError, UnsupportedError, UsageError
 
 PRESENT = driver_status().present
@@ -211,3 +211,22 @@ def test_foreign_and_corrupt_plans_are_refused(device_plan: Plan, tmp_path: Path
     with pytest.raises(ArtifactError) as caught:
         TrtEngine(corrupt, flavour=flavour).open()
     assert "rebuild it" in str(caught.value) and "\n" not in str(caught.value)
+
+
+@pytest.mark.gpu
+@pytest.mark.trt
+def test_the_runtime_cache_is_written_on_close_and_read_back(
+    device_plan: Plan, tmp_path: Path
+) -> None:
+    """TensorRT for RTX: the kernels compiled on the first open are kept in the cache file; a
+    second engine reads it and computes the same outputs (exact: the same kernels)."""
+    plan, _, flavour = device_plan
+    if not get_flavour(flavour).has_runtime_cache:
+        pytest.skip(f"{flavour} has no runtime cache")
+    cache = tmp_path / "runtime.cache"
+    faces = tiny_faces(2, seed=5)
+    with TrtEngine(plan, flavour=flavour, runtime_cache=cache) as first:
+        expected = first.run({INPUT: faces})[OUTPUT]
+    assert cache.is_file() and cache.stat().st_size > 0
+    with TrtEngine(plan, flavour=flavour, runtime_cache=cache) as second:
+        np.testing.assert_array_equal(second.run({INPUT: faces})[OUTPUT], expected)
