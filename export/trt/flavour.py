@@ -39,6 +39,7 @@ from typing import Any
 
 from facert.backends.trt_plan import FLAVOURS as RUN_FLAVOURS
 from facert.backends.trt_plan import Flavour as RunFlavour
+from facert.backends.trt_plan import get_flavour as run_flavour
 from facert.backends.trt_plan import import_flavour
 from facert.errors import UsageError
 
@@ -131,12 +132,8 @@ FLAVOURS = {f.name: f for f in (TENSORRT_RTX, TENSORRT)}
 
 
 def get_flavour(name: str) -> Flavour:
-    try:
-        return FLAVOURS[name]
-    except KeyError:
-        raise UsageError(
-            f"unknown TensorRT target {name!r}; known: {', '.join(FLAVOURS)}"
-        ) from None
+    """The builder's flavour called ``name`` (UsageError listing them otherwise)."""
+    return FLAVOURS[run_flavour(name).name]
 
 
 def capability_label(capabilities: tuple[str, ...]) -> str:

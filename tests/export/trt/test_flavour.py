@@ -16,7 +16,9 @@ from facert.export.trt.profiles import PNET_SPATIAL, Profile, default_profile
 
 def test_flavours_by_name_and_unknown_ones_refused() -> None:
     assert get_flavour("tensorrt-rtx") is TENSORRT_RTX and get_flavour("tensorrt") is TENSORRT
-    with pytest.raises(UsageError, match="unknown TensorRT target 'trt'; known: tensorrt-rtx"):
+    with pytest.raises(
+        UsageError, match="unknown TensorRT flavour 'trt': expected one of tensorrt-rtx"
+    ):
         get_flavour("trt")
 
 
