@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from facert.export.families.weightfree.selection import kth_largest
 from facert.export.families.weightfree.wavelets import fixed_shape
 
 CAPPED_FROM = 4  # 1-based wavelet level from which noise estimates are capped by finer levels
@@ -46,11 +47,6 @@ def to_opponent(image: Tensor, matrix: Tensor) -> Tensor:
 def from_opponent(image: Tensor, matrix: Tensor) -> Tensor:
     """The inverse of :func:`to_opponent` (the transpose of the orthonormal matrix)."""
     return F.conv2d(image, matrix.t()[:, :, None, None])
-
-
-def kth_largest(values: Tensor, k: int) -> Tensor:
-    """The ``k``-th largest entry along the last axis (``TopK`` in ONNX; no median operator)."""
-    return torch.topk(values, k, dim=-1).values[..., -1]
 
 
 def robust_sigma(band: Tensor) -> Tensor:

@@ -38,10 +38,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from facert.export.families.weightfree.selection import kth_largest
 from facert.export.families.weightfree.shrinkage import (
     bayes_threshold,
     from_opponent,
-    kth_largest,
     level_noise,
     opponent_matrix,
     to_opponent,
@@ -99,8 +99,8 @@ class Wipa(nn.Module):
 
         ``shifts``: the circular (dy, dx) shifts averaged; the noise is estimated on each (a median
         of every level's diagonal band) unless ``self.noise_once``, where the first shift's
-        estimate serves them all (ONNX Runtime's TopK, the median, is a quarter of a frame tile's
-        time; the shifted estimates agree to well under a level).
+        estimate serves them all (the medians were a quarter of a frame tile's time with ONNX
+        Runtime's TopK; the shifted estimates agree to well under a level).
         """
         channels = to_opponent(image, self.opponent)
         total = torch.zeros_like(channels)
