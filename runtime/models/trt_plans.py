@@ -29,14 +29,6 @@ log = logging.getLogger(__name__)
 
 KIND = "trt-plan"
 PRECISIONS = ("fp16", "fp32")
-# Graphs TensorRT cannot build in useful time, by (model, graph): skipped with this reason (their
-# stage runs on a CPU engine). WIPA's whole-photo stage: 34-step bisections (its medians) on
-# 768-pixel tiles; TensorRT-RTX 1.7.1's compiler had not finished after 20 minutes (optimization
-# level 3) nor after 7 (level 0), where its face graph builds in 39 s (measured 2026-12-05).
-UNBUILDABLE = {
-    ("wipa", "frame.onnx"): "TensorRT-RTX 1.7.1 does not finish compiling it (over 20 minutes); "
-    "WIPA's whole-photo stage stays on ONNX Runtime",
-}
 
 
 @dataclass(frozen=True)
@@ -108,9 +100,6 @@ def build_export_plans(
     capabilities = request.capabilities or (RTX_DEFAULT_CAPABILITIES if flavour.aot else ())
     built = []
     for graph in graphs:
-        if (spec.name, graph) in UNBUILDABLE:
-            log.warning("%s %s: not built: %s", spec.name, graph, UNBUILDABLE[spec.name, graph])
-            continue
         profile = default_profile(graph, request.max_batch)
         compiler = TrtCompiler(flavour, capabilities, profile, **_gpu_target(flavour, root))
         own = "fp16" if graph == FP16_GRAPH else "fp32"
