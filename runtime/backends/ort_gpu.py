@@ -167,14 +167,12 @@ class OrtGpuEngine(HostEngine):
         as they are, no copy. Returns when the outputs are ready: ONNX Runtime's ``OrtValue``
         values on the device as :class:`OrtDeviceArray` (``__cuda_array_interface__``), held until
         the next run."""
-        from facert.backends.cuda.bindings import call, cuda_runtime
-        from facert.backends.cuda.memory import stream_handle
+        from facert.backends.cuda.memory import synchronize
 
         self._require_open()
         arrays = device_feed(self.path.name, self._inputs, feed)
         if stream is not None:
-            runtime = cuda_runtime()
-            call("cudaStreamSynchronize", runtime.cudaStreamSynchronize(stream_handle(stream)))
+            synchronize(stream)
         binding = self._session.io_binding()
         for name, (pointer, shape) in arrays.items():
             dtype = self._inputs[name].dtype or np.float32

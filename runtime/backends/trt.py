@@ -239,13 +239,13 @@ class TrtEngine(HostEngine):
         if not self.cuda_graphs:
             self._enqueue(handle)
             return
-        from facert.backends.cuda.bindings import call, cuda_runtime
         from facert.backends.cuda.graph import CudaGraph
+        from facert.backends.cuda.memory import synchronize
 
         key = tuple(self._shapes[name] for name in self._inputs)
         graph = self._graphs.get(key)
         if graph is None:
-            call("cudaStreamSynchronize", cuda_runtime().cudaStreamSynchronize(handle))
+            synchronize(handle)
             self._enqueue(self._stream.handle)
             self._stream.synchronize()
             graph = CudaGraph(self._enqueue, self._stream).open()

@@ -68,7 +68,12 @@ class Stream(Lifecycle):
 
     def synchronize(self) -> None:
         """Wait until everything queued on the stream has run."""
-        call("cudaStreamSynchronize", cuda_runtime().cudaStreamSynchronize(self.handle))
+        synchronize(self)
+
+
+def synchronize(stream: Any) -> None:
+    """Wait until everything queued on ``stream`` (anything :func:`stream_handle` takes) has run."""
+    call("cudaStreamSynchronize", cuda_runtime().cudaStreamSynchronize(stream_handle(stream)))
 
 
 def copy_async(destination: int, source: int, nbytes: int, stream: Any) -> None:
@@ -114,9 +119,12 @@ class DeviceView:
         }
 
 
-class DeviceBuffer(Lifecycle):
-    """``nbytes`` of device memory on ``device`` (cudaMalloc in :meth:`open`, cudaFree in
-    :meth:`close`); its sole owner. :meth:`view` gives typed windows of it."""
+class _Allocation(Lifecycle):
+    """``nbytes`` of memory that :data:`ALLOCATE` takes in :meth:`open` (with ``device`` current)
+    and :data:`FREE` gives back in :meth:`close`; its sole owner."""
+
+    ALLOCATE = ""  # the CUDA runtime call that allocates, e.g. "cudaMalloc"
+    FREE = ""  # ...and the one that frees
 
     def __init__(self, nbytes: int, device: int = 0) -> None:
         self.nbytes = int(nbytes)
@@ -124,23 +132,28 @@ class DeviceBuffer(Lifecycle):
         self._pointer = 0
 
     def __repr__(self) -> str:
-        return f"DeviceBuffer({self.nbytes} bytes, device={self.device})"
+        return f"{type(self).__name__}({self.nbytes} bytes, device={self.device})"
 
     def _acquire(self) -> None:
         set_device(self.device)  # the driver check first
-        runtime = cuda_runtime()
-        self._pointer = int(
-            call(f"cudaMalloc({self.nbytes})", runtime.cudaMalloc(max(self.nbytes, 1)))
-        )
+        allocate = getattr(cuda_runtime(), self.ALLOCATE)
+        self._pointer = int(call(f"{self.ALLOCATE}({self.nbytes})", allocate(max(self.nbytes, 1))))
 
     def _release(self) -> None:
         pointer, self._pointer = self._pointer, 0
-        call("cudaFree", cuda_runtime().cudaFree(pointer))
+        call(self.FREE, getattr(cuda_runtime(), self.FREE)(pointer))
 
     @property
     def pointer(self) -> int:
         self._require_open()
         return self._pointer
+
+
+class DeviceBuffer(_Allocation):
+    """``nbytes`` of device memory on ``device`` (cudaMalloc in :meth:`open`, cudaFree in
+    :meth:`close`); its sole owner. :meth:`view` gives typed windows of it."""
+
+    ALLOCATE, FREE = "cudaMalloc", "cudaFree"
 
     def view(self, shape: tuple[int, ...], dtype: Any) -> DeviceView:
         """The first ``prod(shape)`` elements of ``dtype`` as an array-interface view."""
@@ -152,33 +165,11 @@ class DeviceBuffer(Lifecycle):
         return self.view((self.nbytes,), np.uint8).__cuda_array_interface__
 
 
-class PinnedBuffer(Lifecycle):
+class PinnedBuffer(_Allocation):
     """``nbytes`` of page-locked host memory (cudaMallocHost), the staging area for fast
     asynchronous copies; its sole owner. :meth:`array` gives numpy views that keep it referenced."""
 
-    def __init__(self, nbytes: int, device: int = 0) -> None:
-        self.nbytes = int(nbytes)
-        self.device = device
-        self._pointer = 0
-
-    def __repr__(self) -> str:
-        return f"PinnedBuffer({self.nbytes} bytes)"
-
-    def _acquire(self) -> None:
-        set_device(self.device)  # the driver check first
-        runtime = cuda_runtime()
-        self._pointer = int(
-            call(f"cudaMallocHost({self.nbytes})", runtime.cudaMallocHost(max(self.nbytes, 1)))
-        )
-
-    def _release(self) -> None:
-        pointer, self._pointer = self._pointer, 0
-        call("cudaFreeHost", cuda_runtime().cudaFreeHost(pointer))
-
-    @property
-    def pointer(self) -> int:
-        self._require_open()
-        return self._pointer
+    ALLOCATE, FREE = "cudaMallocHost", "cudaFreeHost"
 
     def array(self, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
         """A C-contiguous numpy view of the first ``prod(shape)`` elements of ``dtype``. The view's
