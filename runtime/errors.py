@@ -8,6 +8,15 @@ says what was expected, what came, and how to fix it. The CLI prints that line a
 from __future__ import annotations
 
 
+def first_line(what: object) -> str:
+    """The first line of an exception's message (or of a text), for one-line errors; an exception
+    without a message: the name of its type."""
+    text = str(what).strip()
+    if text:
+        return text.splitlines()[0]
+    return type(what).__name__ if isinstance(what, BaseException) else ""
+
+
 class FacertError(Exception):
     """Base class: a failure facert explains in one line."""
 

@@ -31,7 +31,13 @@ from typing import Any
 import numpy as np
 
 from facert.backends.base import HostEngine, TensorInfo, check_feed
-from facert.errors import ArtifactError, MissingDependencyError, UnsupportedError, UsageError
+from facert.errors import (
+    ArtifactError,
+    MissingDependencyError,
+    UnsupportedError,
+    UsageError,
+    first_line,
+)
 
 # facert's precision names -> OpenVINO's inference precision. An INT8 graph carries its own
 # quantized ops; what it leaves in float runs in f32.
@@ -74,11 +80,6 @@ def openvino_version() -> str | None:
     return str(__version__).split("-")[0]
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def pinned_ops(fp16_graph: Path) -> list[str]:
     """The names of the ops ``fp16_graph`` (an export's FP16 ONNX file) computes in float32: the
     spec's precision policy as the export applied it. Plumbing (constants, converts, shapes) is left
@@ -88,7 +89,7 @@ def pinned_ops(fp16_graph: Path) -> list[str]:
         model = ov.Core().read_model(str(fp16_graph))
     except Exception as exc:  # OpenVINO raises its own RuntimeError subclasses
         raise ArtifactError(
-            f"OpenVINO cannot read it ({_first_line(exc)})", path=str(fp16_graph)
+            f"OpenVINO cannot read it ({first_line(exc)})", path=str(fp16_graph)
         ) from None
     names = set()
     for op in model.get_ordered_ops():
@@ -246,7 +247,7 @@ class OpenVinoEngine(HostEngine):
             raise
         except Exception as exc:  # OpenVINO raises its own RuntimeError subclasses
             raise ArtifactError(
-                f"OpenVINO cannot compile it ({_first_line(exc)})", path=str(self.path)
+                f"OpenVINO cannot compile it ({first_line(exc)})", path=str(self.path)
             ) from None
         self._inputs = _tensors(input_names, compiled.inputs)
         self._outputs = _tensors(output_names, compiled.outputs)

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from facert.backends.base import HostEngine, TensorInfo, check_feed
-from facert.errors import ArtifactError, UnsupportedError
+from facert.errors import ArtifactError, UnsupportedError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,19 @@ def _tensors(nodes: list[Any]) -> dict[str, TensorInfo]:
         dtype = _ORT_TYPES.get(node.type)
         infos[node.name] = TensorInfo(tuple(node.shape), None if dtype is None else np.dtype(dtype))
     return infos
+
+
+def load_session(path: Path, options: Any, providers: list[Any]) -> Any:
+    """ONNX Runtime's session of the graph ``path`` with ``options`` on ``providers``; ArtifactError
+    in one line naming the file when ONNX Runtime cannot load it."""
+    import onnxruntime as ort
+
+    try:
+        return ort.InferenceSession(str(path), sess_options=options, providers=providers)
+    except Exception as exc:  # ORT raises its own Fail/InvalidGraph/NoSuchFile types
+        raise ArtifactError(
+            f"ONNX Runtime cannot load it ({first_line(exc)})", path=str(path)
+        ) from None
 
 
 class OrtSession(HostEngine):
@@ -76,17 +89,7 @@ class OrtSession(HostEngine):
         options.add_session_config_entry(
             "session.intra_op.allow_spinning", "1" if self.spin else "0"
         )
-        try:
-            session = ort.InferenceSession(
-                str(self.path), sess_options=options, providers=list(self.providers)
-            )
-        except Exception as exc:  # ORT raises its own Fail/InvalidGraph/NoSuchFile types
-            first_line = (
-                str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            )
-            raise ArtifactError(
-                f"ONNX Runtime cannot load it ({first_line})", path=str(self.path)
-            ) from None
+        session = load_session(self.path, options, list(self.providers))
         self._inputs = _tensors(session.get_inputs())
         self._outputs = _tensors(session.get_outputs())
         self._session = session

@@ -22,17 +22,12 @@ from typing import Any, Literal
 import numpy as np
 
 from facert.backends.base import HostEngine, TensorInfo, check_feed
-from facert.backends.ort import _tensors
+from facert.backends.ort import _tensors, load_session
 from facert.backends.trt_tensors import device_feed
-from facert.errors import ArtifactError, MissingDependencyError, UnsupportedError
+from facert.errors import MissingDependencyError, UnsupportedError
 
 PROVIDERS = {"cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}
 GPU_EXTRA = "pip uninstall onnxruntime && pip install 'facert[gpu]' (onnxruntime-gpu replaces it)"
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def gpu_providers(
@@ -126,14 +121,7 @@ class OrtGpuEngine(HostEngine):
         options = ort.SessionOptions()
         options.log_severity_level = 3
         providers = gpu_providers(self.provider, self.device_id, self.cache_dir)
-        try:
-            session = ort.InferenceSession(
-                str(self.path), sess_options=options, providers=providers
-            )
-        except Exception as exc:  # ORT raises its own Fail/InvalidGraph/NoSuchFile types
-            raise ArtifactError(
-                f"ONNX Runtime cannot load it ({_first_line(exc)})", path=str(self.path)
-            ) from None
+        session = load_session(self.path, options, providers)
         if PROVIDERS[self.provider] not in session.get_providers():
             raise UnsupportedError(
                 f"ONNX Runtime could not start its {PROVIDERS[self.provider]} (CUDA or cuDNN "

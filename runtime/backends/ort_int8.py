@@ -54,7 +54,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from facert.errors import ArtifactError, MissingDependencyError, UsageError
+from facert.errors import ArtifactError, MissingDependencyError, UsageError, first_line
 from facert.models.artifacts import FP16_GRAPH
 from facert.models.registry import ModelSpec
 
@@ -77,7 +77,7 @@ def pinned_node_names(fp16_graph: Path) -> frozenset[str]:
         model = onnx.shape_inference.infer_shapes(onnx.load(str(fp16_graph)))
     except Exception as exc:  # onnx raises DecodeError, ValidationError, InferenceError...
         raise ArtifactError(
-            f"onnx cannot read it ({_first_line(exc)})", path=str(fp16_graph)
+            f"onnx cannot read it ({first_line(exc)})", path=str(fp16_graph)
         ) from None
     graph = model.graph
     types = {v.name: v.type.tensor_type.elem_type for v in (*graph.value_info, *graph.output)}
@@ -170,7 +170,7 @@ class Int8Quantizer:
             )
         except Exception as exc:  # the quantizer raises ValueError, RuntimeError, ORT's own types
             raise ArtifactError(
-                f"ONNX Runtime cannot quantize it ({_first_line(exc)})", path=str(source)
+                f"ONNX Runtime cannot quantize it ({first_line(exc)})", path=str(source)
             ) from None
         finally:
             root.setLevel(level)
@@ -248,7 +248,3 @@ def _import_onnx() -> Any:
     except ImportError:
         raise MissingDependencyError(f"INT8 quantization needs onnx: {INSTALL}") from None
     return onnx
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

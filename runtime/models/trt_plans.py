@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from facert.errors import ArtifactError, UsageError
+from facert.errors import ArtifactError, UsageError, first_line
 from facert.models.artifacts import FP16_GRAPH, FP32_GRAPH, MANIFEST, Artifact, read_manifest
 from facert.models.cache import model_dir
 from facert.models.compiled import CompiledArtifact, CompiledKey, check_compiled, find_compiled
@@ -53,16 +53,12 @@ def plan_graphs(export: Artifact, precision: str | None) -> tuple[str, list[str]
     if precision == "fp16":
         if FP16_GRAPH not in export.files:
             refused = export.fp16_refused
-            why = f" (its export refused it: {_first_line(refused)})" if refused else ""
+            why = f" (its export refused it: {first_line(refused)})" if refused else ""
             raise UsageError(
                 f"{export.spec.name} has no FP16 graph{why}; build it with --precision fp32"
             )
         return precision, [FP16_GRAPH, *others]
     return precision, ([FP32_GRAPH] if has_fp32 else []) + others
-
-
-def _first_line(reason: object) -> str:
-    return str(reason).splitlines()[0]
 
 
 def build_plans(
