@@ -186,18 +186,31 @@ def check_feed(
 ) -> None:
     """Raise :class:`FacertError` naming ``label`` unless ``feed`` holds exactly ``inputs``, each
     with its dtype and a shape that fits its fixed dimensions."""
+    check_names(label, inputs, feed)
+    for name, array in feed.items():
+        check_input(label, name, inputs[name], array.dtype, array.shape)
+
+
+def check_names(label: str, inputs: Mapping[str, TensorInfo], feed: Mapping[str, Any]) -> None:
+    """Raise :class:`FacertError` naming ``label`` unless ``feed`` names exactly ``inputs``."""
     missing, extra = set(inputs) - set(feed), set(feed) - set(inputs)
     if missing or extra:
         raise FacertError(f"{label}: inputs expected {sorted(inputs)}, got {sorted(feed)}")
-    for name, array in feed.items():
-        shape, dtype = inputs[name].shape, inputs[name].dtype
-        if dtype is not None and array.dtype != dtype:
-            raise FacertError(
-                f"{label}: input {name!r} must be {np.dtype(dtype).name}, got {array.dtype.name}"
-            )
-        if len(shape) != array.ndim or any(
-            isinstance(d, int) and d != a for d, a in zip(shape, array.shape, strict=True)
-        ):
-            raise FacertError(
-                f"{label}: input {name!r} must have shape {list(shape)}, got {list(array.shape)}"
-            )
+
+
+def check_input(
+    label: str, name: str, info: TensorInfo, dtype: np.dtype[Any], shape: tuple[int, ...]
+) -> None:
+    """Raise :class:`FacertError` naming ``label`` unless an input ``name`` of ``dtype`` and
+    ``shape`` (host or device memory) fits ``info``: its dtype and its fixed dimensions."""
+    expected = info.shape
+    if info.dtype is not None and dtype != info.dtype:
+        raise FacertError(
+            f"{label}: input {name!r} must be {np.dtype(info.dtype).name}, got {np.dtype(dtype).name}"
+        )
+    if len(expected) != len(shape) or any(
+        isinstance(d, int) and d != a for d, a in zip(expected, shape, strict=True)
+    ):
+        raise FacertError(
+            f"{label}: input {name!r} must have shape {list(expected)}, got {list(shape)}"
+        )

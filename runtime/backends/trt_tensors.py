@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from facert.backends.base import TensorInfo
+from facert.backends.base import TensorInfo, check_input, check_names
 from facert.errors import FacertError, UnsupportedError, UsageError
 
 # TensorRT DataType names -> numpy; the others (BF16, FP8, INT4...) have no numpy equivalent.
@@ -131,10 +131,9 @@ def device_feed(
     label: str, inputs: Mapping[str, TensorInfo], feed: Mapping[str, Any]
 ) -> dict[str, tuple[int, tuple[int, ...]]]:
     """{name: (device pointer, shape)} of a feed of ``__cuda_array_interface__`` objects, checked
-    like :func:`facert.backends.base.check_feed`: exactly ``inputs``, each in its dtype and fixed
-    dimensions, C-contiguous. Raises :class:`FacertError` naming ``label``."""
-    if set(feed) != set(inputs):
-        raise FacertError(f"{label}: inputs expected {sorted(inputs)}, got {sorted(feed)}")
+    by :func:`facert.backends.base.check_feed`'s checks (exactly ``inputs``, each in its dtype and
+    fixed dimensions), and C-contiguous. Raises :class:`FacertError` naming ``label``."""
+    check_names(label, inputs, feed)
     arrays = {}
     for name, item in feed.items():
         interface = getattr(item, "__cuda_array_interface__", None)
@@ -144,22 +143,13 @@ def device_feed(
                 f"got {type(item).__name__}"
             )
         shape = tuple(int(d) for d in interface["shape"])
-        dtype, expected = np.dtype(interface["typestr"]), inputs[name]
-        if expected.dtype is not None and dtype != expected.dtype:
-            raise FacertError(
-                f"{label}: input {name!r} must be {expected.dtype.name}, got {dtype.name}"
-            )
+        dtype = np.dtype(interface["typestr"])
+        check_input(label, name, inputs[name], dtype, shape)
         strides = interface.get("strides")
         contiguous = _c_strides(shape, dtype.itemsize)
         if strides is not None and 0 not in shape and tuple(strides) != contiguous:
             raise FacertError(
                 f"{label}: input {name!r} must be C-contiguous, got strides {list(strides)}"
-            )
-        if len(shape) != len(expected.shape) or any(
-            isinstance(d, int) and d != s for d, s in zip(expected.shape, shape, strict=True)
-        ):
-            raise FacertError(
-                f"{label}: input {name!r} must have shape {list(expected.shape)}, got {list(shape)}"
             )
         arrays[name] = (int(interface["data"][0]), shape)
     return arrays
