@@ -14,11 +14,11 @@ records the summary in the manifest's ``build``.
 
 from __future__ import annotations
 
-import logging
 import time
 from pathlib import Path
 from typing import Any
 
+from facert.backends.trt import tensorrt_logger
 from facert.errors import ExportError
 from facert.export.trt.flavour import Flavour, capability_label
 from facert.export.trt.layers import (
@@ -29,38 +29,21 @@ from facert.export.trt.layers import (
     tensor_types,
 )
 from facert.export.trt.profiles import Profile
+from facert.models.trt_plans import KIND as PLAN_KIND
 
-log = logging.getLogger(__name__)
-
-KIND = "trt-plan"
 WORKSPACE_BYTES = 4 << 30  # TensorRT's scratch memory limit for tactics (GPU builds)
 
 
-def _collecting_logger(trt: Any) -> Any:
-    """A TensorRT logger that keeps the errors, so a failed build says why in one line."""
-    severity = trt.ILogger.Severity
-
-    class CollectingLogger(trt.ILogger):  # type: ignore[misc,name-defined]
-        def __init__(self) -> None:
-            trt.ILogger.__init__(self)
-            self.errors: list[str] = []
-
-        def log(self, level: Any, message: str) -> None:
-            if level in (severity.ERROR, severity.INTERNAL_ERROR):
-                self.errors.append(message)
-            log.debug("TensorRT: %s", message)
-
-        def reason(self) -> str:
-            return self.errors[-1].splitlines()[0] if self.errors else "no reason given"
-
-    return CollectingLogger()
+def _reason(logger: Any) -> str:
+    """The last error TensorRT logged (its first line), for a one-line message."""
+    return str(logger.errors[-1]) if logger.errors else "no reason given"
 
 
 class TrtCompiler:
     """Builds plans of one flavour for ``capabilities`` (AOT flavour; the building GPU otherwise),
     with ``profile``. ``timing_cache``: where the enterprise flavour keeps its timing cache."""
 
-    kind = KIND
+    kind = PLAN_KIND
     filename = "model.plan"
     converts_precision = False  # strongly typed: the graph's types are the plan's
 
@@ -99,7 +82,7 @@ class TrtCompiler:
     ) -> dict[str, Any]:
         """Parse ``source``, build the plan into ``target``; the build facts for the manifest."""
         trt = self.flavour.module()
-        logger = _collecting_logger(trt)
+        logger = tensorrt_logger(trt)
         builder = trt.Builder(logger)
         strongly_typed = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
         network = builder.create_network(strongly_typed)
@@ -107,7 +90,7 @@ class TrtCompiler:
         if not parser.parse_from_file(str(source)):
             errors = [str(parser.get_error(i)) for i in range(parser.num_errors)]
             raise ExportError(
-                f"TensorRT cannot parse it: {errors[0] if errors else logger.reason()}",
+                f"TensorRT cannot parse it: {errors[0] if errors else _reason(logger)}",
                 path=str(source),
             )
         config = self._config(trt, builder, network)
@@ -116,7 +99,7 @@ class TrtCompiler:
         seconds = time.perf_counter() - started
         if plan is None:
             raise ExportError(
-                f"{self.flavour.name} refused to build it: {logger.reason()}", path=str(source)
+                f"{self.flavour.name} refused to build it: {_reason(logger)}", path=str(source)
             )
         self.flavour.save_timing_cache(config, self.timing_cache)
         target.write_bytes(memoryview(plan))

@@ -37,8 +37,9 @@ from facert.io.files import write_atomic
 log = logging.getLogger(__name__)
 
 
-def _logger(module: Any) -> Any:
-    """A TensorRT logger that forwards to :mod:`logging` and keeps the errors for messages."""
+def tensorrt_logger(module: Any) -> Any:
+    """A TensorRT logger (of the flavour ``module``) that forwards to :mod:`logging` and keeps the
+    first line of each error in ``errors``, for one-line messages; the runtime's and the builder's."""
 
     class Logger(module.ILogger):  # the class comes from the lazy import
         def __init__(self) -> None:
@@ -122,7 +123,7 @@ class TrtEngine(HostEngine):
         except OSError as exc:
             raise self._refuse(f"cannot read the plan ({exc.strerror or exc})") from None
         set_device(self.device)
-        logger = _logger(module)
+        logger = tensorrt_logger(module)
         runtime = module.Runtime(logger)
         if self.flavour.has_engine_validity:
             self._check_validity(module, runtime, data, facts)

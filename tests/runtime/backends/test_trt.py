@@ -89,9 +89,9 @@ def test_open_in_a_fresh_process_never_crashes(rtx_plan: Path) -> None:
 def test_the_logger_keeps_first_lines_of_errors_and_serves_a_builder() -> None:
     """The logger subclass works with the real module (no runtime built: a builder needs no GPU)."""
     trt = pytest.importorskip("tensorrt_rtx")
-    from facert.backends.trt import _logger
+    from facert.backends.trt import tensorrt_logger
 
-    logger = _logger(trt)
+    logger = tensorrt_logger(trt)
     logger.log(trt.ILogger.ERROR, "plan is corrupt\ndetails")
     logger.log(trt.ILogger.INTERNAL_ERROR, "assertion failed")
     logger.log(trt.ILogger.WARNING, "not an error")
