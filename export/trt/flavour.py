@@ -101,15 +101,13 @@ class Flavour:
             member = "SM" + capability.replace(".", "")
             config.set_compute_capability(getattr(trt.ComputeCapability, member), index)
 
-    def attach_timing_cache(self, config: Any, path: Path | None) -> Any:
-        """Give ``config`` the timing cache read from ``path`` (or an empty one); None for the RTX
-        flavour, which has none. Returns the cache object to save with :meth:`save_timing_cache`."""
+    def attach_timing_cache(self, config: Any, path: Path | None) -> None:
+        """Give ``config`` the timing cache read from ``path`` (or an empty one), to save with
+        :meth:`save_timing_cache` after the build; nothing for the RTX flavour, which has none."""
         if self.aot or path is None:
-            return None
+            return
         data = path.read_bytes() if path.is_file() else b""
-        cache = config.create_timing_cache(data)
-        config.set_timing_cache(cache, False)
-        return cache
+        config.set_timing_cache(config.create_timing_cache(data), False)
 
     def save_timing_cache(self, config: Any, path: Path | None) -> None:
         if self.aot or path is None:

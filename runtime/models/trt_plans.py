@@ -98,8 +98,7 @@ def build_export_plans(
     for graph in graphs:
         profile = default_profile(graph, request.max_batch)
         compiler = TrtCompiler(flavour, capabilities, profile, **_gpu_target(flavour, root))
-        own = "fp16" if graph == FP16_GRAPH else "fp32"
-        key = compiled_key(export, graph, compiler, own, profile.batch, profile.spatial)
+        key = compiled_key(export, graph, compiler, None, profile.batch, profile.spatial)
         try:
             built.append(find_compiled(root, spec, key))
             log.info("%s %s: plan in the cache", spec.name, graph)
@@ -126,18 +125,29 @@ def _gpu_target(flavour: Flavour, cache_dir: Path) -> dict[str, Any]:
     }
 
 
-def cached_plans(cache_dir: Path, spec: ModelSpec) -> list[CompiledArtifact]:
-    """Every plan of ``spec`` in the cache that checks against its own manifest's key (a plan for
-    another device is listed; :func:`find_plan` picks)."""
+def _recorded_keys(cache_dir: Path, spec: ModelSpec) -> list[tuple[Path, CompiledKey]]:
+    """Every plan folder of ``spec`` in the cache with the key its manifest records (unreadable
+    manifests left out); nothing is hashed."""
     root = model_dir(cache_dir, spec) / "compiled" / KIND
-    plans = []
+    found = []
     for folder in sorted(root.glob("*")) if root.is_dir() else []:
         if not (folder / MANIFEST).is_file():
             continue
         try:
-            key = CompiledKey.from_json(read_manifest(folder).get("key"))
-            plans.append(check_compiled(spec, folder, key))
+            found.append((folder, CompiledKey.from_json(read_manifest(folder).get("key"))))
         except (ArtifactError, TypeError, ValueError):
+            continue
+    return found
+
+
+def cached_plans(cache_dir: Path, spec: ModelSpec) -> list[CompiledArtifact]:
+    """Every plan of ``spec`` in the cache that checks against its own manifest's key (a plan for
+    another device is listed; :func:`find_plan` picks)."""
+    plans = []
+    for folder, key in _recorded_keys(cache_dir, spec):
+        try:
+            plans.append(check_compiled(spec, folder, key))
+        except ArtifactError:
             continue
     return plans
 
@@ -152,14 +162,17 @@ def find_plan(
 ) -> CompiledArtifact:
     """The cached plan of ``graph`` of ``export`` for ``flavour`` ``version`` that runs on
     ``device`` (a compute capability label "sm86", for the AOT flavour, or the GPU fingerprint);
-    ArtifactError saying how to build one when there is none."""
+    ArtifactError saying how to build one when there is none. Only the plan picked by its key is
+    checked (hashed): plans are hundreds of MB."""
     sha = export.manifest["files"][graph]["sha256"]
-    for plan in cached_plans(cache_dir, export.spec):
-        key = plan.key
+    for folder, key in _recorded_keys(cache_dir, export.spec):
         if (key.source_graph, key.source_sha256, key.backend) != (graph, sha, flavour):
             continue
         if key.backend_version == version and device in key.device.split("+"):
-            return plan
+            try:
+                return check_compiled(export.spec, folder, key)
+            except ArtifactError:
+                continue
     raise ArtifactError(
         f"no {flavour} {version} plan of {export.spec.name} {graph} for {device} in the cache; "
         f"build one: facert models build {export.spec.name} --target {flavour}",
