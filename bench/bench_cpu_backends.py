@@ -43,6 +43,7 @@ from facert.models.registry import get_spec
 
 LEARNED = ("gfpgan", "gpen-bfr-512", "codeformer", "restoreformer-pp")
 WEIGHT_FREE = ("ispl", "wipa")
+EMBEDDED = ("mtcnn", *WEIGHT_FREE)  # exported from what facert carries, into the user's cache
 PLANS = (
     ("ort fp32", "ort", "fp32", None),
     ("openvino fp32", "openvino", "fp32", None),
@@ -76,7 +77,9 @@ def machine() -> None:
 
 
 def export_of(label: str, workdir: Path) -> Artifact:
-    if label in WEIGHT_FREE:
+    """The export a bench runs: an embedded model's from the cache, a learned one's from its fill
+    checkpoint in ``workdir`` (exported once)."""
+    if label in EMBEDDED:
         return ensure_artifact(get_spec(label), load_settings().cache_dir)
     from learned_models import BY_LABEL, ensure_export
 

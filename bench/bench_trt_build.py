@@ -19,25 +19,16 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_cpu_backends import EMBEDDED, export_of
+
 from facert.config import load_settings
 from facert.errors import FacertError
 from facert.models.artifacts import Artifact
-from facert.models.exporting import ensure_artifact
-from facert.models.registry import get_spec
 from facert.models.trt_plans import BuildRequest, build_export_plans
 
-EMBEDDED = ("mtcnn", "ispl", "wipa")
 LEARNED = ("gfpgan", "gpen-bfr-256", "gpen-bfr-512", "gpen-bfr-1024", "codeformer",
            "restoreformer", "restoreformer-pp")  # fmt: skip
 QUICK = ("mtcnn", "ispl", "wipa", "gfpgan")
-
-
-def export_of(label: str, workdir: Path) -> Artifact:
-    if label in EMBEDDED:
-        return ensure_artifact(get_spec(label), load_settings().cache_dir)
-    from learned_models import BY_LABEL, ensure_export
-
-    return ensure_export(BY_LABEL[label], workdir)
 
 
 def row(label: str, precision: str, request: BuildRequest, export: Artifact) -> list[str]:
