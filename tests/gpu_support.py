@@ -3,9 +3,8 @@ used by conftest.py to skip them and by bench/gpu_check.py to report them "not r
 
 from __future__ import annotations
 
-import importlib
-
 from facert.backends.cuda import driver_status
+from facert.backends.gpu_choice import flavour_unavailable
 from facert.backends.trt_plan import FLAVOURS, Flavour
 
 
@@ -18,18 +17,7 @@ def gpu_missing() -> str | None:
 def flavour_missing(flavour: Flavour) -> str | None:
     """Why ``flavour``'s engines cannot run here (no GPU, not installed, compute capability it
     does not support); None when they can."""
-    missing = gpu_missing()
-    if missing:
-        return missing
-    capability = driver_status().compute_capability
-    supported = flavour.compute_capabilities
-    if supported is not None and capability not in supported:
-        return f"{flavour.label} does not support compute capability {capability}"
-    try:
-        importlib.import_module(flavour.module)  # imports only: no runtime is built
-    except (ImportError, OSError) as exc:
-        return f"{flavour.module} cannot be imported ({exc}; pip install '{flavour.extra}')"
-    return None
+    return flavour_unavailable(flavour, driver_status())
 
 
 def usable_flavour() -> tuple[Flavour | None, str]:

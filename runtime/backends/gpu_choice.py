@@ -13,12 +13,13 @@ Nothing here imports TensorRT or cuda-python, or touches a driver, before the dr
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import Any
 
 from facert.backends.base import Engine
 from facert.backends.cuda import DriverStatus, driver_status, gpu_fingerprint, require_gpu
-from facert.backends.trt_plan import FLAVOURS, PlanFacts, installed_version
+from facert.backends.trt_plan import FLAVOURS, Flavour, PlanFacts, installed_version
 from facert.errors import UnsupportedError, UsageError
 from facert.models.artifacts import FP16_GRAPH, FP32_GRAPH, Artifact
 
@@ -35,12 +36,26 @@ def gpu_precision(export: Artifact, precision: str) -> str:
     return precision
 
 
+def flavour_unavailable(flavour: Flavour, gpu: DriverStatus) -> str | None:
+    """Why ``flavour``'s plans cannot run on ``gpu`` (no GPU, a compute capability it does not
+    run on, not installed or not importable), in one line; None when they can."""
+    if not gpu.present:
+        return gpu.summary()
+    runs_on = flavour.compute_capabilities
+    if runs_on is not None and gpu.compute_capability not in runs_on:
+        return f"{flavour.label} does not support compute capability {gpu.compute_capability}"
+    try:
+        importlib.import_module(flavour.module)  # imports only: no runtime is built
+    except (ImportError, OSError) as exc:
+        return f"{flavour.module} cannot be imported ({exc}; pip install '{flavour.extra}')"
+    return None
+
+
 def trt_flavour(gpu: DriverStatus) -> str | None:
-    """The installed TensorRT flavour that runs on ``gpu``: TensorRT for RTX first where its
-    compute capability is one it runs on; None when neither fits."""
+    """The TensorRT flavour that runs on ``gpu``: TensorRT for RTX first where its compute
+    capability is one it runs on; None when neither fits."""
     for flavour in FLAVOURS.values():
-        runs_on = flavour.compute_capabilities
-        if installed_version(flavour) and (runs_on is None or gpu.compute_capability in runs_on):
+        if flavour_unavailable(flavour, gpu) is None:
             return flavour.name
     return None
 
