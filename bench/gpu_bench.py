@@ -128,19 +128,12 @@ def timed_rows(engine: Any, label: str, rounds: int) -> dict[str, Any]:
 
 def trt_engine(export: Any, plan: Any, flavour: str, rounds: int) -> dict[str, Any]:
     """{"trt <flavour> fp16[ cuda graphs]": {batch: ms per face}, ...: accuracy} for ``plan``."""
-    from facert.backends.trt import TrtEngine
-    from facert.backends.trt_plan import PlanFacts
+    from facert.backends.gpu_choice import plan_engine
 
-    facts = PlanFacts(
-        flavour,
-        plan.key.backend_version,
-        tuple(plan.manifest["build"]["compute_capabilities"]),
-        model=export.spec.name,
-    )
     results: dict[str, Any] = {"trt build": plan.manifest["build"]}
     for graphs in (False, True):
         label = f"trt {flavour} fp16" + (" cuda graphs" if graphs else "")
-        with TrtEngine(plan.path, flavour=flavour, cuda_graphs=graphs, expected=facts) as engine:
+        with plan_engine(plan, export.spec.name, cuda_graphs=graphs) as engine:
             results.update(timed_rows(engine, label, rounds))
             if not graphs:
                 results[f"{label} vs ort fp32 (cpu)"] = accuracy(export, engine)

@@ -22,6 +22,7 @@ from facert.backends.cuda import DriverStatus, driver_status, gpu_fingerprint, r
 from facert.backends.trt_plan import FLAVOURS, Flavour, PlanFacts, installed_version
 from facert.errors import UnsupportedError, UsageError
 from facert.models.artifacts import FP16_GRAPH, FP32_GRAPH, Artifact
+from facert.models.compiled import CompiledArtifact
 
 GPU_BACKENDS = ("trt", "ort-gpu")
 GPU_PRECISIONS = ("fp16", "fp32")
@@ -94,7 +95,6 @@ def gpu_engine(cache_dir: Path, export: Artifact, backend: str, precision: str) 
 
 
 def _trt_engine(cache_dir: Path, export: Artifact, graph: str, gpu: DriverStatus) -> Any:
-    from facert.backends.trt import TrtEngine
     from facert.models.trt_plans import find_plan
 
     flavour = trt_flavour(gpu)
@@ -104,8 +104,28 @@ def _trt_engine(cache_dir: Path, export: Artifact, graph: str, gpu: DriverStatus
     device = "sm" + gpu.compute_capability.replace(".", "") if aot else gpu_fingerprint(gpu)
     version = installed_version(FLAVOURS[flavour]) or ""
     plan = find_plan(cache_dir, export, graph, flavour, version, device)
-    targets = (plan.manifest.get("build") or {}).get("compute_capabilities") or []
-    facts = PlanFacts(flavour, plan.key.backend_version, tuple(targets), model=export.spec.name)
     # TensorRT for RTX compiles its kernels on a plan's first run on a GPU: kept beside the plan.
     cache = plan.folder / f"runtime-{gpu_fingerprint(gpu)}.cache"
-    return TrtEngine(plan.path, flavour=flavour, expected=facts, runtime_cache=cache)
+    return plan_engine(plan, export.spec.name, runtime_cache=cache)
+
+
+def plan_engine(
+    plan: CompiledArtifact,
+    model: str,
+    *,
+    cuda_graphs: bool = False,
+    runtime_cache: Path | None = None,
+) -> Any:
+    """The TrtEngine (not opened) of the cached ``plan`` of ``model``, expecting what its manifest
+    records (flavour, version, target compute capabilities) before it reads the plan."""
+    from facert.backends.trt import TrtEngine
+
+    targets = (plan.manifest.get("build") or {}).get("compute_capabilities") or []
+    facts = PlanFacts(plan.key.backend, plan.key.backend_version, tuple(targets), model=model)
+    return TrtEngine(
+        plan.path,
+        flavour=plan.key.backend,
+        cuda_graphs=cuda_graphs,
+        expected=facts,
+        runtime_cache=runtime_cache,
+    )
