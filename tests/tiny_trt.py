@@ -3,13 +3,12 @@
 The graph: ``image`` (N, 3, 16, 16) -> 3x3 conv (3 -> 8) -> ReLU -> 3x3 conv (8 -> 3) -> + image
 -> ``restored`` (N, 3, 16, 16), dynamic N, weights from a seeded generator, in float32 (the ONNX
 Runtime CPU reference) or float16 (what the plan is built from, as facert's FP16 graphs are). The
-plan is built with a strongly typed network and one optimization profile for batch 1..MAX_BATCH,
-as facert's builder does; TensorRT-RTX builds it on a machine without a GPU.
+plan is built by facert's builder (strongly typed, one optimization profile for batch
+1..MAX_BATCH); TensorRT-RTX builds it on a machine without a GPU.
 """
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 import numpy as np
@@ -55,39 +54,18 @@ def tiny_graph(path: Path, dtype: type = np.float32) -> Path:
     return path
 
 
-def build_plan(
-    graph: Path,
-    plan: Path,
-    module_name: str,
-    shapes: dict[str, tuple[tuple[int, ...], tuple[int, ...]]],
-) -> Path:
-    """Build ``graph`` (ONNX) into ``plan`` with TensorRT module ``module_name``: a strongly typed
-    network (the graph's own float16/float32 choices hold), one profile with each input's (smallest,
-    largest) shape from ``shapes`` (the largest also the optimum)."""
-    trt = importlib.import_module(module_name)
-    logger = trt.Logger(trt.Logger.ERROR)
-    builder = trt.Builder(logger)
-    network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
-    parser = trt.OnnxParser(network, logger)
-    if not parser.parse(graph.read_bytes()):
-        raise RuntimeError(f"cannot parse {graph}: {parser.get_error(0)}")
-    config = builder.create_builder_config()
-    profile = builder.create_optimization_profile()
-    for name, (low, high) in shapes.items():
-        profile.set_shape(name, low, high, high)
-    config.add_optimization_profile(profile)
-    serialized = builder.build_serialized_network(network, config)
-    if serialized is None:
-        raise RuntimeError(f"{module_name} could not build {graph}")
-    plan.write_bytes(bytes(serialized))
-    return plan
+def tiny_plan(path: Path, flavour: str = "tensorrt-rtx") -> Path:
+    """Build the float16 tiny graph's plan (batch 1..MAX_BATCH) into ``path`` with facert's builder
+    (:class:`facert.export.trt.builder.TrtCompiler`) for ``flavour``: TensorRT for RTX for every
+    compute capability it knows (none named), enterprise TensorRT for the GPU at hand."""
+    from facert.export.trt.builder import TrtCompiler
+    from facert.export.trt.flavour import get_flavour
+    from facert.export.trt.profiles import Profile
 
-
-def tiny_plan(path: Path, module_name: str = "tensorrt_rtx") -> Path:
-    """Build the float16 tiny graph's plan (batch 1..MAX_BATCH) with ``module_name`` into ``path``."""
     graph = tiny_graph(path.with_suffix(".fp16.onnx"), np.float16)
-    shapes = {INPUT: ((1, 3, SIZE, SIZE), (MAX_BATCH, 3, SIZE, SIZE))}
-    return build_plan(graph, path, module_name, shapes)
+    compiler = TrtCompiler(get_flavour(flavour), (), Profile((1, MAX_BATCH, MAX_BATCH)))
+    compiler.compile(graph, path, "fp16", None)
+    return path
 
 
 def tiny_faces(batch: int, dtype: type = np.float16, seed: int = 0) -> np.ndarray:

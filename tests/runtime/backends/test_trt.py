@@ -117,7 +117,7 @@ def device_plan(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, s
         pytest.skip(reason)
     folder = tmp_path_factory.mktemp("trt-device")
     return (
-        tiny_plan(folder / "tiny.plan", flavour.module),
+        tiny_plan(folder / "tiny.plan", flavour.name),
         tiny_graph(folder / "tiny.onnx"),
         flavour.name,
     )
