@@ -57,9 +57,9 @@ demo: $(MODELS)
 	$(BIN)/facert demo -o demo-out
 
 lint: $(STAMP)
-	$(BIN)/ruff check runtime export tests bench
-	$(BIN)/ruff format --check runtime export tests bench
-	$(BIN)/mypy runtime
+	$(BIN)/ruff check runtime export kernels tests bench
+	$(BIN)/ruff format --check runtime export kernels tests bench
+	$(BIN)/mypy runtime kernels
 
 test-fast: $(MODELS)
 	$(BIN)/pytest -q

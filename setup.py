@@ -1,10 +1,11 @@
-"""Package discovery: every folder with an ``__init__.py`` under runtime/ (``facert``) and export/
-(``facert.export``) is shipped, so a new folder cannot drop out of the wheel (pyproject.toml holds
-everything else; setuptools reads both)."""
+"""Package discovery: every folder with an ``__init__.py`` under runtime/ (``facert``), export/
+(``facert.export``) and kernels/ (``facert.kernels``, with its CUDA sources as package data) is
+shipped, so a new folder cannot drop out of the wheel (pyproject.toml holds everything else;
+setuptools reads both)."""
 
 from setuptools import find_packages, setup
 
-ROOTS = {"facert": "runtime", "facert.export": "export"}
+ROOTS = {"facert": "runtime", "facert.export": "export", "facert.kernels": "kernels"}
 
 setup(
     package_dir=ROOTS,
@@ -13,4 +14,5 @@ setup(
         for package, folder in ROOTS.items()
         for name in [package, *(f"{package}.{sub}" for sub in find_packages(folder))]
     ],
+    package_data={"facert.kernels": ["*.cu", "*.cuh", "*.fatbin"]},
 )

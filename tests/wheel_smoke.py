@@ -22,11 +22,12 @@ def facert(*args: str) -> subprocess.CompletedProcess[str]:
 
 def source_packages() -> list[str]:
     """Every package of the source tree: folders holding an ``__init__.py`` under runtime/
-    (``facert``) and export/ (``facert.export``)."""
+    (``facert``), export/ (``facert.export``) and kernels/ (``facert.kernels``)."""
     names = []
     for package, folder in (
         ("facert", HERE.parent / "runtime"),
         ("facert.export", HERE.parent / "export"),
+        ("facert.kernels", HERE.parent / "kernels"),
     ):
         for init in sorted(folder.rglob("__init__.py")):
             parts = init.parent.relative_to(folder).parts
