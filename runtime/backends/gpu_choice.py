@@ -1,4 +1,4 @@
-"""``--backend trt`` and ``--backend ort-gpu``: which GPU engine runs a restorer's export here.
+"""``--backend trt``, ``ort-gpu`` and ``torch``: which GPU engine runs a restorer's export here.
 
 - ``trt``: the TensorRT plan of the export's FP16 graph (``--precision fp16``, the default where
   the export has one) or FP32 graph, built beforehand by ``facert models build NAME``
@@ -6,8 +6,13 @@
   GPU's compute capability is one it runs on and it is installed, else enterprise TensorRT.
 - ``ort-gpu``: ONNX Runtime's CUDA execution provider on the export's graph at that precision
   (``onnxruntime-gpu``, the ``gpu`` extra).
+- ``torch``: the export-form torch module the graphs were traced from, rebuilt from the export's
+  checkpoint (:mod:`facert.backends.torch_gpu`: FP16 with the pinned ops in FP32, CUDA graphs),
+  where PyTorch has CUDA (the ``export`` extra with a CUDA build of torch). The reference that runs
+  on any NVIDIA GPU, without TensorRT or onnxruntime-gpu. At fp16 it needs the export's FP16 graph
+  too: an FP16 build the export refused is refused here as well.
 
-Nothing here imports TensorRT or cuda-python, or touches a driver, before the driver check
+Nothing here imports TensorRT, cuda-python or torch, or touches a driver, before the driver check
 (:func:`facert.backends.cuda.driver_status`) says there is one. The detector stays on the CPU.
 """
 
@@ -24,7 +29,7 @@ from facert.errors import UnsupportedError, UsageError
 from facert.models.artifacts import FP16_GRAPH, FP32_GRAPH, Artifact
 from facert.models.compiled import CompiledArtifact
 
-GPU_BACKENDS = ("trt", "ort-gpu")
+GPU_BACKENDS = ("trt", "ort-gpu", "torch")
 GPU_PRECISIONS = ("fp16", "fp32")
 
 
@@ -62,7 +67,7 @@ def trt_flavour(gpu: DriverStatus) -> str | None:
 
 
 def gpu_unavailable(backend: str) -> str | None:
-    """Why ``backend`` (trt, ort-gpu) cannot run here, or None."""
+    """Why ``backend`` (trt, ort-gpu, torch) cannot run here, or None."""
     gpu = driver_status()
     if not gpu.present:
         return f"no NVIDIA GPU ({gpu.reason})"
@@ -76,6 +81,10 @@ def gpu_unavailable(backend: str) -> str | None:
 
         if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
             return "onnxruntime has no CUDA provider (pip install 'facert[gpu]')"
+    if backend == "torch":
+        from facert.backends.torch_gpu import torch_unavailable
+
+        return torch_unavailable()
     return None
 
 
@@ -89,6 +98,10 @@ def gpu_engine(cache_dir: Path, export: Artifact, backend: str, precision: str) 
         from facert.backends.ort_gpu import OrtGpuEngine
 
         return OrtGpuEngine(export.path(graph), provider="cuda")
+    if backend == "torch":
+        from facert.backends.torch_gpu import torch_engine
+
+        return torch_engine(cache_dir, export, precision)
     if backend != "trt":
         raise UsageError(f"no GPU engine runs {backend}")
     return _trt_engine(cache_dir, export, graph, gpu)

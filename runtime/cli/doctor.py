@@ -29,7 +29,7 @@ from facert.models.registry import ModelSpec, get_spec, list_specs
 # The instructions worth naming: what BF16 and INT8 engines need, and the vector width.
 SHOWN = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "avx512_vnni", "avx_vnni", "amx_int8")
 PLANS = ("ort fp32", "ort fp16", "openvino fp32", "openvino bf16", "ort int8", "openvino int8")
-GPU_PLANS = ("trt fp16", "ort-gpu fp16")
+GPU_PLANS = ("trt fp16", "ort-gpu fp16", "torch fp16")
 
 
 def add_parser(commands: Any) -> None:

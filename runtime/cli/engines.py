@@ -15,7 +15,8 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
         choices=BACKENDS,
         default="auto",
         help="inference engine: ort (ONNX Runtime), openvino, trt (a TensorRT plan built by "
-        "`facert models build`, NVIDIA GPU), ort-gpu (onnxruntime-gpu's CUDA provider), or auto "
+        "`facert models build`, NVIDIA GPU), ort-gpu (onnxruntime-gpu's CUDA provider), torch (the PyTorch "
+        "module on CUDA: FP16, CUDA graphs), or auto "
         "(default: the fastest CPU engine on this machine that passes the accuracy gate, "
         "measured once per model; never slower than ONNX Runtime FP32)",
     )
