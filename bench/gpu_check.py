@@ -9,7 +9,9 @@
    tensorrt, ort-gpu, torch-cuda) whether it runs here or why not.
 3. Runs every ``gpu``/``trt`` marked test of tests/ (pytest, JUnit XML parsed): each is "passed",
    "failed" (with its message) or "not run" (with the skip reason).
-4. Benches GFPGAN (bench/gpu_bench.py): PyTorch eager FP32/FP16, TrtEngine where a flavour runs.
+4. Benches GFPGAN (bench/gpu_bench.py): PyTorch eager FP32/FP16, the torch backend's FP16 CUDA
+   graphs against eager FP32 of the official-layout module (bench/gpu_torch.py), TrtEngine where a
+   flavour runs.
 
 On a machine without a GPU everything is "not run" and the script exits 0; it exits 1 when a test
 failed or a bench raised. Each step gets what is left of ``--budget`` seconds.
@@ -190,14 +192,17 @@ def bench(
     available: dict[str, str], rounds: int, workdir: Path, left: Callable[[], float]
 ) -> dict[str, Any]:
     import gpu_bench
+    import gpu_torch
 
     from facert.backends.trt_plan import FLAVOURS
 
     results: dict[str, Any] = {}
     if available["torch-cuda"] != "runs here":
         results["torch eager"] = available["torch-cuda"]
+        results["torch backend"] = available["torch-cuda"]
     else:
         results.update(gpu_bench.torch_eager(rounds))
+        results.update(gpu_torch.torch_backend(rounds))
     for name in FLAVOURS:
         if available[name] != "runs here":
             results[f"trt {name}"] = available[name]

@@ -188,14 +188,18 @@ class TorchEngine(HostEngine):
         binding = self._bindings.get(key)
         if binding is None:
             torch = self._torch
-            with self._context():
-                tensors = {
-                    name: torch.zeros(shape, dtype=torch.float32, device=self._target)
-                    for name, shape in zip(self._inputs, key, strict=True)
-                }
-                binding = Binding(tensors)
-                if self.cuda_graphs:
+            # Plain tensors, made outside inference mode: a caller may write into them with torch
+            # (an inference tensor refuses in-place writes outside inference mode).
+            tensors = {
+                name: torch.zeros(shape, dtype=torch.float32, device=self._target)
+                for name, shape in zip(self._inputs, key, strict=True)
+            }
+            binding = Binding(tensors)
+            if self.cuda_graphs:
+                with self._context():
                     self._capture(binding)
+            elif self.device == "cuda":
+                torch.cuda.synchronize(self._target)  # the zeros are there for any stream
             self._bindings[key] = binding
         return binding
 

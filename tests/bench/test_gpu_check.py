@@ -26,6 +26,7 @@ def test_without_a_gpu_everything_is_not_run_and_the_exit_code_is_0(tmp_path: Pa
     assert set(report["available"]) == {"tensorrt-rtx", "tensorrt", "ort-gpu", "torch-cuda"}
     assert all(state.startswith(reason) for state in report["available"].values())
     assert all(state.startswith(reason) for state in report["bench"].values())
+    assert {"torch eager", "torch backend"} <= set(report["bench"])  # bench/gpu_torch.py's row
     tests = report["tests"]
     assert (
         "tests.runtime.backends.test_trt::test_outputs_match_onnx_runtime_cpu_at_every_batch"
