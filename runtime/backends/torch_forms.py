@@ -88,17 +88,19 @@ def module_source(
         return ModuleSource(spec, None, label, structure=structure)
     if spec.exporter not in LEARNED:
         raise UsageError(f"the torch backend runs restorers; {spec.name} is not one it builds")
+    expected = export.source_sha256
     if weights is None:
         found = cached_weights(spec, cache_dir) if cache_dir is not None else None
-        if not found or len(found) != 1:
+        if not found or len(found) != 1 or (expected and sha256_of(found[0]) != expected):
+            made_from = f" (sha256 {expected[:16]}...)" if expected else ""
             raise WeightsError(
                 f"the torch backend builds {spec.name} from the checkpoint its export was made "
-                f"from, which is not in the cache; run `facert models fetch {spec.name}` (or give "
-                "the file: TorchEngine.from_export(..., weights=FILE))",
+                f"from{made_from}, which is not in the cache; run `facert models fetch "
+                f"{spec.name}` for the official one (another file: TorchEngine.from_export(..., "
+                "weights=FILE))",
                 path=label,
             )
-        weights = found[0]
-    expected = export.source_sha256
+        return ModuleSource(spec, found[0], label, build=build)
     if expected is not None and sha256_of(weights) != expected:
         raise WeightsError(
             f"not the checkpoint this export was built from (sha256 {expected[:16]}...)",

@@ -20,7 +20,8 @@ from float16 happen inside the run.
 - Streams: a run is queued on the stream it is given (:func:`facert.backends.cuda.memory.
   stream_handle` takes facert's :class:`~facert.backends.cuda.memory.Stream`, CuPy's, an int; a
   ``torch.cuda.Stream`` is used as it is, others through ``torch.cuda.ExternalStream``); None is
-  the engine's own stream, synchronized before the run returns.
+  the engine's own stream, synchronized before the run returns. One run at a time (the tensors
+  are the engine's): a run on another stream than the previous run's waits for it on the GPU.
 
 ``device="cpu"`` exists for the tests only: float32, eager, no CUDA graphs, so the module, the
 names and shapes and the binding protocol are checked on a machine without a GPU (bound inputs
@@ -111,6 +112,7 @@ class TorchEngine(HostEngine):
         self._pool: Any = None
         self._bindings: dict[tuple[tuple[int, ...], ...], Binding] = {}
         self._bound: Binding | None = None
+        self._last: Any = None  # the stream of the last run
         self._inputs: dict[str, TensorInfo] = {}
         self._outputs: dict[str, TensorInfo] = {}
 
@@ -149,11 +151,10 @@ class TorchEngine(HostEngine):
             self.device, self.device_index if self.device == "cuda" else None
         )
         module = build_module(self.source, FP16 if self.precision == "fp16" else FP32)
-        with self._context():
-            self._module = module.to(self._target)  # keeps each tensor's dtype (pinned: float32)
-            if self.device == "cuda":
-                self._stream = torch.cuda.Stream(self._target)
-                self._pool = torch.cuda.graph_pool_handle()
+        self._module = module.to(self._target)  # keeps each tensor's dtype (pinned: float32)
+        if self.device == "cuda":
+            self._stream = torch.cuda.Stream(self._target)
+            self._pool = torch.cuda.graph_pool_handle()
         spec = self.source.spec
         size = spec.input_size
         f32 = np.dtype(np.float32)
@@ -163,7 +164,7 @@ class TorchEngine(HostEngine):
 
     def _release(self) -> None:
         self._bindings, self._bound = {}, None  # graphs and their pool go with their tensors
-        self._module = self._stream = self._pool = self._torch = None
+        self._module = self._stream = self._pool = self._torch = self._last = None
 
     @contextlib.contextmanager
     def _context(self) -> Iterator[None]:
@@ -234,6 +235,13 @@ class TorchEngine(HostEngine):
             return torch.cuda.default_stream(self._target)
         return torch.cuda.ExternalStream(handle, device=self._target)
 
+    def _follow(self, queue: Any) -> None:
+        """Order a run on ``queue`` after the engine's previous run on another stream (its tensors
+        are shared by every run: one run at a time)."""
+        if self._last is not None and self._last != queue:
+            queue.wait_stream(self._last)
+        self._last = queue
+
     def _execute(self, binding: Binding) -> Any:
         """Run ``binding``'s inputs through the module (replay its graph) on the current stream."""
         if binding.graph is not None:
@@ -250,6 +258,8 @@ class TorchEngine(HostEngine):
         check_feed(self.name, self._inputs, feed)
         binding = self._binding({name: tuple(array.shape) for name, array in feed.items()})
         torch = self._torch
+        if self.device == "cuda":
+            self._follow(self._stream)
         with self._context(), self._on_stream(self._stream):
             for name, array in feed.items():
                 binding.inputs[name].copy_(torch.from_numpy(np.ascontiguousarray(array)))
@@ -269,6 +279,7 @@ class TorchEngine(HostEngine):
         arrays = device_feed(self.name, self._inputs, feed)
         binding = self._binding({name: shape for name, (_, shape) in arrays.items()})
         torch, queue = self._torch, self._torch_stream(stream)
+        self._follow(queue)
         with self._context(), self._on_stream(queue):
             for name, item in feed.items():
                 binding.inputs[name].copy_(torch.as_tensor(item, device=self._target))
@@ -301,6 +312,7 @@ class TorchEngine(HostEngine):
             with self._context():
                 return {OUTPUT: self._execute(binding).numpy()}
         queue = self._torch_stream(stream)
+        self._follow(queue)
         with self._context(), self._on_stream(queue):
             restored = self._execute(binding)
         if stream is None:

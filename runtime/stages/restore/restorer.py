@@ -20,6 +20,7 @@ import numpy as np
 from facert.backends import Engine, engine_for
 from facert.backends.base import Lifecycle
 from facert.backends.choice import Plan, check_choice, open_plan
+from facert.backends.gpu_choice import GPU_BACKENDS
 from facert.errors import UsageError
 from facert.models.artifacts import FP16_GRAPH, Artifact
 from facert.models.registry import ModelOption, ModelSpec
@@ -155,7 +156,8 @@ class Restorer(Lifecycle):
         graph, :func:`graph_file`). Compiled artifacts go into ``cache_dir`` (default: the cache
         holding ``artifact``); ``report`` receives the progress lines of building them."""
         check_choice(backend, precision)
-        if precision == "fp16" or (backend == "ort" and precision in PRECISIONS):
+        on_cpu = backend not in GPU_BACKENDS  # a GPU backend's fp16 is its own, not ORT's graph
+        if on_cpu and (precision == "fp16" or (backend == "ort" and precision in PRECISIONS)):
             engine = engine_for(artifact.path(graph_file(artifact, precision)), threads=threads)
             plan = Plan("ort", AUTO_PRECISION if precision == "auto" else precision)
         else:

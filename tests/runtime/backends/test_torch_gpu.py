@@ -111,7 +111,7 @@ def test_a_checkpoint_that_did_not_build_the_export_is_refused(tiny_learned: Tin
     )
     with pytest.raises(WeightsError, match=r"tiny.pth: not the checkpoint this export was built"):
         module_source(other, weights=artifact.folder / "tiny.pth")
-    with pytest.raises(WeightsError, match="facert models fetch gfpgan-1.4"):
+    with pytest.raises(WeightsError, match=r"made from \(sha256 0000000000000000...\), which"):
         module_source(other, cache_dir=artifact.folder / "empty-cache")
 
 
@@ -176,6 +176,22 @@ def test_choices_the_engine_refuses_in_one_line(tiny_learned: TinyLearned) -> No
         TorchEngine(source, device="cpu")
     with pytest.raises(UsageError, match="runs fp16 or fp32, not int8"):
         TorchEngine(source, precision="int8")
+
+
+def test_a_restorer_at_fp16_on_the_torch_backend_is_not_handed_to_onnx_runtime(
+    tiny_learned: TinyLearned, tmp_path: Path
+) -> None:
+    """``--backend torch --precision fp16`` is the torch backend's FP16 (here: refused, no GPU),
+    never ONNX Runtime running the export's FP16 graph on the CPU."""
+    from facert.backends.cuda import driver_status
+    from facert.stages.restore.restorer import Restorer
+
+    if driver_status().present:
+        pytest.skip("this machine has an NVIDIA GPU")
+    with pytest.raises(UsageError, match=r"cannot run torch fp16: no NVIDIA GPU \("):
+        Restorer.from_artifact(
+            tiny_learned("gfpgan"), backend="torch", precision="fp16", cache_dir=tmp_path
+        )
 
 
 def test_without_torch_the_backend_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
