@@ -206,7 +206,7 @@ class TorchEngine(HostEngine):
 
     def _forward(self, binding: Binding) -> Any:
         restored = self._module(*(binding.inputs[name] for name in self._inputs))
-        return restored.float()  # float32 like the graphs' output (a no-op in fp32)
+        return restored.float().contiguous()  # the graphs' float32 C-contiguous output
 
     def _capture(self, binding: Binding) -> None:
         """Warm up on the engine's stream, then capture one run into ``binding.graph``."""
