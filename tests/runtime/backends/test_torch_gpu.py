@@ -50,15 +50,19 @@ def tiny_engine(artifact: Artifact, family: str, **options: object) -> TorchEngi
     return TorchEngine(source, **settings)  # type: ignore[arg-type]
 
 
-def feed_for(engine: TorchEngine, batch: int, seed: int = 0) -> dict[str, np.ndarray]:
-    """Random faces in [-1, 1] and every option at 0.5 (CodeFormer's fidelity), float32."""
+def feed_for(
+    engine: TorchEngine, batch: int, seed: int = 0, low: float = -1.0
+) -> dict[str, np.ndarray]:
+    """Random faces in [``low``, 1] and every option at its default, float32."""
     rng = np.random.default_rng(seed)
+    spec = engine.source.spec
     feed = {}
     for name, info in engine.inputs.items():
         shape = (batch, *info.shape[1:])
-        feed[name] = (rng.uniform(-1, 1, shape) if name == "image" else np.full(shape, 0.5)).astype(
-            np.float32
-        )
+        if name == "image":
+            feed[name] = rng.uniform(low, 1, shape).astype(np.float32)
+        else:
+            feed[name] = np.full(shape, spec.option(name).default, np.float32)
     return feed
 
 
@@ -85,8 +89,7 @@ def test_ispl_is_built_weight_free_from_its_structure(settings) -> None:
     with TorchEngine(source, device="cpu", precision="fp32") as engine:
         with OrtSession(artifact.path(FP32_GRAPH)) as session:
             assert engine.inputs == session.inputs
-            feed = {"image": np.random.default_rng(1).uniform(0, 1, (1, 3, 512, 512))}
-            feed = {**feed_for(engine, 1), "image": feed["image"].astype(np.float32)}
+            feed = feed_for(engine, 1, low=0.0)  # ISPL's range is [0, 1]
             expected = session.run(feed)["restored"]
         assert np.abs(engine.run(feed)["restored"] - expected).max() <= 1e-3
     with pytest.raises(UsageError, match="ispl is built in FP32 only"):
@@ -238,14 +241,17 @@ def test_enhance_backend_torch_without_a_gpu_refuses_without_importing_torch(
 
 @pytest.mark.gpu
 def test_fp16_on_the_gpu_is_within_40_db_of_fp32(tiny_learned: TinyLearned) -> None:
+    from tiny_export import FACES
+
     from facert.demo.metrics import psnr
-    from facert.models.check_faces import peak_to_peak
+    from facert.models.check_faces import load_faces, peak_to_peak
 
     artifact = tiny_learned("gfpgan")
+    faces, _ = load_faces(artifact.spec, FACES, 4)  # the export's own FP16 check faces
     outputs = {}
     for precision in ("fp32", "fp16"):
         with tiny_engine(artifact, "gfpgan", device="cuda", precision=precision) as engine:
-            outputs[precision] = engine.run(feed_for(engine, 4))["restored"]
+            outputs[precision] = engine.run({"image": faces})["restored"]
     reference = outputs["fp32"]
     for ref, out in zip(reference, outputs["fp16"], strict=True):
         assert np.isfinite(out).all() and psnr(ref, out, peak_to_peak(artifact.spec, ref)) >= 40
