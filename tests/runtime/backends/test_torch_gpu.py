@@ -82,6 +82,25 @@ def test_the_module_gives_what_onnx_runtime_gives_on_the_same_export(
     assert np.abs(restored - expected).max() <= FP32_TOLERANCE * output_scale(expected)
 
 
+def test_a_restorer_runs_on_the_torch_engine_as_on_onnx_runtime(tiny_learned: TinyLearned) -> None:
+    """The Restorer's own checks accept the engine, and the restored uint8 crops are those of
+    ONNX Runtime within one level (float32 rounding may move a value across a .5)."""
+    from facert.stages.restore.restorer import Restorer
+
+    artifact = tiny_learned("codeformer")
+    size = artifact.spec.input_size
+    crops = np.random.default_rng(2).integers(0, 256, (3, size, size, 3), dtype=np.uint8)
+    restored = {}
+    with one_thread():
+        for label, engine in (
+            ("ort", OrtSession(artifact.path(FP32_GRAPH))),
+            ("torch", tiny_engine(artifact, "codeformer")),
+        ):
+            with Restorer(artifact, engine) as restorer:
+                restored[label] = restorer.restore(crops).astype(np.int16)
+    assert np.abs(restored["ort"] - restored["torch"]).max() <= 1
+
+
 def test_ispl_is_built_weight_free_from_its_structure(settings) -> None:
     artifact = find_artifact(settings.cache_dir, get_spec("ispl"))
     source = module_source(artifact)
