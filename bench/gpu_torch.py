@@ -84,6 +84,7 @@ def torch_backend(rounds: int, batches: tuple[int, ...] = BATCHES) -> dict[str, 
             image = faces(batch)
             bound = engine.bind_inputs({"image": image.shape})
             bound["image"].copy_(torch.from_numpy(image))
+            torch.cuda.synchronize()  # written before the engine's stream reads it
             run = functools.partial(engine.run_bound, None)  # replays and synchronizes
             fast[batch] = median_ms(run, lambda: None, rounds) / batch
             fp16_out[batch] = engine.run_bound(None)["restored"].cpu().numpy()

@@ -300,6 +300,7 @@ def test_cuda_graph_replay_equals_eager_runs_and_streams_interoperate(
             views = graphs.bind_inputs({"image": image.shape})
             assert hasattr(views["image"], "__cuda_array_interface__")
             views["image"].copy_(torch.from_numpy(image))
+            torch.cuda.synchronize()  # written before ``stream`` reads it
             bound = graphs.run_bound(stream)["restored"]
             stream.synchronize()
             same = 1e-3 * output_scale(replayed)  # the same graph on the same input
