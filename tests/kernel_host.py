@@ -108,8 +108,10 @@ def _frame_arguments(frame: np.ndarray) -> list[Any]:
 
 def _suffix(tensor: np.ndarray, shape: tuple[int, ...], name: str) -> str:
     """ "f32" or "f16" for a C-contiguous float tensor of ``shape``."""
-    if tensor.shape != shape or not tensor.flags.c_contiguous:
-        raise ValueError(f"{name} must be C-contiguous {shape}, got {tensor.shape}")
+    if tensor.shape != shape:
+        raise ValueError(f"{name} must be {shape}, got {tensor.shape}")
+    if not tensor.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous, got strides {tensor.strides}")
     if tensor.dtype not in (np.float32, np.float16):
         raise ValueError(f"{name} must be float32 or float16, got {tensor.dtype}")
     return "f32" if tensor.dtype == np.float32 else "f16"

@@ -131,3 +131,24 @@ def test_float_to_half_rounds_to_nearest_even(library: ctypes.CDLL) -> None:
     nan = np.isnan(values)
     assert np.array_equal(out[~nan], expected[~nan].view(np.uint16))
     assert np.all(np.isnan(out[nan].view(np.float16)))
+
+
+@pytest.mark.parametrize("source", sorted(KERNELS))
+def test_nvrtc_compiles_without_any_system_header(source: str) -> None:
+    """NVRTC (the nvidia-cuda-nvrtc wheel, no GPU needed) builds each source with only pixels.cuh
+    given to it, for the oldest and newest architectures."""
+    nvrtc = pytest.importorskip("cuda.bindings.nvrtc", reason="cuda-python's NVRTC not installed")
+    header = (SOURCE_DIR / "pixels.cuh").read_bytes()
+    for architecture in ("sm_75", "sm_120"):
+        error, program = nvrtc.nvrtcCreateProgram(
+            (SOURCE_DIR / source).read_bytes(), source.encode(), 1, [header], [b"pixels.cuh"]
+        )
+        assert error == nvrtc.nvrtcResult.NVRTC_SUCCESS
+        options = [f"--gpu-architecture={architecture}".encode(), b"-std=c++17"]
+        (result,) = nvrtc.nvrtcCompileProgram(program, len(options), options)
+        _, size = nvrtc.nvrtcGetProgramLogSize(program)
+        log = b" " * size
+        nvrtc.nvrtcGetProgramLog(program, log)
+        nvrtc.nvrtcDestroyProgram(program)
+        assert result == nvrtc.nvrtcResult.NVRTC_SUCCESS, log.decode(errors="replace")
+        assert b"warning" not in log, log.decode(errors="replace")
