@@ -89,12 +89,12 @@ FACERT_HD float fx_rint(float x) {
 #endif
 }
 
-FACERT_HD float fx_clamp(float x, float low, float high) {
-  return x < low ? low : (x > high ? high : x);
+FACERT_HD float fx_clamp(float x, float low, float high) {  // NaN -> low
+  return x >= low ? (x <= high ? x : high) : low;
 }
 
 FACERT_HD int fx_clamp_level(float level) {  // saturate_cast<uchar> of an already rounded value
-  return level <= 0.0f ? 0 : (level >= 255.0f ? 255 : (int)level);
+  return level >= 255.0f ? 255 : (level > 0.0f ? (int)level : 0);  // NaN -> 0
 }
 
 // ---- half precision (IEEE binary16 as its uint16 bits) -----------------------------------------
@@ -209,11 +209,13 @@ FACERT_HD float fx_bilinear(const FxSample& s, float p00, float p01, float p10, 
   return fx_fma(s.b, fx_sub(v1, v0), v0);
 }
 
-// OpenCV's BORDER_REFLECT_101 index (gfedcb|abcdefgh|gfedcba); a line of one pixel replicates.
+// OpenCV's BORDER_REFLECT_101 index (gfedcb|abcdefgh|gfedcba), periodic with period 2 (n - 1);
+// a line of one pixel replicates.
 FACERT_HD int fx_reflect101(int p, int length) {
   if (length == 1) return 0;
-  while (p < 0 || p >= length) p = p < 0 ? -p : 2 * length - 2 - p;
-  return p;
+  int period = 2 * (length - 1);
+  p = (p < 0 ? -p : p) % period;
+  return p < length ? p : period - p;
 }
 
 // ---- warp-crop ---------------------------------------------------------------------------------

@@ -116,3 +116,20 @@ def test_off_frame_crop_is_the_border(kernels: HostKernels) -> None:
     border = np.float32(np.array([135, 133, 132], np.float32) * np.float32(1 / 255))
     assert np.array_equal(out[0, :, 0, 0], border)
     assert np.all(out == out[:, :, :1, :1])
+
+
+def test_far_off_frame_reflection(kernels: HostKernels) -> None:
+    """Reflect101 many frame widths away from the frame folds back as OpenCV's loop does."""
+    rng = np.random.default_rng(4)
+    frame = pitched_frame(rng, 23, 37)
+    affines = [
+        np.array([[0.9, 0.2, 3000.0], [-0.2, 0.9, -2500.0]]),
+        np.array([[2.0, 0.0, -900.0], [0.0, 2.0, 700.0]]),
+    ]
+    with opencv_ipp(False):
+        crops = np.stack(
+            [warp_crop(np.ascontiguousarray(frame), a, SIZE, border="reflect101") for a in affines]
+        )
+    out = np.empty((2, 3, SIZE, SIZE), np.float32)
+    kernels.warp_crop(frame, warp_plan(affines, SPEC, "reflect101"), out)
+    assert np.abs(out - to_tensor(crops, SPEC)).max() <= 1e-3
