@@ -176,3 +176,27 @@ def test_only_the_tiles_change(kernels: HostKernels) -> None:
     x0, y0, x1, y1 = plan.face_params[0, 1:5].astype(int)
     assert plan.tiles.min(axis=0).tolist() == [x0 // 16 * 16, y0 // 16 * 16]
     assert np.all(plan.tiles < [x1, y1])
+
+
+def test_full_size_faces_at_1080p(kernels: HostKernels) -> None:
+    """Two 512 faces (256 and 512 frame pixels wide, rotated, overlapping) in a 1080p frame, as
+    the CPU path runs by default (IPP on)."""
+    rng = np.random.default_rng(11)
+    spec = dataclasses.replace(SPEC, input_size=512)
+    small = rng.integers(0, 256, (135, 240, 3), dtype=np.uint8)
+    frame = cv2.resize(small, (1920, 1080), interpolation=cv2.INTER_CUBIC)
+    affines = []
+    for centre, crop_per_pixel, angle in (((900, 500), 1.0, 0.17), ((1100, 600), 2.0, -0.3)):
+        cos, sin = np.cos(angle) * crop_per_pixel, np.sin(angle) * crop_per_pixel
+        affine = np.array([[cos, -sin, 0.0], [sin, cos, 0.0]])
+        affine[:, 2] = 256 - affine[:, :2] @ np.asarray(centre, np.float64)
+        affines.append(affine)
+    noise = rng.uniform(-1.05, 1.05, (64, 64, 6)).astype(np.float32)
+    output = cv2.resize(noise, (512, 512), interpolation=cv2.INTER_CUBIC)
+    output = np.ascontiguousarray(output.transpose(2, 0, 1).reshape(2, 3, 512, 512))
+    expected = paste_faces(frame, list(from_tensor(output, spec)), affines, 1.0)
+    actual = frame.copy()
+    kernels.blend(actual, output, blend_plan(affines, spec, frame.shape[:2]))
+    assert [paste_path(a, 512, 1.0, frame.shape) for a in affines] == ["profiles", "profiles"]
+    assert np.count_nonzero(np.any(actual != frame, axis=2)) > 250_000  # both faces pasted
+    check(expected, actual)

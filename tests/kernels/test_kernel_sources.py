@@ -152,3 +152,12 @@ def test_nvrtc_compiles_without_any_system_header(source: str) -> None:
         nvrtc.nvrtcDestroyProgram(program)
         assert result == nvrtc.nvrtcResult.NVRTC_SUCCESS, log.decode(errors="replace")
         assert b"warning" not in log, log.decode(errors="replace")
+
+
+def test_header_constants_match_the_plans() -> None:
+    """The blend's parameter count and tile size are written twice: in the header and plan.py."""
+    from facert.kernels.plan import BLEND_PARAMS, TILE
+
+    header = (SOURCE_DIR / "pixels.cuh").read_text()
+    assert re.search(rf"#define FACERT_BLEND_PARAMS {BLEND_PARAMS}\b", header)
+    assert re.search(rf"#define FACERT_TILE {TILE}\b", header)
