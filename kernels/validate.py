@@ -57,9 +57,9 @@ def array_interface(value: Any, name: str) -> dict[str, Any]:
     return interface
 
 
-def _pointer(interface: dict[str, Any], name: str, writable: bool) -> int:
+def _pointer(interface: dict[str, Any], name: str, writable: bool, empty: bool = False) -> int:
     pointer, read_only = interface["data"]
-    if not pointer:
+    if not pointer and not empty:  # an empty array may have no memory
         raise UsageError(f"{name}: a null device pointer")
     if writable and read_only:
         raise UsageError(f"{name}: is read-only, the kernel writes it")
@@ -109,7 +109,7 @@ def tensor_layout(
         )
     if math.prod(found) * itemsize >= _LIMIT:
         raise UsageError(f"{name}: {list(found)} exceeds the kernels' 2 GiB")
-    pointer = _pointer(interface, name, writable)
+    pointer = _pointer(interface, name, writable, empty=math.prod(found) == 0)
     if pointer % itemsize:
         raise UsageError(f"{name}: address {pointer:#x} is not {itemsize}-byte aligned")
     return TensorLayout(pointer, found, half)
