@@ -9,7 +9,8 @@
    tensorrt, ort-gpu, torch-cuda) whether it runs here or why not.
 3. Runs every ``gpu``/``trt`` marked test of tests/ (pytest, JUnit XML parsed): each is "passed",
    "failed" (with its message) or "not run" (with the skip reason).
-4. Benches GFPGAN (bench/gpu_bench.py): PyTorch eager FP32/FP16, TrtEngine where a flavour runs.
+4. Checks facert's CUDA kernels (bench/gpu_kernels.py): results vs the CPU reference, time per face.
+5. Benches GFPGAN (bench/gpu_bench.py): PyTorch eager FP32/FP16, TrtEngine where a flavour runs.
 
 On a machine without a GPU everything is "not run" and the script exits 0; it exits 1 when a test
 failed or a bench raised. Each step gets what is left of ``--budget`` seconds.
@@ -220,6 +221,21 @@ def bench(
     return results
 
 
+def kernel_check(rounds: int, left: Callable[[], float]) -> dict[str, Any]:
+    """bench/gpu_kernels.py's report: the kernels vs the CPU reference, and their time per face."""
+    import gpu_kernels
+
+    if left() < 30:
+        return {"kernels": "not run: too little of the time budget left"}
+    return gpu_kernels.run(max(rounds, 10))
+
+
+def kernels_failed(report: dict[str, Any]) -> bool:
+    import gpu_kernels
+
+    return "error" in report or gpu_kernels.failed(report)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "gpu-check.json")
@@ -239,7 +255,8 @@ def main() -> int:
         ("device", device),
         ("versions", versions),
         ("available", availability),
-        ("tests", lambda: run_tests(max(left() - 60, 30), workdir)),
+        ("tests", lambda: run_tests(max(left() - 90, 30), workdir)),
+        ("kernels", lambda: kernel_check(args.rounds, left)),
         ("bench", lambda: bench(report["available"], args.rounds, workdir, left)),
     ):
         try:
@@ -252,6 +269,7 @@ def main() -> int:
             failed = True
     left_out = WHEELS / "left-out.json"
     report["wheels left out"] = json.loads(left_out.read_text()) if left_out.is_file() else []
+    failed |= kernels_failed(report.get("kernels", {}))
     failed |= any(
         t.get("outcome") == "failed"
         for t in report.get("tests", {}).values()
