@@ -68,7 +68,7 @@ class Gpu:
 
     def frame(self, frame: np.ndarray) -> Any:
         """A pitched device copy of an (H, W, 3) uint8 frame, its view."""
-        from facert.backends.cuda.memory import PitchedBuffer, copy_2d_async
+        from facert.backends.cuda.pitched import PitchedBuffer, copy_2d_async
 
         height, width = frame.shape[:2]
         buffer = self.stack.enter_context(PitchedBuffer(height, width))
@@ -98,7 +98,8 @@ class Gpu:
 
     def download(self, view: Any) -> np.ndarray:
         """The host copy of a view (pitched frames row by row)."""
-        from facert.backends.cuda.memory import copy_2d_async, copy_async
+        from facert.backends.cuda.memory import copy_async
+        from facert.backends.cuda.pitched import copy_2d_async
 
         host = np.empty(view.shape, view.dtype)
         if view.strides is None:

@@ -3,8 +3,9 @@
 Each is a :class:`facert.backends.base.Lifecycle`: the constructor records sizes only, :meth:`open`
 allocates, :meth:`close` frees (twice a no-op), ``__del__`` only warns. Each pointer has exactly one
 owner, the object that allocated it; everything else holds a view that keeps its owner referenced:
-:class:`DeviceView` (``__cuda_array_interface__``, for TensorRT bindings and for CuPy/PyTorch
-interop) and the numpy arrays of :meth:`PinnedBuffer.array`. Closing an owner frees its memory
+:class:`DeviceView` (``__cuda_array_interface__`` and DLPack, for TensorRT bindings, facert's
+kernels and CuPy/PyTorch interop) and the numpy arrays of :meth:`PinnedBuffer.array`. Pitched
+frames are :mod:`facert.backends.cuda.pitched`'s, events :mod:`facert.backends.cuda.events`'. Closing an owner frees its memory
 whatever views remain: an engine closes its buffers in its own ``close``, after its last run.
 
 Every copy takes a stream and is asynchronous on it; :meth:`Stream.synchronize` waits.
@@ -291,81 +292,3 @@ class PinnedBuffer(_Allocation):
         memory = (ctypes.c_byte * max(nbytes, 1)).from_address(self._pointer)
         memory._facert_owner = self  # the view's base chain keeps us alive
         return np.frombuffer(memory, dtype=dtype, count=math.prod(shape)).reshape(shape)
-
-
-class PitchedBuffer(Lifecycle):
-    """Device memory for a ``height`` x ``width`` x 3 uint8 frame whose rows are ``pitch`` bytes
-    apart (``cudaMallocPitch`` picks the pitch, >= 3 ``width``, for aligned row access); its sole
-    owner. :meth:`frame_view` gives the frame kernels take (strides ``(pitch, 3, 1)``)."""
-
-    def __init__(self, height: int, width: int, device: int = 0) -> None:
-        if height < 1 or width < 1:
-            raise UsageError(f"a pitched frame needs a positive size, not {height}x{width}")
-        self.height, self.width, self.device = int(height), int(width), device
-        self._pointer = 0
-        self.pitch = 0
-
-    def __repr__(self) -> str:
-        return f"PitchedBuffer({self.height}x{self.width}x3, device={self.device})"
-
-    def _acquire(self) -> None:
-        set_device(self.device)
-        runtime = cuda_runtime()
-        pointer, pitch = call(
-            f"cudaMallocPitch({3 * self.width}, {self.height})",
-            runtime.cudaMallocPitch(3 * self.width, self.height),
-        )
-        self._pointer, self.pitch = int(pointer), int(pitch)
-
-    def _release(self) -> None:
-        pointer, self._pointer = self._pointer, 0
-        call("cudaFree", cuda_runtime().cudaFree(pointer))
-
-    @property
-    def nbytes(self) -> int:
-        self._require_open()
-        return self.pitch * self.height
-
-    @property
-    def device_pointer(self) -> int:
-        self._require_open()
-        return self._pointer
-
-    def frame_view(self, height: int | None = None, width: int | None = None) -> DeviceView:
-        """The top-left ``height`` x ``width`` frame (default: all of it), (H, W, 3) uint8 BGR
-        with strides ``(pitch, 3, 1)``."""
-        self._require_open()
-        height, width = height or self.height, width or self.width
-        if not (0 < height <= self.height and 0 < width <= self.width):
-            raise UsageError(
-                f"a {height}x{width} frame does not fit this {self.height}x{self.width} buffer"
-            )
-        return DeviceView(self, (height, width, 3), np.uint8, (self.pitch, 3, 1))
-
-
-def copy_2d_async(
-    destination: int,
-    destination_pitch: int,
-    source: int,
-    source_pitch: int,
-    row_bytes: int,
-    rows: int,
-    stream: Any,
-) -> None:
-    """Queue a copy of ``rows`` rows of ``row_bytes`` each between pitched memory (host or
-    device: a host frame into a :class:`PitchedBuffer`, and back) on ``stream``."""
-    runtime = cuda_runtime()
-    kind = runtime.cudaMemcpyKind.cudaMemcpyDefault
-    call(
-        "cudaMemcpy2DAsync",
-        runtime.cudaMemcpy2DAsync(
-            destination,
-            destination_pitch,
-            source,
-            source_pitch,
-            row_bytes,
-            rows,
-            kind,
-            stream_handle(stream),
-        ),
-    )

@@ -123,7 +123,7 @@ def test_torch_takes_a_device_view() -> None:
     torch = pytest.importorskip("torch")
     if not torch.cuda.is_available():
         pytest.skip("not run: torch has no CUDA")
-    from facert.backends.cuda.memory import PitchedBuffer
+    from facert.backends.cuda.pitched import PitchedBuffer
 
     with PitchedBuffer(4, 5) as buffer:
         view = buffer.frame_view()

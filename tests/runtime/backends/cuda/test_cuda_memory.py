@@ -14,10 +14,10 @@ from facert.backends.cuda.events import Event, elapsed_ms
 from facert.backends.cuda.memory import (
     DeviceBuffer,
     PinnedBuffer,
-    PitchedBuffer,
     Stream,
     stream_handle,
 )
+from facert.backends.cuda.pitched import PitchedBuffer
 from facert.errors import DeviceError, UnsupportedError, UsageError
 
 PRESENT = driver_status().present
@@ -150,7 +150,7 @@ def test_only_mapped_pinned_memory_has_a_device_address() -> None:
 def test_a_pitched_frame_round_trip() -> None:
     """A 1080p frame up into pitched memory row by row (cudaMemcpy2DAsync), a view with strides
     (pitch, 3, 1), and back: the bytes it was given (exact: copies only)."""
-    from facert.backends.cuda.memory import copy_2d_async
+    from facert.backends.cuda.pitched import copy_2d_async
 
     frame = np.random.default_rng(0).integers(0, 256, (1080, 1920, 3), dtype=np.uint8)
     with (
