@@ -4,9 +4,10 @@ Each is a :class:`facert.backends.base.Lifecycle`: the constructor records sizes
 allocates, :meth:`close` frees (twice a no-op), ``__del__`` only warns. Each pointer has exactly one
 owner, the object that allocated it; everything else holds a view that keeps its owner referenced:
 :class:`DeviceView` (``__cuda_array_interface__`` and DLPack, for TensorRT bindings, facert's
-kernels and CuPy/PyTorch interop) and the numpy arrays of :meth:`PinnedBuffer.array`. Pitched
-frames are :mod:`facert.backends.cuda.pitched`'s, events :mod:`facert.backends.cuda.events`'. Closing an owner frees its memory
-whatever views remain: an engine closes its buffers in its own ``close``, after its last run.
+kernels and CuPy/PyTorch interop) and the numpy arrays of :meth:`PinnedBuffer.array`. Closing an
+owner frees its memory whatever views remain: an engine closes its buffers in its own ``close``,
+after its last run. Pitched frames: :mod:`facert.backends.cuda.pitched`; events:
+:mod:`facert.backends.cuda.events`.
 
 Every copy takes a stream and is asynchronous on it; :meth:`Stream.synchronize` waits.
 """
