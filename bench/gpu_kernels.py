@@ -119,8 +119,30 @@ class Gpu:
         return host
 
 
-def accuracy(kernels: Any, gpu: Gpu, rng: np.random.Generator) -> dict[str, Any]:
-    """Max differences of each kernel from its CPU reference, and whether within tolerance."""
+class HostMemory:
+    """:class:`Gpu`'s operations on host arrays: :func:`accuracy` with the kernels' host build
+    (tests/kernel_host.py's ``HostKernels``: the same header compiled for the CPU) runs the very
+    same check on a machine without a GPU (tests/bench/test_gpu_kernels.py)."""
+
+    stream = None
+
+    def frame(self, frame: np.ndarray) -> np.ndarray:
+        return np.array(frame, copy=True)
+
+    def array(self, array: np.ndarray) -> np.ndarray:
+        return np.array(array, copy=True, order="C")
+
+    def empty(self, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+        return np.zeros(shape, dtype)
+
+    def download(self, view: np.ndarray) -> np.ndarray:
+        return np.array(view, copy=True)
+
+
+def accuracy(kernels: Any, gpu: Gpu | HostMemory, rng: np.random.Generator) -> dict[str, Any]:
+    """Max differences of each kernel from its CPU reference, and whether within tolerance.
+    ``kernels``: :class:`facert.kernels.launch.CudaKernels` with ``gpu`` a :class:`Gpu`, or the
+    kernels' host build with :class:`HostMemory`."""
     from facert.kernels.plan import blend_plan, resize_plan, warp_plan
     from facert.models.registry import get_spec
     from facert.stages.align.warp import from_tensor, to_tensor, warp_crop
