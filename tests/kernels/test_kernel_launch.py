@@ -237,3 +237,27 @@ def test_no_faces_is_no_launch() -> None:
         Blend(np.zeros((2, 20), np.float32), tiles=np.zeros((0, 2), np.int32)),
         None,
     )
+
+
+@pytest.mark.gpu
+def test_plan_uploads_land_in_device_memory_through_the_ring() -> None:
+    """Ten uploads through a ring of 3 slots (one growing past its first 64 KiB): each lands where
+    its pointers say (read back exactly: copies only)."""
+    from facert.backends.cuda.memory import Stream, copy_async
+    from facert.kernels.uploads import PlanUploads
+
+    rng = np.random.default_rng(3)
+    with Stream() as stream, PlanUploads() as uploads:
+        for round_ in range(10):
+            rows = 40_000 if round_ == 7 else 5
+            arrays = [
+                rng.random((rows, 6), dtype=np.float32),
+                rng.integers(0, 99, (3, 2), dtype=np.int32),
+            ]
+            pointers = uploads.stage(arrays, stream)
+            uploads.done(stream)
+            for array, pointer in zip(arrays, pointers, strict=True):
+                back = np.empty_like(array)
+                copy_async(back.ctypes.data, pointer.address, array.nbytes, stream)
+                stream.synchronize()
+                np.testing.assert_array_equal(back, array)
