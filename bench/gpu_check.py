@@ -3,7 +3,7 @@
     python3 bench/gpu_check.py [--out gpu-check.json] [--budget 420] [--rounds 10]
 
 1. Makes ``facert`` importable from this tree when it is not installed (a package of links under a
-   temporary folder: no build, no network) and installs the wheels carried in ``.whl-gpu/``
+   temporary folder, ``facert.export`` and ``facert.kernels`` included: no build, no network) and installs the wheels carried in ``.whl-gpu/``
    (`make gpu-wheels`) there.
 2. Records the device (driver check, nvidia-smi), the versions, and per flavour (tensorrt-rtx,
    tensorrt, ort-gpu, torch-cuda) whether it runs here or why not.
@@ -55,6 +55,7 @@ def bootstrap() -> None:
     package.mkdir(parents=True, exist_ok=True)
     links = {entry.name: entry for entry in (ROOT / "runtime").iterdir()}
     links["export"] = ROOT / "export"
+    links["kernels"] = ROOT / "kernels"  # facert.kernels (with a fatbin when one was built)
     for name, target in links.items():
         if not (package / name).exists():
             (package / name).symlink_to(target)

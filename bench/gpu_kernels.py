@@ -268,11 +268,17 @@ def run(rounds: int = 20) -> dict[str, Any]:
     status = driver_status()
     if not status.present:
         return {"kernels": f"not run on a GPU: {status.summary()}"}
+    from facert.errors import MissingDependencyError
     from facert.kernels.launch import CudaKernels
 
     rng = np.random.default_rng(11)
     with ExitStack() as stack:
-        kernels = stack.enter_context(CudaKernels())
+        try:
+            kernels = stack.enter_context(CudaKernels())
+        except MissingDependencyError as exc:  # no NVRTC and no fatbin for this GPU
+            return {
+                "kernels": f"not run: {exc} (or build and carry the fatbin: make kernels-fatbin)"
+            }
         gpu = Gpu(stack)
         return {
             "device": status.summary(),

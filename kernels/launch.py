@@ -24,7 +24,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from facert.backends.base import Lifecycle
-from facert.errors import UsageError
+from facert.errors import DeviceError, UsageError
 from facert.kernels.compile import FACERT_SOURCES, KernelSources, arch_of
 from facert.kernels.module import KernelModule, Pointer
 from facert.kernels.uploads import PlanUploads
@@ -86,7 +86,8 @@ def _entry(kernel: str, half: bool) -> str:
 
 class CudaKernels(Lifecycle):
     """facert's kernels on GPU ``device`` (see the module's docstring); ``cache_dir``: where NVRTC's
-    cubins are cached (default: the settings' cache, ``FACERT_CACHE``)."""
+    cubins are cached (default: the settings' cache, ``FACERT_CACHE``). One thread at a time: the
+    plan upload ring is the object's own."""
 
     def __init__(
         self,
@@ -114,8 +115,15 @@ class CudaKernels(Lifecycle):
             from facert.config import load_settings
 
             cache_dir = load_settings().cache_dir
-        image = kernel_image(arch_of(str(status.compute_capability)), cache_dir, self.sources)
-        module = KernelModule(image.data, ENTRY_POINTS, self.device).open()
+        arch = arch_of(str(status.compute_capability))
+        image = kernel_image(arch, cache_dir, self.sources)
+        try:
+            module = KernelModule(image.data, ENTRY_POINTS, self.device).open()
+        except DeviceError as exc:  # a cubin newer than the driver: say which
+            raise DeviceError(
+                f"{exc} (facert's kernels for {arch} from {image.path}; the driver supports "
+                f"CUDA {status.cuda_version})"
+            ) from None
         try:
             self._uploads = PlanUploads(self.device).open()
         except BaseException:
