@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from facert.backends import engine_for
+from facert.backends.base import Lifecycle
 from facert.backends.cuda import require_gpu
 from facert.config import Settings
 from facert.errors import ArtifactError, UnsupportedError, UsageError
@@ -145,4 +146,4 @@ def open_gpu_pipeline(
     nets = detector_engines(settings, ops, detector)
     mtcnn = GpuMtcnn(nets, ops, MtcnnOptions(**dict(detector_options or {})))
     restorer = Restorer(export, engine, options=given)
-    return GpuPipeline(ops, mtcnn, restorer, options).open()
+    return Lifecycle.open(GpuPipeline(ops, mtcnn, restorer, options))
