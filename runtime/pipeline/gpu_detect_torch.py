@@ -17,17 +17,17 @@ from typing import Any
 import numpy as np
 
 from facert.backends.base import HostEngine, TensorInfo
-from facert.errors import UsageError, WeightsError
+from facert.errors import MissingDependencyError, UsageError, WeightsError
 from facert.models.registry import get_spec
 from facert.models.specs.mtcnn import INPUT_NAME, OUTPUT_NAMES
 from facert.models.weights import cached_weights
 
 
 class TorchNet(HostEngine):
-    """MTCNN network ``name`` (pnet, rnet, onet) from the state dict ``weights`` on CUDA GPU
-    ``device``."""
+    """MTCNN network ``name`` (pnet, rnet, onet) from the state dict ``weights`` on torch device
+    ``device`` ("cuda:0"; "cpu" for the tests: no stream, bound views are torch CPU tensors)."""
 
-    def __init__(self, name: str, weights: Path, device: int = 0) -> None:
+    def __init__(self, name: str, weights: Path, device: str = "cuda:0") -> None:
         if name not in OUTPUT_NAMES:
             raise UsageError(f"no MTCNN network {name!r}; networks: {sorted(OUTPUT_NAMES)}")
         self.network = name
@@ -47,12 +47,17 @@ class TorchNet(HostEngine):
         return str(self.weights)
 
     def _acquire(self) -> None:
-        from facert.backends.torch_forms import import_torch
-        from facert.export.families.mtcnn.export import load_network
+        try:
+            import torch
 
-        torch = import_torch()
+            from facert.export.families.mtcnn.export import load_network
+        except ImportError:
+            raise MissingDependencyError(
+                "MTCNN on torch needs PyTorch and facert's export code: pip install "
+                "'facert[export]' (a CUDA build of torch for a GPU)"
+            ) from None
         module = load_network(self.network, self.weights, get_spec("mtcnn"))
-        self._module = module.to(torch.device("cuda", self.device))
+        self._module = module.to(torch.device(self.device))
         self._torch = torch
         self._inputs = {INPUT_NAME: TensorInfo((None, 3, None, None), np.dtype(np.float32))}
         self._outputs = {
@@ -73,23 +78,26 @@ class TorchNet(HostEngine):
         shape = tuple(int(d) for d in shapes[INPUT_NAME])
         count = int(np.prod(shape))
         if self._input is None or self._input.numel() < count:
-            self._input = self._torch.empty(
-                count, dtype=self._torch.float32, device=f"cuda:{self.device}"
-            )
+            self._input = self._torch.empty(count, dtype=self._torch.float32, device=self.device)
         self._bound_shape = shape
         return {INPUT_NAME: self._input[:count].view(shape)}
 
     def run_bound(self, stream: Any) -> dict[str, Any]:
         """Queue the network on ``stream`` over the bound input; its outputs, contiguous."""
+        import contextlib
+
         from facert.backends.cuda.memory import stream_handle
 
         self._require_open()
         torch = self._torch
-        external = torch.cuda.ExternalStream(stream_handle(stream), device=f"cuda:{self.device}")
         shape = self._bound_shape  # the view bind_inputs returned shares this storage
         if not shape:
             raise UsageError(f"{self.network}: bind_inputs before run_bound")
-        with torch.inference_mode(), torch.cuda.stream(external):
+        on_stream: Any = contextlib.nullcontext()
+        if self.device != "cpu":
+            external = torch.cuda.ExternalStream(stream_handle(stream), device=self.device)
+            on_stream = torch.cuda.stream(external)
+        with torch.inference_mode(), on_stream:
             outputs = self._module(self._input[: int(np.prod(shape))].view(shape))
         self._outputs_held = {
             name: tensor.contiguous()
@@ -98,7 +106,7 @@ class TorchNet(HostEngine):
         return dict(self._outputs_held)
 
 
-def torch_nets(cache_dir: Path, device: int = 0) -> dict[str, TorchNet]:
+def torch_nets(cache_dir: Path, device: str = "cuda:0") -> dict[str, TorchNet]:
     """The three networks (not opened) from the cache's MTCNN weights."""
     found = cached_weights(get_spec("mtcnn"), cache_dir)
     if not found:

@@ -97,9 +97,9 @@ def detector_engines(settings: Settings, ops: DeviceOps, detector: str) -> dict[
     Runtime on the CPU behind the binding protocol."""
     spec = detector_spec(detector)
     try:
-        from facert.backends.torch_gpu import torch_unavailable
+        import torch
 
-        on_torch = torch_unavailable() is None
+        on_torch = bool(torch.cuda.is_available())
     except ImportError:
         on_torch = False
     if on_torch:
