@@ -194,7 +194,8 @@ class GpuPipeline(Lifecycle):
             shapes.update({name: (stop - start,) for name in feed})
             bound = engine.bind_inputs(shapes)
             for name, per_face in feed.items():
-                staged = ops.host(f"option.{name}", (stop - start,), np.float32)
+                # one staging array per batch: the uploads are queued, not done
+                staged = ops.host(f"option.{name}.{index}", (stop - start,), np.float32)
                 staged[...] = per_face[start:stop]
                 ops.upload(bound[name], staged)
             ops.event(f"crop.{index}").record()

@@ -184,3 +184,41 @@ def test_input_errors_are_one_line(pipelines: tuple[Pipeline, GpuPipeline]) -> N
     _, gpu = pipelines
     with pytest.raises(InputError, match=r"expected an \(H, W, 3\) uint8 BGR image"):
         gpu.enhance(np.zeros((8, 8), np.uint8))
+
+
+def test_a_restorer_with_an_option_gets_it_per_face(
+    kernels: object,
+    mtcnn_artifact: Artifact,
+    tiny_learned: Callable[[str], Artifact],
+    frames: dict[str, np.ndarray],
+) -> None:
+    """CodeFormer's fidelity goes to the engine's option input as the CPU restorer feeds it: the
+    GPU result matches the CPU one at the same fidelity, not the one at another fidelity."""
+    tiny = tiny_learned("codeformer")
+    frame = frames["two_faces"]
+    expected = {}
+    for fidelity in (0.3, 1.0):
+        cpu = Pipeline(
+            MtcnnDetector.from_artifact(mtcnn_artifact, threads=1),
+            Restorer.from_artifact(tiny, threads=1, options={"fidelity": fidelity}),
+        )
+        with Lifecycle.open(cpu):
+            expected[fidelity] = cpu.enhance(frame).image
+    ops = HostOps(kernels)  # type: ignore[arg-type]
+    nets = {
+        name: HostBound(engine_for(mtcnn_artifact.path(f"{name}.onnx"), threads=1), ops, name)
+        for name in NETWORKS
+    }
+    engine = HostBound(engine_for(tiny.path(tiny.spec.onnx_files[0]), threads=1), ops, "restorer")
+    restorer = Restorer(tiny, engine, options={"fidelity": 0.3})
+    gpu = GpuPipeline(ops, GpuMtcnn(nets, ops), restorer)  # type: ignore[arg-type]
+    with Lifecycle.open(gpu):
+        result = gpu.enhance(frame)
+    assert len(result.faces) == 2
+    np.testing.assert_array_equal(result.face_options["fidelity"], np.float32([0.3, 0.3]))
+    mask = paste_boxes(result.faces, frame.shape)
+    assert psnr_over(result.image, expected[0.3], mask) >= PSNR_BAR
+    assert (
+        psnr_over(result.image, expected[1.0], mask)
+        < psnr_over(result.image, expected[0.3], mask) - 10
+    )
