@@ -16,7 +16,7 @@ LOCK_PYTHON  := 3.11
 TORCH  ?= torch==2.13.0+cpu
 PIP_TOOLS := pip-tools==7.7.0
 
-.PHONY: venv models demo test test-fast test-slow test-wheel test-latest lock lint bench gpu-check gpu-wheels clean
+.PHONY: venv models demo test test-fast test-slow test-wheel test-latest lock lint bench gpu-check gpu-wheels kernels-fatbin clean
 
 venv: $(STAMP)
 
@@ -110,6 +110,13 @@ GPU_REPORT ?= gpu-check.json
 GPU_WHEELS ?=
 gpu-check:
 	$(GPU_PYTHON) bench/gpu_check.py --out $(GPU_REPORT)
+
+# The prebuilt kernels (facert.kernels.fatbin): kernels/facert_kernels.fatbin for sm_75, 86, 87, 89,
+# 90 and 120 (+ PTX) with nvcc, and kernels/facert_kernels.json (its archs and sources' sha256).
+# Not committed; a wheel built afterwards ships both. Without them kernels compile with NVRTC.
+NVCC ?= $(if $(wildcard /usr/local/cuda/bin/nvcc),/usr/local/cuda/bin/nvcc,nvcc)
+kernels-fatbin: $(STAMP)
+	$(BIN)/python -m facert.kernels.fatbin --nvcc $(NVCC)
 
 gpu-wheels: $(STAMP)
 	$(BIN)/python bench/gpu_wheels.py $(GPU_WHEELS)

@@ -14,5 +14,5 @@ setup(
         for package, folder in ROOTS.items()
         for name in [package, *(f"{package}.{sub}" for sub in find_packages(folder))]
     ],
-    package_data={"facert.kernels": ["*.cu", "*.cuh", "*.fatbin"]},
+    package_data={"facert.kernels": ["*.cu", "*.cuh", "*.fatbin", "facert_kernels.json"]},
 )

@@ -3,13 +3,14 @@
     python3 bench/gpu_check.py [--out gpu-check.json] [--budget 420] [--rounds 10]
 
 1. Makes ``facert`` importable from this tree when it is not installed (a package of links under a
-   temporary folder: no build, no network) and installs the wheels carried in ``.whl-gpu/``
+   temporary folder, ``facert.export`` and ``facert.kernels`` included: no build, no network) and installs the wheels carried in ``.whl-gpu/``
    (`make gpu-wheels`) there.
 2. Records the device (driver check, nvidia-smi), the versions, and per flavour (tensorrt-rtx,
    tensorrt, ort-gpu, torch-cuda) whether it runs here or why not.
 3. Runs every ``gpu``/``trt`` marked test of tests/ (pytest, JUnit XML parsed): each is "passed",
    "failed" (with its message) or "not run" (with the skip reason).
-4. Benches GFPGAN (bench/gpu_bench.py): PyTorch eager FP32/FP16, TrtEngine where a flavour runs;
+4. Checks facert's CUDA kernels (bench/gpu_kernels.py): results vs the CPU reference, time per face.
+5. Benches GFPGAN (bench/gpu_bench.py): PyTorch eager FP32/FP16, TrtEngine where a flavour runs;
    and the whole GPU frame pipeline at 1080p with 1, 4 and 8 faces (bench/gpu_pipeline.py; needs
    MTCNN's weights in ``FACERT_CACHE``).
 
@@ -56,6 +57,7 @@ def bootstrap() -> None:
     package.mkdir(parents=True, exist_ok=True)
     links = {entry.name: entry for entry in (ROOT / "runtime").iterdir()}
     links["export"] = ROOT / "export"
+    links["kernels"] = ROOT / "kernels"  # facert.kernels (with a fatbin when one was built)
     for name, target in links.items():
         if not (package / name).exists():
             (package / name).symlink_to(target)
@@ -236,6 +238,21 @@ def frame_pipeline(rounds: int, workdir: Path, left: Callable[[], float]) -> Any
     return gpu_pipeline.gpu_run(rounds, cache)
 
 
+def kernel_check(rounds: int, left: Callable[[], float]) -> dict[str, Any]:
+    """bench/gpu_kernels.py's report: the kernels vs the CPU reference, and their time per face."""
+    import gpu_kernels
+
+    if left() < 30:
+        return {"kernels": "not run: too little of the time budget left"}
+    return gpu_kernels.run(max(rounds, 10))
+
+
+def kernels_failed(report: dict[str, Any]) -> bool:
+    import gpu_kernels
+
+    return "error" in report or gpu_kernels.failed(report)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "gpu-check.json")
@@ -255,7 +272,8 @@ def main() -> int:
         ("device", device),
         ("versions", versions),
         ("available", availability),
-        ("tests", lambda: run_tests(max(left() - 60, 30), workdir)),
+        ("tests", lambda: run_tests(max(left() - 90, 30), workdir)),
+        ("kernels", lambda: kernel_check(args.rounds, left)),
         ("bench", lambda: bench(report["available"], args.rounds, workdir, left)),
     ):
         try:
@@ -268,6 +286,7 @@ def main() -> int:
             failed = True
     left_out = WHEELS / "left-out.json"
     report["wheels left out"] = json.loads(left_out.read_text()) if left_out.is_file() else []
+    failed |= kernels_failed(report.get("kernels", {}))
     failed |= any(
         t.get("outcome") == "failed"
         for t in report.get("tests", {}).values()

@@ -26,10 +26,14 @@ def test_without_a_gpu_everything_is_not_run_and_the_exit_code_is_0(tmp_path: Pa
     assert set(report["available"]) == {"tensorrt-rtx", "tensorrt", "ort-gpu", "torch-cuda"}
     assert all(state.startswith(reason) for state in report["available"].values())
     assert all(state.startswith(reason) for state in report["bench"].values())
+    assert report["kernels"]["kernels"].startswith(
+        "not run on a GPU: no NVIDIA GPU: no NVIDIA driver (libcuda.so.1"
+    )
     tests = report["tests"]
     assert (
         "tests.runtime.backends.test_trt::test_outputs_match_onnx_runtime_cpu_at_every_batch"
         in tests
     )
+    assert "tests.kernels.test_kernel_module::test_a_tiny_kernel_runs_on_the_gpu" in tests
     assert {test["outcome"] for test in tests.values()} == {"not run"}
     assert report["versions"]["numpy"]

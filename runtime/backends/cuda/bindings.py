@@ -56,3 +56,32 @@ def set_device(device: int) -> None:
     require_gpu(device, purpose="CUDA memory and streams")
     runtime = cuda_runtime()
     call(f"cudaSetDevice({device})", runtime.cudaSetDevice(device))
+
+
+def cuda_driver() -> Any:
+    """The ``cuda.bindings.driver`` module (the driver API: modules and kernel launches, in the
+    primary context the runtime API made current); :class:`MissingDependencyError` as
+    :func:`cuda_runtime`."""
+    try:
+        from cuda.bindings import driver
+    except ImportError:
+        raise MissingDependencyError(
+            f"the GPU backends need cuda-python (cuda.bindings): {CUDA_EXTRAS}"
+        ) from None
+    return driver
+
+
+def driver_call(what: str, result: Any) -> Any:
+    """:func:`call` for the driver API: its ``CUresult`` named (``CUDA_ERROR_INVALID_IMAGE``)."""
+    error, *values = result if isinstance(result, tuple) else (result,)
+    if int(error) != 0:
+        code, name = cuda_driver().cuGetErrorName(error)
+        text = (
+            name.decode()
+            if int(code) == 0 and isinstance(name, bytes)
+            else f"CUresult {int(error)}"
+        )
+        raise DeviceError(f"CUDA {what} failed: {text}")
+    if not values:
+        return None
+    return values[0] if len(values) == 1 else tuple(values)

@@ -10,7 +10,14 @@ import pytest
 
 from facert.backends.cuda import driver_status
 from facert.backends.cuda.bindings import call, cuda_runtime
-from facert.backends.cuda.memory import DeviceBuffer, PinnedBuffer, Stream, stream_handle
+from facert.backends.cuda.events import Event, elapsed_ms
+from facert.backends.cuda.memory import (
+    DeviceBuffer,
+    PinnedBuffer,
+    Stream,
+    stream_handle,
+)
+from facert.backends.cuda.pitched import PitchedBuffer
 from facert.errors import DeviceError, UnsupportedError, UsageError
 
 PRESENT = driver_status().present
@@ -18,7 +25,14 @@ PRESENT = driver_status().present
 
 def test_constructors_are_cheap_and_closing_unopened_is_a_no_op() -> None:
     """No GPU needed: nothing is allocated (or imported) before open()."""
-    for resource in (Stream(), DeviceBuffer(1024), PinnedBuffer(1024)):
+    for resource in (
+        Stream(),
+        DeviceBuffer(1024),
+        PinnedBuffer(1024),
+        PinnedBuffer(1024, mapped=True),
+        PitchedBuffer(1080, 1920),
+        Event(),
+    ):
         assert not resource.is_open
         resource.close()
         resource.close()
@@ -27,7 +41,18 @@ def test_constructors_are_cheap_and_closing_unopened_is_a_no_op() -> None:
 
 
 @pytest.mark.skipif(PRESENT, reason="a GPU is present")
-@pytest.mark.parametrize("resource", [Stream(), DeviceBuffer(64), PinnedBuffer(64)], ids=repr)
+@pytest.mark.parametrize(
+    "resource",
+    [
+        Stream(),
+        DeviceBuffer(64),
+        PinnedBuffer(64),
+        PinnedBuffer(64, mapped=True),
+        PitchedBuffer(4, 4),
+        Event(),
+    ],
+    ids=repr,
+)
 def test_without_a_gpu_opening_a_resource_is_one_line(resource: Stream) -> None:
     with pytest.raises(UnsupportedError) as caught:
         resource.open()
@@ -109,3 +134,83 @@ def test_a_pinned_view_keeps_its_buffer_alive() -> None:
     owner = view.base._facert_owner  # type: ignore[union-attr]
     assert owner.is_open
     owner.close()
+
+
+def test_a_pitched_frame_needs_a_size() -> None:
+    with pytest.raises(UsageError, match="a pitched frame needs a positive size, not 0x1920"):
+        PitchedBuffer(0, 1920)
+
+
+def test_only_mapped_pinned_memory_has_a_device_address() -> None:
+    with pytest.raises(RuntimeError, match="is not open"):
+        PinnedBuffer(64).device_view((16,), np.float32)
+
+
+@pytest.mark.gpu
+def test_a_pitched_frame_round_trip() -> None:
+    """A 1080p frame up into pitched memory row by row (cudaMemcpy2DAsync), a view with strides
+    (pitch, 3, 1), and back: the bytes it was given (exact: copies only)."""
+    from facert.backends.cuda.pitched import copy_2d_async
+
+    frame = np.random.default_rng(0).integers(0, 256, (1080, 1920, 3), dtype=np.uint8)
+    with (
+        Stream() as stream,
+        PitchedBuffer(1080, 1920) as pitched,
+        PinnedBuffer(frame.nbytes) as pinned,
+    ):
+        assert pitched.pitch >= 3 * 1920
+        view = pitched.frame_view()
+        assert view.__cuda_array_interface__["strides"] == (pitched.pitch, 3, 1)
+        assert pitched.frame_view(720, 1280).shape == (720, 1280, 3)
+        with pytest.raises(UsageError, match="does not fit this 1080x1920 buffer"):
+            pitched.frame_view(1081, 1920)
+        host = pinned.array(frame.shape, np.uint8)
+        host[...] = frame
+        row = 3 * 1920
+        copy_2d_async(pitched.device_pointer, pitched.pitch, pinned.pointer, row, row, 1080, stream)
+        stream.synchronize()
+        host[...] = 0
+        copy_2d_async(pinned.pointer, row, pitched.device_pointer, pitched.pitch, row, 1080, stream)
+        stream.synchronize()
+        np.testing.assert_array_equal(host, frame)
+
+
+@pytest.mark.gpu
+def test_mapped_pinned_memory_is_seen_by_the_device() -> None:
+    """Host writes to mapped memory, copied on the GPU from its DEVICE address into device memory
+    and back into an ordinary pinned buffer: the same bytes (exact: copies only)."""
+    from facert.backends.cuda.memory import copy_async
+
+    data = np.arange(256, dtype=np.float32)
+    with (
+        Stream() as stream,
+        PinnedBuffer(data.nbytes, mapped=True) as mapped,
+        DeviceBuffer(data.nbytes) as device,
+        PinnedBuffer(data.nbytes) as back,
+    ):
+        mapped.array(data.shape, np.float32)[...] = data
+        view = mapped.device_view(data.shape, np.float32)
+        assert view.pointer == mapped.device_pointer
+        copy_async(device.pointer, view.pointer, data.nbytes, stream)
+        copy_async(back.pointer, device.pointer, data.nbytes, stream)
+        stream.synchronize()
+        np.testing.assert_array_equal(back.array(data.shape, np.float32), data)
+        with pytest.raises(UsageError, match="needs a PinnedBuffer"):
+            _ = back.device_pointer
+
+
+@pytest.mark.gpu
+def test_events_time_the_work_between_them() -> None:
+    from facert.backends.cuda.memory import copy_async
+
+    nbytes = 64 << 20
+    with Stream() as stream, DeviceBuffer(nbytes) as a, DeviceBuffer(nbytes) as b:
+        with Event() as start, Event() as end:
+            start.record(stream)
+            for _ in range(4):
+                copy_async(b.pointer, a.pointer, nbytes, stream)
+            end.record(stream)
+            end.synchronize()
+            elapsed = elapsed_ms(start, end)
+        # 256 MB copied on the device: more than 0 ms, less than 1 s on any GPU facert supports
+        assert 0.0 < elapsed < 1000.0
