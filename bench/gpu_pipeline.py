@@ -198,7 +198,7 @@ def _gpu_pipelines(scratch: Path, cache_dir: Path) -> tuple[Any, Any]:
     spec = get_spec("gfpgan-1.4")
     source = ModuleSource(spec, checkpoint, label=str(checkpoint))
     artifact = Artifact(spec, scratch, {"files": {}})
-    ops = CudaOps(0)
+    ops = CudaOps(0, cache_dir)
     fast = TorchEngine(source, precision="fp16", cuda_graphs=True)
     gpu = GpuPipeline(ops, GpuMtcnn(torch_nets(cache_dir), ops), Restorer(artifact, fast))
     reference = TorchEngine(source, precision="fp32", device="cpu")

@@ -4,14 +4,16 @@ checks for one first (:func:`facert.backends.cuda.require_gpu`), cuda-python is 
 
 Workspaces are owned here (one allocation per name, replaced by a larger one when a larger shape
 is asked for) and freed by :meth:`CudaOps.close`. A frame is a pitched allocation
-(:class:`facert.backends.cuda.memory.PitchedBuffer`); copies between a frame and contiguous host
-memory are 2D copies that honour the pitch. Views of workspaces are ``__cuda_array_interface__``
-objects (:class:`DeviceArray`) that keep their owner referenced.
+(:class:`facert.backends.cuda.pitched.PitchedBuffer`); copies between a frame and contiguous host
+memory are 2D copies that honour the pitch (:func:`facert.backends.cuda.pitched.copy_2d_async`).
+Views of workspaces are ``__cuda_array_interface__`` objects (:class:`DeviceArray`) that keep
+their owner referenced.
 """
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -68,10 +70,12 @@ def array_facts(item: Any) -> tuple[int, tuple[int, ...], np.dtype[Any], int]:
 
 
 class CudaOps(Lifecycle):
-    """The GPU's :class:`facert.pipeline.device_ops.DeviceOps` on GPU ``device``."""
+    """The GPU's :class:`facert.pipeline.device_ops.DeviceOps` on GPU ``device``; ``cache_dir``:
+    where NVRTC's cubins of the kernels are cached (:class:`facert.kernels.launch.CudaKernels`)."""
 
-    def __init__(self, device: int = 0) -> None:
+    def __init__(self, device: int = 0, cache_dir: Path | None = None) -> None:
         self.device = device
+        self.cache_dir = cache_dir
         self.kernels: Any = None
         self.stream: Any = None
         self._buffers: dict[str, Any] = {}
@@ -88,7 +92,7 @@ class CudaOps(Lifecycle):
         require_gpu(self.device, purpose="the GPU pipeline")
         self.stream = Stream(self.device).open()
         try:
-            self.kernels = CudaKernels(self.device).open()
+            self.kernels = CudaKernels(self.cache_dir, self.device).open()
         except BaseException:
             self.stream.close()
             raise
@@ -110,16 +114,16 @@ class CudaOps(Lifecycle):
         return held
 
     def frame(self, name: str, height: int, width: int) -> Any:
-        from facert.backends.cuda.memory import PitchedBuffer
+        from facert.backends.cuda.pitched import PitchedBuffer
 
         self._require_open()
         key = f"frame:{name}"
         held = self._buffers.get(key)
-        if held is None or (held.height, held.width_bytes) != (height, 3 * width):
+        if held is None or (held.height, held.width) != (height, width):
             if held is not None:
                 self.stream.synchronize()
                 held.close()
-            held = self._buffers[key] = PitchedBuffer(3 * width, height, self.device).open()
+            held = self._buffers[key] = PitchedBuffer(height, width, self.device).open()
         return held.frame_view(height, width)
 
     def buffer(self, name: str, shape: tuple[int, ...], dtype: Any) -> DeviceArray:
@@ -146,15 +150,10 @@ class CudaOps(Lifecycle):
         return DeviceArray(array, pointer + start * pitch, (stop - start, *shape[1:]), dtype)
 
     def _copy(self, target: tuple[int, int], source: tuple[int, int], row: int, rows: int) -> None:
-        from facert.backends.cuda.bindings import call, cuda_runtime
+        from facert.backends.cuda.pitched import copy_2d_async
 
-        runtime = cuda_runtime()
-        kind = runtime.cudaMemcpyKind.cudaMemcpyDefault
         (dst, dpitch), (src, spitch) = target, source
-        done = runtime.cudaMemcpy2DAsync(
-            dst, dpitch, src, spitch, row, rows, kind, self.stream.handle
-        )
-        call("cudaMemcpy2DAsync", done)
+        copy_2d_async(dst, dpitch, src, spitch, row, rows, self.stream)
 
     def _transfer(self, device: Any, host: np.ndarray, upload: bool) -> None:
         pointer, shape, dtype, pitch = array_facts(device)
@@ -183,7 +182,7 @@ class CudaOps(Lifecycle):
         self.stream.synchronize()
 
     def event(self, name: str) -> Any:
-        from facert.backends.cuda.memory import Event
+        from facert.backends.cuda.events import Event
 
         self._require_open()
         if name not in self._events:
@@ -202,4 +201,6 @@ class _StreamTimer:
         self.event.record(self.stream)
 
     def elapsed_ms(self, end: _StreamTimer) -> float:
-        return float(self.event.elapsed_ms(end.event))
+        from facert.backends.cuda.events import elapsed_ms
+
+        return elapsed_ms(self.event, end.event)

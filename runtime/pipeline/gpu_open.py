@@ -142,7 +142,7 @@ def open_gpu_pipeline(
     engine, chosen = restorer_engine(settings, export, backend, precision, weights)
     if report is not None:
         report(f"{spec.name} on the GPU pipeline, {chosen} backend")
-    ops = CudaOps(0)
+    ops = CudaOps(0, settings.cache_dir)
     nets = detector_engines(settings, ops, detector)
     mtcnn = GpuMtcnn(nets, ops, MtcnnOptions(**dict(detector_options or {})))
     restorer = Restorer(export, engine, options=given)
