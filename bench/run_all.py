@@ -24,6 +24,12 @@ BENCHES = [
         ["bench_blend.py", "--scale", "2"],
         ["--runs", "5"],
     ),
+    # The CUDA kernels' per-pixel code compiled for the host (needs g++), for information.
+    (
+        "CUDA kernels' arithmetic on the CPU vs the CPU path",
+        ["bench_kernels_cpu.py"],
+        ["--runs", "3"],
+    ),
     (
         "weight-free restorers, per face and WIPA's whole-photo stage",
         ["bench_restorers.py", "--frame", "1920x1080"],

@@ -34,13 +34,9 @@ def feathered_crop(
     (OpenCV's even-kernel anchor lets the blur outreach the erosion), more for small ones.
     """
     size = face.shape[0]
-    rows = forward[:, :2]
-    ends = [axis_ends(row, size, upscale, w_edge) for row in rows]
-    overhang = [
-        max(blur_reach(row, w_edge) - e[2], e[3] + blur_reach(row, w_edge) - (size - 1))
-        for row, e in zip(rows, ends, strict=True)
-    ]
-    margin = max(0, math.ceil(max(overhang)))
+    margin, (soft_u, erosion_u), (soft_v, erosion_v) = canvas_profiles(
+        forward, size, upscale, w_edge
+    )
     side = size + 2 * margin
     canvas = workspace.array("canvas", (side, side, 4), np.uint8)
     inner = slice(margin, margin + size)
@@ -51,8 +47,6 @@ def feathered_crop(
         canvas[strip] = 0
         canvas[inner, strip] = 0
     positions = np.arange(side, dtype=np.float64) - margin
-    soft_u, erosion_u = axis_profiles(rows[0], ends[0], w_edge, positions)
-    soft_v, erosion_v = axis_profiles(rows[1], ends[1], w_edge, positions)
     inside = (positions > -1) & (positions < size)
     columns = np.flatnonzero(inside & (erosion_u < 1))
     canvas[:, columns, :3] = np.rint(canvas[:, columns, :3] * erosion_u[columns, None])
@@ -60,6 +54,29 @@ def feathered_crop(
     canvas[lines, :, :3] = np.rint(canvas[lines, :, :3] * erosion_v[lines, None, None])
     _write_alpha(canvas, soft_u.astype(np.float32), soft_v.astype(np.float32))
     return canvas, margin
+
+
+def canvas_profiles(
+    forward: np.ndarray, size: int, upscale: float, w_edge: int
+) -> tuple[int, tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """The margin ``m`` and the mask's profiles on the canvas grid of :func:`feathered_crop`.
+
+    ``forward``: (2, 3) background -> crop; ``size``: the crop's S. Returns ``(m, (soft_u,
+    erosion_u), (soft_v, erosion_v))``, each profile (S + 2m,) float64 in [0, 1] at crop positions
+    ``arange(S + 2m) - m``: ``_u`` per canvas column, ``_v`` per canvas row. The CUDA blend kernel
+    samples the canvas from these (kernels/plan.py).
+    """
+    rows = forward[:, :2]
+    ends = [axis_ends(row, size, upscale, w_edge) for row in rows]
+    overhang = [
+        max(blur_reach(row, w_edge) - e[2], e[3] + blur_reach(row, w_edge) - (size - 1))
+        for row, e in zip(rows, ends, strict=True)
+    ]
+    margin = max(0, math.ceil(max(overhang)))
+    positions = np.arange(size + 2 * margin, dtype=np.float64) - margin
+    profile_u = axis_profiles(rows[0], ends[0], w_edge, positions)
+    profile_v = axis_profiles(rows[1], ends[1], w_edge, positions)
+    return margin, profile_u, profile_v
 
 
 def _write_alpha(canvas: np.ndarray, soft_u: np.ndarray, soft_v: np.ndarray) -> None:

@@ -111,7 +111,7 @@ def paste_faces(
         if out is not background:
             np.copyto(output, background)
     for face, affine in zip(restored, affines, strict=True):
-        _paste_face(output, face, _crop_to_background(affine, upscale), upscale)
+        _paste_face(output, face, crop_to_background(affine, upscale), upscale)
     return output
 
 
@@ -121,12 +121,12 @@ def paste_path(
     """How :func:`paste_faces` pastes a face: ``"profiles"`` (the separable mask), ``"box"``
     (facexlib's operations over the box: cut by the frame's edge, or small) or ``"none"`` (its
     mask misses the background). Arguments as :func:`paste_faces`'s, for one face."""
-    inverse = _crop_to_background(affine, upscale)
-    support, w_edge = _plan(inverse, face_size, upscale, background_shape[:2])
+    inverse = crop_to_background(affine, upscale)
+    support, w_edge = mask_plan(inverse, face_size, upscale, background_shape[:2])
     return "none" if support is None else ("box" if w_edge is None else "profiles")
 
 
-def _crop_to_background(affine: np.ndarray, upscale: float) -> np.ndarray:
+def crop_to_background(affine: np.ndarray, upscale: float) -> np.ndarray:
     """facexlib's inverse affine: (2, 3) float64 crop -> background pixels."""
     inverse = cv2.invertAffineTransform(np.asarray(affine, dtype=np.float64)) * upscale
     if upscale > 1:
@@ -136,7 +136,7 @@ def _crop_to_background(affine: np.ndarray, upscale: float) -> np.ndarray:
 
 def _paste_face(output: np.ndarray, face: np.ndarray, inverse: np.ndarray, upscale: float) -> None:
     """Blend one face into ``output`` (H, W, 3) uint8 in place; ``inverse``: crop -> background."""
-    support, w_edge = _plan(inverse, face.shape[0], upscale, output.shape[:2])
+    support, w_edge = mask_plan(inverse, face.shape[0], upscale, output.shape[:2])
     if support is None:
         return  # the mask misses the background
     if w_edge is None:
@@ -145,7 +145,7 @@ def _paste_face(output: np.ndarray, face: np.ndarray, inverse: np.ndarray, upsca
         _paste_by_profiles(output, face, inverse, upscale, w_edge)
 
 
-def _plan(
+def mask_plan(
     inverse: np.ndarray, size: int, upscale: float, shape: tuple[int, ...]
 ) -> tuple[Box | None, int | None]:
     """The box of the face's mask support (None: off the background) and which path pastes it.
@@ -153,13 +153,14 @@ def _plan(
     The second value is facexlib's ``w_edge`` when the separable model applies, None when the
     face takes the box path (the frame's edge cuts it, or ``w_edge < SMALLEST_MODELLED_FEATHER``).
     """
-    support, cut = _box(inverse, -2.0, size + 1.0, _PAD, shape)  # the warped ones mask's support
+    # the warped ones mask's support
+    support, cut = background_box(inverse, -2.0, size + 1.0, _PAD, shape)
     if support is None or cut:
         return support, None
     forward = cv2.invertAffineTransform(inverse)
     area = estimated_eroded_area(forward, size, upscale)
     if is_ambiguous(area, ambiguity(forward)):
-        local, box_size = _to_box(inverse, support)
+        local, box_size = to_box(inverse, support)
         area = float(eroded_mask(local, size, box_size, upscale, _WORKSPACE).sum(dtype=np.float64))
     w_edge = feather_width(area)
     return support, (w_edge if w_edge >= SMALLEST_MODELLED_FEATHER else None)
@@ -169,14 +170,13 @@ def _paste_by_profiles(
     output: np.ndarray, face: np.ndarray, inverse: np.ndarray, upscale: float, w_edge: int
 ) -> None:
     """Blend a face with the separable mask: one canvas, one 4-channel warp, one blend."""
-    size = face.shape[0]
     forward = cv2.invertAffineTransform(inverse)
     canvas, margin = feathered_crop(face, forward, upscale, w_edge, _WORKSPACE)
-    box, _ = _box(inverse, -margin - 2.0, size + margin + 1.0, 0, output.shape[:2])
-    if box is None:
+    placed = canvas_placement(inverse, face.shape[0], margin, output.shape[:2])
+    if placed is None:
         return
-    local, box_size = _to_box(inverse, box)
-    local[:, 2] -= inverse[:, :2] @ (margin, margin)  # canvas -> box pixels
+    box, local = placed
+    box_size = (box[2] - box[0], box[3] - box[1])
     warped = _WORKSPACE.array("warped", (box_size[1], box_size[0], 4), np.uint8)
     cv2.warpAffine(canvas, local, box_size, dst=warped, flags=cv2.INTER_LINEAR)
     pasted = _WORKSPACE.array("pasted", (box_size[1], box_size[0], 3), np.uint8)
@@ -190,7 +190,7 @@ def _paste_by_box(
     output: np.ndarray, face: np.ndarray, inverse: np.ndarray, upscale: float, box: Box
 ) -> None:
     """Blend a face with facexlib's own mask operations over its ``box`` (see feather_box)."""
-    local, box_size = _to_box(inverse, box)
+    local, box_size = to_box(inverse, box)
     erosion = eroded_mask(local, face.shape[0], box_size, upscale, _WORKSPACE)
     soft = soft_mask(erosion, feather_width(float(erosion.sum(dtype=np.float64))), _WORKSPACE)
     bgra = _WORKSPACE.array("bgra", (*face.shape[:2], 4), np.uint8)
@@ -207,14 +207,28 @@ def _paste_by_box(
     _blend(output[box[1] : box[3], box[0] : box[2]], pasted, alpha)
 
 
-def _to_box(inverse: np.ndarray, box: Box) -> tuple[np.ndarray, tuple[int, int]]:
+def canvas_placement(
+    inverse: np.ndarray, size: int, margin: int, shape: tuple[int, ...]
+) -> tuple[Box, np.ndarray] | None:
+    """Where the profiles path warps a face's canvas (``size`` + 2 ``margin`` crop pixels a side):
+    its background box (clipped to ``shape`` (H, W)) and the (2, 3) float64 canvas -> box
+    matrix, or None when the canvas misses the background. ``inverse``: crop -> background."""
+    box, _ = background_box(inverse, -margin - 2.0, size + margin + 1.0, 0, shape)
+    if box is None:
+        return None
+    local, _ = to_box(inverse, box)
+    local[:, 2] -= inverse[:, :2] @ (margin, margin)  # canvas -> box pixels
+    return box, local
+
+
+def to_box(inverse: np.ndarray, box: Box) -> tuple[np.ndarray, tuple[int, int]]:
     """(crop -> box pixels matrix, (width, height)) for a background box."""
     local = inverse.copy()
     local[:, 2] -= (box[0], box[1])
     return local, (box[2] - box[0], box[3] - box[1])
 
 
-def _box(
+def background_box(
     inverse: np.ndarray, first: float, last: float, pad: int, shape: tuple[int, ...]
 ) -> tuple[Box | None, bool]:
     """Background box of the crop square ``[first, last]^2`` (+ ``pad``), clipped; and if clipped.

@@ -19,7 +19,7 @@ from facert.stages.blend.feather import (
 )
 from facert.stages.blend.feather_box import erode_box
 from facert.stages.blend.feather_crop import feathered_crop
-from facert.stages.blend.paste import _crop_to_background, paste_faces
+from facert.stages.blend.paste import crop_to_background, paste_faces
 from facert.stages.blend.workspace import Workspace
 
 SIZE = 128  # the crop's side in these tests
@@ -32,7 +32,7 @@ def _placement(rng: np.random.Generator, size_frame: float, angle: float, upscal
     side = int(size_frame * upscale * 1.5 + 20)
     centre = np.array([side / 2, side / 2]) / upscale + rng.uniform(-1, 1, 2)
     affine = np.hstack([linear, (np.array([SIZE / 2, SIZE / 2]) - linear @ centre)[:, None]])
-    return _crop_to_background(affine, upscale), side
+    return crop_to_background(affine, upscale), side
 
 
 def _opencv_masks(inverse: np.ndarray, upscale: float, side: int):
@@ -106,7 +106,7 @@ def test_ambiguous_estimates_are_measured(monkeypatch: pytest.MonkeyPatch) -> No
     affine = np.hstack([linear, (np.array([SIZE / 2, SIZE / 2]) - linear @ (180, 180))[:, None]])
     expected = paste_faces(background, [face], [affine], 1)
     true_area = estimated_eroded_area(
-        cv2.invertAffineTransform(_crop_to_background(affine, 1)), SIZE, 1
+        cv2.invertAffineTransform(crop_to_background(affine, 1)), SIZE, 1
     )
     assert feather_width(true_area) == 5 and is_ambiguous((true_area**0.5 + 1.0) ** 2, 1.5)
     # an estimate 1 px too large would say w_edge 6; being ambiguous, it is measured instead
