@@ -139,7 +139,9 @@ def _check(nvrtc: Any, what: str, result: Any) -> Any:
 
 def _program_log(nvrtc: Any, program: Any) -> str:
     size = _check(nvrtc, "nvrtcGetProgramLogSize", nvrtc.nvrtcGetProgramLogSize(program))
-    text = b" " * size
+    # bytes(size), never b" " * size: that is the interned b" " itself when size is 1 (an empty
+    # log), and NVRTC writing its terminator there turns every b" " of the process into b"\0"
+    text = bytes(size)
     _check(nvrtc, "nvrtcGetProgramLog", nvrtc.nvrtcGetProgramLog(program, text))
     return text.rstrip(b"\0").decode(errors="replace").strip()
 
@@ -184,7 +186,7 @@ def compile_cubin(arch: str, sources: KernelSources = FACERT_SOURCES) -> bytes:
         if text:
             log.warning("NVRTC compiled the kernels for %s with messages:\n%s", arch, text)
         size = _check(nvrtc, "nvrtcGetCUBINSize", nvrtc.nvrtcGetCUBINSize(program))
-        cubin = b" " * size
+        cubin = bytes(size)  # a new object of its own for NVRTC to write into (see _program_log)
         _check(nvrtc, "nvrtcGetCUBIN", nvrtc.nvrtcGetCUBIN(program, cubin))
         return cubin
     finally:

@@ -129,3 +129,10 @@ def test_the_real_kernels_compile_for_every_shipped_architecture(arch: str) -> N
     assert cubin_arch(cubin) == check_arch(arch)
     missing = [name for name in ENTRY_POINTS if f"{name}\0".encode() not in cubin]
     assert not missing
+
+
+def test_compiling_leaves_the_interpreter_s_constants_alone(tmp_path: Path) -> None:
+    """NVRTC writes its (empty) log into the buffer it is given: once that was the interned b" ",
+    which then read b"\\0" everywhere (torch.load of every later checkpoint failed)."""
+    compile_cubin("sm_86", tiny_sources(tmp_path))
+    assert bytes([32]) == b" " and bytes([32, 32, 32]) == b" " * 3
