@@ -147,7 +147,7 @@ def test_nvrtc_compiles_without_any_system_header(source: str) -> None:
         options = [f"--gpu-architecture={architecture}".encode(), b"-std=c++17"]
         (result,) = nvrtc.nvrtcCompileProgram(program, len(options), options)
         _, size = nvrtc.nvrtcGetProgramLogSize(program)
-        log = b" " * size
+        log = bytes(size)  # not b" " * size: the interned b" " itself when the log is empty
         nvrtc.nvrtcGetProgramLog(program, log)
         nvrtc.nvrtcDestroyProgram(program)
         assert result == nvrtc.nvrtcResult.NVRTC_SUCCESS, log.decode(errors="replace")
