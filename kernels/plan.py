@@ -123,7 +123,7 @@ def blend_plan(
     return BlendPlan(
         face_params=params,
         tables=np.concatenate(tables) if tables else np.zeros(1, np.float32),
-        tiles=_tiles(params),
+        tiles=_tiles(params, frame_shape),
         size=size,
         rgb=spec.color_order == "RGB",
         low=float(low),
@@ -167,19 +167,14 @@ def _inverse(affine: np.ndarray) -> np.ndarray:
     return cv2.invertAffineTransform(np.asarray(affine, dtype=np.float64)).astype(np.float32)
 
 
-def _tiles(params: np.ndarray) -> np.ndarray:
-    """(M, 2) int32 origins of the TILE x TILE tiles covering the union of the faces' boxes."""
-    covered: set[tuple[int, int]] = set()
-    for face in params:
-        if face[0] == PATH_NONE:
-            continue
+def _tiles(params: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """(M, 2) int32 origins (x, y) of the TILE x TILE tiles covering the union of the faces' boxes
+    in a frame of ``shape`` (H, W), row by row."""
+    covered = np.zeros((-(-shape[0] // TILE), -(-shape[1] // TILE)), bool)
+    for face in params[params[:, 0] != PATH_NONE]:
         x0, y0, x1, y1 = (int(value) for value in face[1:5])
-        for tile_y in range(y0 // TILE, (y1 + TILE - 1) // TILE):
-            covered.update(
-                (tile_x, tile_y) for tile_x in range(x0 // TILE, (x1 + TILE - 1) // TILE)
-            )
-    tiles = np.array(sorted(covered, key=lambda tile: (tile[1], tile[0])), np.int32).reshape(-1, 2)
-    return tiles * TILE
+        covered[y0 // TILE : -(-y1 // TILE), x0 // TILE : -(-x1 // TILE)] = True
+    return (np.argwhere(covered)[:, ::-1] * TILE).astype(np.int32)
 
 
 @dataclass(frozen=True)

@@ -160,6 +160,8 @@ class HostKernels:
         """Paste ``faces`` (N, 3, S, S) float32/float16 into ``frame`` in place, as facert_blend_*."""
         count = len(plan.face_params)
         suffix = _suffix(faces, (count, 3, plan.size, plan.size), "restored faces")
+        if not frame.flags.writeable:
+            raise ValueError("the frame the faces are blended into must be writeable")
         params, params_address = _pointer(plan.face_params, np.float32)
         tables, tables_address = _pointer(plan.tables, np.float32)
         tiles, tiles_address = _pointer(plan.tiles, np.int32)
