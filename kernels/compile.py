@@ -139,11 +139,10 @@ def _check(nvrtc: Any, what: str, result: Any) -> Any:
 
 def _program_log(nvrtc: Any, program: Any) -> str:
     size = _check(nvrtc, "nvrtcGetProgramLogSize", nvrtc.nvrtcGetProgramLogSize(program))
-    # bytes(size), never b" " * size: that is the interned b" " itself when size is 1 (an empty
-    # log), and NVRTC writing its terminator there turns every b" " of the process into b"\0"
-    text = bytes(size)
+    text = bytearray(size)  # NVRTC writes into it: never a bytes object (b" " * 1 is CPython's
+    # shared one-byte b" ", which a write would change for the whole process)
     _check(nvrtc, "nvrtcGetProgramLog", nvrtc.nvrtcGetProgramLog(program, text))
-    return text.rstrip(b"\0").decode(errors="replace").strip()
+    return bytes(text).rstrip(b"\0").decode(errors="replace").strip()
 
 
 def compile_cubin(arch: str, sources: KernelSources = FACERT_SOURCES) -> bytes:
@@ -186,9 +185,9 @@ def compile_cubin(arch: str, sources: KernelSources = FACERT_SOURCES) -> bytes:
         if text:
             log.warning("NVRTC compiled the kernels for %s with messages:\n%s", arch, text)
         size = _check(nvrtc, "nvrtcGetCUBINSize", nvrtc.nvrtcGetCUBINSize(program))
-        cubin = bytes(size)  # a new object of its own for NVRTC to write into (see _program_log)
+        cubin = bytearray(size)
         _check(nvrtc, "nvrtcGetCUBIN", nvrtc.nvrtcGetCUBIN(program, cubin))
-        return cubin
+        return bytes(cubin)
     finally:
         nvrtc.nvrtcDestroyProgram(program)
 

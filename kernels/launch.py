@@ -19,7 +19,7 @@ network tensor's type (``<f2`` / ``<f4``).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
@@ -27,6 +27,7 @@ from facert.backends.base import Lifecycle
 from facert.errors import DeviceError, UsageError
 from facert.kernels.compile import FACERT_SOURCES, KernelSources, arch_of
 from facert.kernels.module import KernelModule, Pointer
+from facert.kernels.plan import BLEND_PARAMS, TILE, BlendPlan, ResizePlan, WarpPlan
 from facert.kernels.uploads import PlanUploads
 from facert.kernels.validate import (
     check_rows,
@@ -36,44 +37,8 @@ from facert.kernels.validate import (
 )
 
 BLOCK = (16, 16, 1)
-TILE = 16
 KERNELS = ("warp_crop", "blend", "resize_normalize")
 ENTRY_POINTS = tuple(f"facert_{kernel}_{p}" for kernel in KERNELS for p in ("f32", "f16"))
-
-
-class WarpPlanLike(Protocol):
-    """What :func:`facert.kernels.plan.warp_plan` makes (``WarpPlan``)."""
-
-    crop_to_frame: np.ndarray  # (N, 6) float32, crop -> frame
-    size: int
-    rgb: bool
-    scale: float
-    offset: float
-    border_mode: int
-    border_bgr: tuple[float, float, float]
-
-
-class BlendPlanLike(Protocol):
-    """What :func:`facert.kernels.plan.blend_plan` makes (``BlendPlan``)."""
-
-    face_params: np.ndarray  # (N, BLEND_PARAMS) float32
-    tables: np.ndarray  # (T,) float32
-    tiles: np.ndarray  # (M, 2) int32 tile origins
-    size: int
-    rgb: bool
-    low: float
-    high: float
-
-
-class ResizePlanLike(Protocol):
-    """What :func:`facert.kernels.plan.resize_plan` makes (``ResizePlan``)."""
-
-    boxes: np.ndarray  # (N, 4) float32 x0, y0, x1, y1 in frame pixels
-    out_width: int
-    out_height: int
-    rgb: bool
-    scale: float
-    offset: float
 
 
 def _blocks(extent: int) -> int:
@@ -159,7 +124,7 @@ class CudaKernels(Lifecycle):
         finally:
             uploads.done(stream)
 
-    def warp_crop(self, frame: Any, plan: WarpPlanLike, out: Any, stream: Any) -> None:
+    def warp_crop(self, frame: Any, plan: WarpPlan, out: Any, stream: Any) -> None:
         """Sample each face's ``plan.size`` square crop of ``frame`` ((H, W, 3) uint8 BGR,
         pitched) into ``out`` ((N, 3, S, S) float32/float16 in the plan's colour order and range,
         bilinear, the plan's border), queued on ``stream``."""
@@ -197,13 +162,12 @@ class CudaKernels(Lifecycle):
             stream,
         )
 
-    def blend(self, frame: Any, faces: Any, plan: BlendPlanLike, stream: Any) -> None:
+    def blend(self, frame: Any, faces: Any, plan: BlendPlan, stream: Any) -> None:
         """Paste ``faces`` ((N, 3, S, S) float32/float16, the spec's output colour order and
         range) into ``frame`` ((H, W, 3) uint8 BGR, pitched) in place, through the plan's masks,
         later faces over earlier ones, over the plan's tiles only; queued on ``stream``."""
         image = frame_layout(frame, writable=True)
-        columns = int(np.shape(plan.face_params)[-1]) if np.ndim(plan.face_params) == 2 else 0
-        count = check_rows(plan.face_params, "face_params", max(columns, 1))
+        count = check_rows(plan.face_params, "face_params", BLEND_PARAMS)
         size = int(plan.size)
         source = tensor_layout(faces, "faces", (count, 3, size, size))
         tiles = check_tiles(plan.tiles, image, TILE)
@@ -240,7 +204,7 @@ class CudaKernels(Lifecycle):
             stream,
         )
 
-    def resize_normalize(self, frame: Any, plan: ResizePlanLike, out: Any, stream: Any) -> None:
+    def resize_normalize(self, frame: Any, plan: ResizePlan, out: Any, stream: Any) -> None:
         """Area-resize each of the plan's boxes of ``frame`` ((H, W, 3) uint8 BGR, pitched) to
         ``out`` ((N, 3, out_height, out_width) float32/float16, ``level * scale + offset`` in
         the plan's colour order), queued on ``stream``."""

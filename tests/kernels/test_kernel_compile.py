@@ -131,8 +131,9 @@ def test_the_real_kernels_compile_for_every_shipped_architecture(arch: str) -> N
     assert not missing
 
 
-def test_compiling_leaves_the_interpreter_s_constants_alone(tmp_path: Path) -> None:
-    """NVRTC writes its (empty) log into the buffer it is given: once that was the interned b" ",
-    which then read b"\\0" everywhere (torch.load of every later checkpoint failed)."""
+def test_compiling_leaves_python_s_shared_bytes_alone(tmp_path: Path) -> None:
+    """NVRTC writes its log and the cubin into buffers it is given. A clean compile's log is 1 byte;
+    ``b" " * 1`` is CPython's one shared b" ", so writing into it turned every b" " in the process
+    into b"\\0" (and broke torch.load later in the same process): buffers must be bytearrays."""
     compile_cubin("sm_86", tiny_sources(tmp_path))
-    assert bytes([32]) == b" " and bytes([32, 32, 32]) == b" " * 3
+    assert bytes([32])[0] == 32  # the shared object (a b" " literal may be another one)

@@ -4,7 +4,7 @@ a GPU the launchers themselves."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -12,8 +12,10 @@ import pytest
 
 from facert.errors import UnsupportedError, UsageError
 from facert.kernels.launch import CudaKernels
+from facert.kernels.plan import blend_plan, resize_plan, warp_plan
 from facert.kernels.uploads import packed_offsets
 from facert.kernels.validate import check_rows, check_tiles, frame_layout, tensor_layout
+from facert.models.registry import get_spec
 
 BASE = 0x7F0000000000  # a device address, 256-byte aligned like cudaMalloc's
 
@@ -145,38 +147,22 @@ def test_the_launchers_are_cheap_until_opened() -> None:
             kernels.open()
 
 
-@dataclass(frozen=True)
-class Warp:
-    crop_to_frame: np.ndarray
-    size: int = 512
-    rgb: bool = True
-    scale: float = 2 / 255
-    offset: float = -1.0
-    border_mode: int = 0
-    border_bgr: tuple[float, float, float] = (0.0, 0.0, 0.0)
+SPEC = get_spec("gfpgan-1.4")
 
 
-@dataclass(frozen=True)
-class Blend:
-    face_params: np.ndarray
-    tables: np.ndarray = field(default_factory=lambda: np.zeros(1, np.float32))
-    tiles: np.ndarray = field(default_factory=lambda: np.zeros((1, 2), np.int32))
-    size: int = 512
-    rgb: bool = True
-    low: float = -1.0
-    high: float = 1.0
+def affines(count: int) -> list[np.ndarray]:
+    """``count`` frame -> crop affines: 512 crops of 400 frame px side by side along a 1080p row."""
+    scale = 512 / 400
+    return [
+        np.array([[scale, 0, -scale * 420 * i], [0, scale, -scale * 300]]) for i in range(count)
+    ]
 
 
-@dataclass(frozen=True)
-class Resize:
-    boxes: np.ndarray
-    out_width: int = 320
-    out_height: int = 180
-    rgb: bool = False
-    scale: float = 1 / 128
-    offset: float = -127.5 / 128
-
-
+WARP = warp_plan(affines(2), SPEC)
+BLEND = blend_plan(affines(2), SPEC, (1080, 1920))
+RESIZE = resize_plan(
+    [[0, 0, 1920, 1080], [10, 10, 58, 58], [0, 0, 24, 24]], (320, 180), False, 1 / 128, -127.5 / 128
+)
 FRAME = Cai((1080, 1920, 3), "|u1", (5888, 3, 1))
 
 
@@ -184,7 +170,7 @@ def test_each_launcher_checks_its_arguments_before_the_gpu() -> None:
     """An unopened CudaKernels: bad arguments fail their check (UsageError); good ones get as far
     as the launch, which needs it open (RuntimeError)."""
     kernels = CudaKernels()
-    warp = Warp(np.zeros((2, 6), np.float32))
+    warp = WARP
     with pytest.raises(
         UsageError, match=r"out: expected shape \[2, 3, 512, 512\], got \[3, 3, 512, 512\]"
     ):
@@ -194,14 +180,15 @@ def test_each_launcher_checks_its_arguments_before_the_gpu() -> None:
     ):
         kernels.warp_crop(
             FRAME,
-            Warp(np.zeros((2, 6), np.float32), border_mode=2),
+            replace(WARP, border_mode=2),
             Cai((2, 3, 512, 512), "<f2"),
             None,
         )
     with pytest.raises(RuntimeError, match="is not open"):
         kernels.warp_crop(FRAME, warp, Cai((2, 3, 512, 512), "<f2"), None)
 
-    blend = Blend(np.zeros((2, 20), np.float32))
+    blend = BLEND
+    assert len(BLEND.tiles) > 0
     with pytest.raises(UsageError, match="faces: expected shape"):
         kernels.blend(FRAME, Cai((1, 3, 512, 512), "<f4"), blend, None)
     with pytest.raises(UsageError, match="frame: is read-only"):
@@ -212,13 +199,13 @@ def test_each_launcher_checks_its_arguments_before_the_gpu() -> None:
         kernels.blend(
             FRAME,
             Cai((2, 3, 512, 512), "<f4"),
-            Blend(np.zeros((2, 20), np.float32), np.zeros(0, np.float32)),
+            replace(BLEND, tables=np.zeros(0, np.float32)),
             None,
         )
     with pytest.raises(RuntimeError, match="is not open"):
         kernels.blend(FRAME, Cai((2, 3, 512, 512), "<f4"), blend, None)
 
-    resize = Resize(np.zeros((3, 4), np.float32))
+    resize = RESIZE
     with pytest.raises(UsageError, match=r"out: expected shape \[3, 3, 180, 320\]"):
         kernels.resize_normalize(FRAME, resize, Cai((3, 3, 320, 180), "<f4"), None)
     with pytest.raises(RuntimeError, match="is not open"):
@@ -229,12 +216,15 @@ def test_no_faces_is_no_launch() -> None:
     """Zero faces (or zero tiles): nothing to do, nothing launched, even unopened."""
     kernels = CudaKernels()
     kernels.warp_crop(
-        FRAME, Warp(np.zeros((0, 6), np.float32)), Cai((0, 3, 512, 512), "<f4", pointer=0), None
+        FRAME,
+        replace(WARP, crop_to_frame=np.zeros((0, 6), np.float32)),
+        Cai((0, 3, 512, 512), "<f4", pointer=0),
+        None,
     )
     kernels.blend(
         FRAME,
         Cai((2, 3, 512, 512), "<f4"),
-        Blend(np.zeros((2, 20), np.float32), tiles=np.zeros((0, 2), np.int32)),
+        replace(BLEND, tiles=np.zeros((0, 2), np.int32)),
         None,
     )
 
