@@ -258,8 +258,9 @@ FACERT_HD void facert_warp_crop_pixel(const unsigned char* frame, int width, int
 // output i of n_out over a span of n_in pixels averages pixels floor(i n_in / n_out) up to
 // ceil((i + 1) n_in / n_out)), the mean computed as float32(sum) / rows / cols like area.py, then
 // value = mean * scale + offset (MTCNN's (x - 127.5) / 128 is scale 2**-7, offset -127.5 / 128:
-// the same float32 result, as the scaling is by a power of two). `box`: left, top, right, bottom
-// (frame pixels, half-open, inside the frame); `out`: this box's (3, out_height, out_width) planes.
+// the same float32 result, as the scaling is by a power of two). Each thread sums its own bin
+// (32-bit sums: bins up to 16.8 million pixels); `box`: left, top, right, bottom (frame pixels,
+// half-open, inside the frame); `out`: this box's (3, out_height, out_width) planes.
 template <typename T>
 FACERT_HD void facert_resize_pixel(const unsigned char* frame, int pitch, const float* box,
                                    int out_width, int out_height, int x, int y, T* out, int rgb,
@@ -300,7 +301,7 @@ FACERT_HD void facert_resize_pixel(const unsigned char* frame, int pitch, const 
 //   [1..4] the face's box in frame pixels: x0, y0, x1, y1 (half-open)
 //   [5..10] box pixels -> canvas pixels, float32 (as OpenCV inverts the canvas -> box matrix)
 //   [11] margin (crop pixel u is canvas column u + margin), [12] canvas side
-//   [13] offset of the face's tables in `tables`
+//   [13] offset of the face's tables in `tables` (exact in float32 below 2**24; plan.py checks)
 //   [14..16] colour gain (B, G, R), [17..19] colour bias (B, G, R) in levels: identity 1, 0
 // Tables, profiles path: soft_u, erosion_u, soft_v, erosion_v, `side` float32 each (feather_crop's
 // profiles per canvas column/row); box path: erosion then alpha over the box (h * w each, row-major,
