@@ -12,7 +12,8 @@
 4. Checks facert's CUDA kernels (bench/gpu_kernels.py): results vs the CPU reference, time per face.
 5. Benches GFPGAN (bench/gpu_bench.py): PyTorch eager FP32/FP16, the torch backend's FP16 CUDA
    graphs against eager FP32 of the official-layout module (bench/gpu_torch.py), TrtEngine where a
-   flavour runs.
+   flavour runs; and the whole GPU frame pipeline at 1080p with 1, 4 and 8 faces
+   (bench/gpu_pipeline.py; needs MTCNN's weights in ``FACERT_CACHE``).
 
 On a machine without a GPU everything is "not run" and the script exits 0; it exits 1 when a test
 failed or a bench raised. Each step gets what is left of ``--budget`` seconds.
@@ -224,7 +225,21 @@ def bench(
         results["ort-gpu"] = "not run: too little of the time budget left"
     else:
         results.update(gpu_bench.ort_gpu(workdir, rounds))
+    results["gpu pipeline"] = frame_pipeline(rounds, workdir, left)
     return results
+
+
+def frame_pipeline(rounds: int, workdir: Path, left: Callable[[], float]) -> Any:
+    """bench/gpu_pipeline.py: the whole frame pipeline at 1080p with 1, 4 and 8 faces."""
+    import gpu_pipeline
+
+    if left() < 90:
+        return "not run: too little of the time budget left"
+    why = gpu_pipeline.not_run()
+    if why is not None:
+        return why
+    cache = Path(os.environ.get("FACERT_CACHE", str(workdir / "cache")))
+    return gpu_pipeline.gpu_run(rounds, cache)
 
 
 def kernel_check(rounds: int, left: Callable[[], float]) -> dict[str, Any]:

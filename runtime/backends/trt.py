@@ -30,7 +30,7 @@ from facert.backends.trt_plan import (
     plan_refusal,
     rebuild_command,
 )
-from facert.backends.trt_tensors import IoTensor, describe, device_feed
+from facert.backends.trt_tensors import IoTensor, bind_shapes, describe, device_feed
 from facert.errors import ArtifactError, DeviceError, UsageError
 from facert.io.files import write_atomic
 
@@ -85,6 +85,7 @@ class TrtEngine(HostEngine):
         self._stream: Any = None
         self._graphs: dict[tuple[tuple[int, ...], ...], Any] = {}
         self._shapes: dict[str, tuple[int, ...]] = {}
+        self._bound: dict[str, tuple[int, ...]] | None = None  # output shapes once bound
         self._inputs: dict[str, TensorInfo] = {}
         self._outputs: dict[str, TensorInfo] = {}
 
@@ -205,6 +206,7 @@ class TrtEngine(HostEngine):
         for resource in reversed(self._owned):
             resource.close()
         self._graphs, self._owned, self._tensors, self._shapes = {}, [], {}, {}
+        self._bound = None
         self._stream = None
         for key in ("context", "runtime_cache", "engine", "runtime", "logger"):  # TensorRT's order
             self._trt.pop(key, None)
@@ -262,6 +264,7 @@ class TrtEngine(HostEngine):
         self._make_current()
         check_feed(self.path.name, self._inputs, feed)
         out_shapes = self._set_shapes({name: tuple(a.shape) for name, a in feed.items()})
+        self._bound = None  # the context's shapes are this run's now
         stream = self._stream
         for name, array in feed.items():
             tensor = self._tensors[name]
@@ -292,6 +295,7 @@ class TrtEngine(HostEngine):
         self._make_current()
         arrays = device_feed(self.path.name, self._inputs, feed)
         out_shapes = self._set_shapes({name: shape for name, (_, shape) in arrays.items()})
+        self._bound = None
         handle = self._stream.handle if stream is None else stream_handle(stream)
         for name, (pointer, shape) in arrays.items():
             tensor = self._tensors[name]
@@ -303,4 +307,37 @@ class TrtEngine(HostEngine):
         return {
             name: self._tensors[name].device.view(shape, self._tensors[name].dtype)
             for name, shape in out_shapes.items()
+        }
+
+    def bind_inputs(self, shapes: Mapping[str, tuple[int, ...]]) -> dict[str, Any]:
+        """The device-binding protocol: every input set to its shape in ``shapes`` (checked
+        against the plan's profile, :func:`facert.backends.trt_tensors.bind_shapes`), and
+        :class:`facert.backends.cuda.memory.DeviceView` windows of the engine's OWN input buffers
+        at those shapes, for kernels to write into before :meth:`run_bound`."""
+        self._require_open()
+        self._make_current()
+        checked = bind_shapes(self.path.name, self._tensors, shapes)
+        self._bound = self._set_shapes(checked)
+        return {
+            name: self._tensors[name].device.view(shape, self._tensors[name].dtype)
+            for name, shape in checked.items()
+        }
+
+    def run_bound(self, stream: Any = None) -> dict[str, Any]:
+        """Run on what the bound inputs hold, queued on ``stream`` (None: the engine's own,
+        synchronized before returning). Outputs: views of the engine's buffers, valid until its
+        next run."""
+        from facert.backends.cuda.memory import stream_handle
+
+        self._require_open()
+        if self._bound is None:
+            raise UsageError(f"{self.path}: bind_inputs before run_bound")
+        self._make_current()
+        handle = self._stream.handle if stream is None else stream_handle(stream)
+        self._execute(handle)
+        if stream is None:
+            self._stream.synchronize()
+        return {
+            name: self._tensors[name].device.view(shape, self._tensors[name].dtype)
+            for name, shape in self._bound.items()
         }

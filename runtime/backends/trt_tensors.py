@@ -153,3 +153,20 @@ def device_feed(
             )
         arrays[name] = (int(interface["data"][0]), shape)
     return arrays
+
+
+def bind_shapes(
+    label: str, tensors: Mapping[str, IoTensor], shapes: Mapping[str, tuple[int, ...]]
+) -> dict[str, tuple[int, ...]]:
+    """``shapes`` for the device-binding protocol (``TrtEngine.bind_inputs``), checked before
+    anything is set: exactly the engine's inputs by name, each within the plan's profile
+    (:meth:`IoTensor.check_shape`). Raises :class:`FacertError` naming ``label``."""
+    inputs = {name: tensor.info for name, tensor in tensors.items() if tensor.is_input}
+    check_names(label, inputs, shapes)
+    checked = {}
+    for name, shape in shapes.items():
+        shape = tuple(int(d) for d in shape)
+        check_input(label, name, inputs[name], tensors[name].dtype, shape)
+        tensors[name].check_shape(shape, Path(label))
+        checked[name] = shape
+    return checked

@@ -19,6 +19,7 @@ from facert.models.specs import DEFAULT_DETECTOR, DEFAULT_RESTORER
 
 if TYPE_CHECKING:
     from facert.pipeline.frame import Pipeline
+    from facert.pipeline.gpu_frame import GpuPipeline
 
 
 def add_parser(commands: Any) -> None:
@@ -50,6 +51,14 @@ def add_parser(commands: Any) -> None:
     )
     parser.add_argument("--fidelity", type=float, help="CodeFormer's fidelity weight w in [0, 1]")
     add_engine_arguments(parser)
+    parser.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        default="cpu",
+        help="cpu (default); cuda: the whole frame pipeline on an NVIDIA GPU (one upload, "
+        "detection, crops, restorer and blend on the GPU, one download) with --backend auto, trt "
+        "or torch; learned restorers at --upscale 1 (ISPL and WIPA run on the CPU)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -98,7 +107,9 @@ class Progress:
             self.stream.flush()
 
 
-def _process(pipeline: Pipeline, job: Job, settings: Settings, summary: Summary) -> None:
+def _process(
+    pipeline: Pipeline | GpuPipeline, job: Job, settings: Settings, summary: Summary
+) -> None:
     image = read_image(job.source, settings.max_pixels)
     result = pipeline.enhance(image.bgr)
     write_image(job.target, LoadedImage(result.image, image.alpha, image.bit_depth))
@@ -107,8 +118,9 @@ def _process(pipeline: Pipeline, job: Job, settings: Settings, summary: Summary)
     summary.without_faces += not result.faces
 
 
-def _open_pipeline(args: argparse.Namespace, settings: Settings) -> Pipeline:
+def _open_pipeline(args: argparse.Namespace, settings: Settings) -> Pipeline | GpuPipeline:
     from facert.pipeline.frame import EnhanceOptions, Pipeline
+    from facert.pipeline.gpu_frame import GpuPipeline
     from facert.stages.restore.restorer import parse_options
 
     spec = get_spec(args.model)
@@ -124,7 +136,8 @@ def _open_pipeline(args: argparse.Namespace, settings: Settings) -> Pipeline:
     )
     if args.weights is not None and not args.weights.is_file():
         raise UsageError("no such weights file", path=str(args.weights))
-    return Pipeline.open(
+    opener = GpuPipeline.open if getattr(args, "device", "cpu") == "cuda" else Pipeline.open
+    return opener(
         settings,
         args.model,
         weights=args.weights,

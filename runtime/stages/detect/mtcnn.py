@@ -74,6 +74,69 @@ def _normalise(pixels: np.ndarray) -> np.ndarray:
 
 
 NETWORKS = ("pnet", "rnet", "onet")
+Outputs = Mapping[str, np.ndarray]
+
+# The cascade's steps between the networks: the networks' outputs (host arrays, by the names of
+# facert.models.specs.mtcnn.OUTPUT_NAMES) in, boxes out. The GPU detector
+# (facert.pipeline.gpu_detect) runs the same networks on the GPU and these same steps.
+
+
+def level_proposals(
+    outputs: Outputs, scale: float, threshold: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """P-Net's output on one pyramid level (batch 1) -> its proposals' boxes, scores and offsets,
+    suppressed within the level (IoU 0.5)."""
+    boxes, scores, offsets = proposals(
+        outputs["offsets"][0], outputs["probabilities"][0, 1], scale, threshold
+    )
+    keep = nms(boxes, scores, 0.5)
+    return boxes[keep], scores[keep], offsets[keep]
+
+
+def merge_proposals(found: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> np.ndarray:
+    """Every level's proposals -> the squared, regressed candidates (N, 4) float32 (IoU 0.7 over
+    all levels)."""
+    if not found:
+        return np.zeros((0, 4), np.float32)
+    boxes, scores, offsets = (np.concatenate(parts) for parts in zip(*found, strict=True))
+    keep = nms(boxes, scores, 0.7)
+    return square(shift_proposals(boxes[keep], offsets[keep]))
+
+
+def refine_boxes(boxes: np.ndarray, outputs: Outputs, threshold: float) -> np.ndarray:
+    """R-Net's output on the crops of ``boxes`` -> the squared, regressed boxes it keeps."""
+    scores = outputs["probabilities"][:, 1]
+    passed = scores > threshold
+    boxes, scores, offsets = boxes[passed], scores[passed], outputs["offsets"][passed]
+    keep = nms(boxes, scores, 0.7)
+    return square(shift_boxes(boxes[keep], offsets[keep]))
+
+
+def output_boxes(
+    boxes: np.ndarray, outputs: Outputs, threshold: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """O-Net's output on the crops of ``boxes`` -> boxes (N, 4), scores (N,), landmarks (N, 5, 2)."""
+    scores = outputs["probabilities"][:, 1]
+    passed = scores > threshold
+    boxes, scores = boxes[passed], scores[passed]
+    landmarks = place_landmarks(boxes, outputs["landmarks"][passed])
+    boxes = shift_boxes(boxes, outputs["offsets"][passed])
+    keep = nms_min(boxes, scores, 0.7)
+    return boxes[keep], scores[keep], landmarks[keep]
+
+
+def faces_by_area(boxes: np.ndarray, scores: np.ndarray, landmarks: np.ndarray) -> list[Face]:
+    """The faces, largest box first (ties keep their order)."""
+    order = np.argsort(-(boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), kind="stable")
+    return [Face(box=boxes[i], score=float(scores[i]), landmarks=landmarks[i]) for i in order]
+
+
+def check_image(image: object) -> None:
+    """:class:`InputError` unless ``image`` is an (H, W, 3) uint8 array with pixels."""
+    if not (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3):
+        raise InputError(f"expected an (H, W, 3) uint8 BGR image, got {_describe(image)}")
+    if image.shape[2] != 3 or image.shape[0] == 0 or image.shape[1] == 0:
+        raise InputError(f"expected an (H, W, 3) uint8 BGR image, got {_describe(image)}")
 
 
 class MtcnnDetector(Lifecycle):
@@ -115,10 +178,7 @@ class MtcnnDetector(Lifecycle):
 
         When ``timings`` is given, the seconds spent in each stage are added to it by name.
         """
-        if not (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3):
-            raise InputError(f"expected an (H, W, 3) uint8 BGR image, got {_describe(image)}")
-        if image.shape[2] != 3 or image.shape[0] == 0 or image.shape[1] == 0:
-            raise InputError(f"expected an (H, W, 3) uint8 BGR image, got {_describe(image)}")
+        check_image(image)
         clock = _Clock(timings)
         table = summed_area_table(image, order=(2, 1, 0))  # RGB planes
         clock.lap("summed_area_table")
@@ -129,10 +189,7 @@ class MtcnnDetector(Lifecycle):
             return []
         boxes, scores, landmarks = self._output(table, boxes, clock)
         clock.lap("onet_boxes")
-        order = np.argsort(
-            -(boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), kind="stable"
-        )
-        return [Face(box=boxes[i], score=float(scores[i]), landmarks=landmarks[i]) for i in order]
+        return faces_by_area(boxes, scores, landmarks)
 
     def _propose(self, table: np.ndarray, clock: _Clock) -> np.ndarray:
         """Stage 1: P-Net over the pyramid -> squared candidate boxes (N, 4) float32."""
@@ -146,17 +203,9 @@ class MtcnnDetector(Lifecycle):
             clock.lap("pyramid")
             outputs = self._run("pnet", level)
             clock.lap("pnet")
-            boxes, scores, offsets = proposals(
-                outputs["offsets"][0], outputs["probabilities"][0, 1], scale, threshold
-            )
-            keep = nms(boxes, scores, 0.5)
-            found.append((boxes[keep], scores[keep], offsets[keep]))
+            found.append(level_proposals(outputs, scale, threshold))
             clock.lap("pnet_boxes")
-        if not found:
-            return np.zeros((0, 4), np.float32)
-        boxes, scores, offsets = (np.concatenate(parts) for parts in zip(*found, strict=True))
-        keep = nms(boxes, scores, 0.7)
-        candidates = square(shift_proposals(boxes[keep], offsets[keep]))
+        candidates = merge_proposals(found)
         clock.lap("pnet_boxes")
         return candidates
 
@@ -175,11 +224,7 @@ class MtcnnDetector(Lifecycle):
             return boxes
         outputs = self._run("rnet", crops)
         clock.lap("rnet")
-        scores = outputs["probabilities"][:, 1]
-        passed = scores > self.options.thresholds[1]
-        boxes, scores, offsets = boxes[passed], scores[passed], outputs["offsets"][passed]
-        keep = nms(boxes, scores, 0.7)
-        refined = square(shift_boxes(boxes[keep], offsets[keep]))
+        refined = refine_boxes(boxes, outputs, self.options.thresholds[1])
         clock.lap("rnet_boxes")
         return refined
 
@@ -193,14 +238,9 @@ class MtcnnDetector(Lifecycle):
             return boxes, np.zeros(0, np.float32), np.zeros((0, 5, 2), np.float32)
         outputs = self._run("onet", crops)
         clock.lap("onet")
-        scores = outputs["probabilities"][:, 1]
-        passed = scores > self.options.thresholds[2]
-        boxes, scores = boxes[passed], scores[passed]
-        landmarks = place_landmarks(boxes, outputs["landmarks"][passed])
-        boxes = shift_boxes(boxes, outputs["offsets"][passed])
-        keep = nms_min(boxes, scores, 0.7)
+        found = output_boxes(boxes, outputs, self.options.thresholds[2])
         clock.lap("onet_boxes")
-        return boxes[keep], scores[keep], landmarks[keep]
+        return found
 
 
 class _Clock:

@@ -74,6 +74,20 @@ def parse_options(spec: ModelSpec, assignments: Iterable[str]) -> dict[str, floa
     return values
 
 
+def option_feed(
+    spec: ModelSpec, values: Mapping[str, np.ndarray], scales: np.ndarray
+) -> dict[str, np.ndarray]:
+    """The graph inputs of per-face option ``values`` ((N,) each, in the options' own units):
+    float32, photo-pixel options multiplied by each face's ``scales`` (crop pixels per photo pixel)."""
+    feed = {}
+    for name, per_face in values.items():
+        per_face = np.asarray(per_face, np.float32).copy()
+        if spec.option(name).photo_pixels:
+            per_face *= np.asarray(scales, np.float32)
+        feed[name] = per_face
+    return feed
+
+
 PRECISIONS = ("auto", "fp32", "fp16")  # the export's own graphs, on ONNX Runtime
 # What "auto" picks on the CPU ONNX Runtime backend: FP32. ONNX Runtime's CPU
 # provider has no float16 convolution: it turns the FP16 graph's convolutions back into float32 ones
@@ -262,13 +276,13 @@ class Restorer(Lifecycle):
     def _option_feed(
         self, values: Mapping[str, np.ndarray], scales: np.ndarray
     ) -> dict[str, np.ndarray]:
-        feed = {}
-        for name, per_face in values.items():
-            per_face = np.asarray(per_face, np.float32).copy()
-            if self.spec.option(name).photo_pixels:
-                per_face *= scales.astype(np.float32)
-            feed[name] = per_face
-        return feed
+        return option_feed(self.spec, values, scales)
+
+    @property
+    def image_input(self) -> str:
+        """The name of the engine's image input (known once open)."""
+        self._require_open()
+        return self._image_input
 
     def restore(
         self,

@@ -182,6 +182,34 @@ def test_device_buffers_in_and_out(device_plan: Plan, cuda_graphs: bool) -> None
 
 @pytest.mark.gpu
 @pytest.mark.trt
+@pytest.mark.parametrize("cuda_graphs", [False, True])
+def test_the_binding_protocol_runs_on_the_engines_own_buffers(
+    device_plan: Plan, cuda_graphs: bool
+) -> None:
+    from facert.backends.cuda.memory import PinnedBuffer, Stream, copy_async
+
+    plan, _, flavour = device_plan
+    with TrtEngine(plan, flavour=flavour, cuda_graphs=cuda_graphs) as engine, Stream() as stream:
+        for batch in (2, MAX_BATCH, 2):
+            faces = tiny_faces(batch, seed=batch)
+            expected = engine.run({INPUT: faces})[OUTPUT]
+            bound = engine.bind_inputs({INPUT: faces.shape})
+            view = bound[INPUT].__cuda_array_interface__
+            assert view["shape"] == faces.shape and view["typestr"] == "<f2"
+            with PinnedBuffer(faces.nbytes) as host:
+                host.array(faces.shape, faces.dtype)[...] = faces
+                copy_async(view["data"][0], host.pointer, faces.nbytes, stream)
+                out = engine.run_bound(stream)[OUTPUT].__cuda_array_interface__
+                assert out["shape"] == faces.shape
+                copy_async(host.pointer, out["data"][0], faces.nbytes, stream)
+                stream.synchronize()
+                np.testing.assert_array_equal(host.array(faces.shape, faces.dtype), expected)
+        with pytest.raises(UsageError, match="the plan's profile allows"):
+            engine.bind_inputs({INPUT: (MAX_BATCH + 1, 3, SIZE, SIZE)})
+
+
+@pytest.mark.gpu
+@pytest.mark.trt
 def test_bad_feeds_are_one_line(device_plan: Plan) -> None:
     plan, _, flavour = device_plan
     with TrtEngine(plan, flavour=flavour) as engine:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from facert.backends.base import TensorInfo
-from facert.backends.trt_tensors import IoTensor, device_feed
+from facert.backends.trt_tensors import IoTensor, bind_shapes, device_feed
 from facert.errors import FacertError, UsageError
 
 INPUTS = {"image": TensorInfo((None, 3, 16, 16), np.dtype(np.float16))}
@@ -70,3 +70,34 @@ def test_shapes_outside_the_profile_are_refused_with_the_fix() -> None:
         tensor.check_shape((9, 3, 16, 16), Path("g.plan"))
     with pytest.raises(UsageError, match="has shape"):
         tensor.check_shape((1, 3, 16), Path("g.plan"))
+
+
+def _tensors() -> dict[str, IoTensor]:
+    image = IoTensor(
+        "image", True, np.dtype(np.float16), (-1, 3, 16, 16), (1, 3, 16, 16), (4, 3, 16, 16)
+    )
+    weight = IoTensor("w", True, np.dtype(np.float32), (-1,), (1,), (4,))
+    output = IoTensor(
+        "out", False, np.dtype(np.float16), (-1, 3, 16, 16), (4, 3, 16, 16), (4, 3, 16, 16)
+    )
+    return {"image": image, "w": weight, "out": output}
+
+
+def test_bound_shapes_are_every_input_within_the_profile() -> None:
+    shapes = {"image": (2, 3, 16, 16), "w": (2,)}
+    assert bind_shapes("g.plan", _tensors(), shapes) == shapes
+
+
+@pytest.mark.parametrize(
+    ("shapes", "message"),
+    [
+        ({"image": (1, 3, 16, 16)}, r"g.plan: inputs expected \['image', 'w'\], got \['image'\]"),
+        ({"image": (1, 3, 16, 16), "w": (1,), "out": (1, 3, 16, 16)}, "inputs expected"),
+        ({"image": (1, 3, 8, 8), "w": (1,)}, r"must have shape \[None, 3, 16, 16\]"),
+        ({"image": (5, 3, 16, 16), "w": (5,)}, r"the plan's profile allows \[1, 3, 16, 16\]"),
+    ],
+)
+def test_bad_bound_shapes_are_one_line(shapes: dict[str, tuple[int, ...]], message: str) -> None:
+    with pytest.raises(FacertError, match=message) as caught:
+        bind_shapes("g.plan", _tensors(), shapes)
+    assert "\n" not in str(caught.value)
