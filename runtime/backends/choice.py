@@ -128,9 +128,11 @@ class Chooser:
         *,
         threads: int = 0,
         report: Callable[[str], None] | None = None,
+        weights: Path | None = None,
     ) -> None:
         self.cache_dir = cache_dir
         self.export = export
+        self.weights = weights  # the export's checkpoint, for the torch backend's module
         self.spec = export.spec
         self.threads = threads
         self.report = report or log.info
@@ -149,7 +151,9 @@ class Chooser:
         if plan == Plan("ort", "int8"):
             return OrtSession(_passed(self.int8_artifact()).path, threads=self.threads)
         if plan.backend in GPU_BACKENDS:
-            return gpu_engine(self.cache_dir, self.export, plan.backend, plan.precision)
+            return gpu_engine(
+                self.cache_dir, self.export, plan.backend, plan.precision, self.weights
+            )
         if plan.backend == "openvino":
             artifact, source = self.openvino_artifact(plan.precision)
             checked = _passed(artifact)
@@ -413,15 +417,17 @@ def open_plan(
     precision: str,
     threads: int = 0,
     report: Callable[[str], None] | None = None,
+    weights: Path | None = None,
 ) -> tuple[Engine, Plan]:
-    """The engine (not opened) and plan for ``--backend backend --precision precision``.
+    """The engine (not opened) and plan for ``--backend backend --precision precision``
+    (``weights``: the export's checkpoint, as :func:`facert.backends.gpu_choice.gpu_engine` takes).
 
     ``auto`` measures once per machine (:meth:`Chooser.choose`). An explicit plan that needs a
     missing package raises in one line; one whose artifact fails the accuracy gate is reported in
     one line and replaced by FP32 on the same backend.
     """
     check_choice(backend, precision)
-    chooser = Chooser(cache_dir, export, threads=threads, report=report)
+    chooser = Chooser(cache_dir, export, threads=threads, report=report, weights=weights)
     say = chooser.report
     if backend == "auto":
         plan = chooser.choose(precision)

@@ -88,8 +88,12 @@ def gpu_unavailable(backend: str) -> str | None:
     return None
 
 
-def gpu_engine(cache_dir: Path, export: Artifact, backend: str, precision: str) -> Engine:
-    """The engine (not opened) running ``export`` at ``precision`` on ``backend`` on GPU 0."""
+def gpu_engine(
+    cache_dir: Path, export: Artifact, backend: str, precision: str, weights: Path | None = None
+) -> Engine:
+    """The engine (not opened) running ``export`` at ``precision`` on ``backend`` on GPU 0.
+    ``weights``: the checkpoint the export was built from, which the torch backend rebuilds its
+    module from (None: the official one in the cache); the others run the export's graph."""
     graph = FP16_GRAPH if precision == "fp16" else FP32_GRAPH
     if graph not in export.files:
         raise UsageError(f"{export.spec.name} has no {precision} graph; use --precision fp32")
@@ -101,7 +105,7 @@ def gpu_engine(cache_dir: Path, export: Artifact, backend: str, precision: str) 
     if backend == "torch":
         from facert.backends.torch_gpu import torch_engine
 
-        return torch_engine(cache_dir, export, precision)
+        return torch_engine(cache_dir, export, precision, weights)
     if backend != "trt":
         raise UsageError(f"no GPU engine runs {backend}")
     return _trt_engine(cache_dir, export, graph, gpu)

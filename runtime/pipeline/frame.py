@@ -122,6 +122,7 @@ class Pipeline(Lifecycle):
             backend=backend,
             cache_dir=settings.cache_dir,
             report=report,
+            weights=weights,
         )
         face_detector = build_detector(settings, detector, **dict(detector_options or {}))
         # Opened in _acquire: the restorer, the frame stage, the detector, in that order, and

@@ -164,11 +164,14 @@ class Restorer(Lifecycle):
         backend: str = "ort",
         cache_dir: Path | None = None,
         report: Callable[[str], None] | None = None,
+        weights: Path | None = None,
     ) -> Restorer:
         """A restorer (not opened) on the engine that runs ``artifact`` with ``backend`` at
         ``precision`` (:mod:`facert.backends.choice`; on ``ort`` at auto/fp32/fp16 the export's own
         graph, :func:`graph_file`). Compiled artifacts go into ``cache_dir`` (default: the cache
-        holding ``artifact``); ``report`` receives the progress lines of building them."""
+        holding ``artifact``); ``report`` receives the progress lines of building them; ``weights``
+        is the checkpoint ``artifact`` was exported from (the torch backend rebuilds its module
+        from it; None: the official one in the cache)."""
         check_choice(backend, precision)
         on_cpu = backend not in GPU_BACKENDS  # a GPU backend's fp16 is its own, not ORT's graph
         if on_cpu and (precision == "fp16" or (backend == "ort" and precision in PRECISIONS)):
@@ -176,7 +179,9 @@ class Restorer(Lifecycle):
             plan = Plan("ort", AUTO_PRECISION if precision == "auto" else precision)
         else:
             cache = cache_dir if cache_dir is not None else artifact.folder.parent.parent
-            engine, plan = open_plan(cache, artifact, backend, precision, threads, report)
+            engine, plan = open_plan(
+                cache, artifact, backend, precision, threads, report, weights=weights
+            )
         restorer = cls(artifact, engine, options=options, max_batch=max_batch)
         restorer.plan = plan
         return restorer
