@@ -38,7 +38,7 @@ lock:
 	  { $(PYTHON) -m venv .venv-lock && .venv-lock/bin/pip install -q '$(PIP_TOOLS)'; }
 	CUSTOM_COMPILE_COMMAND='make lock' .venv-lock/bin/pip-compile -q --upgrade --generate-hashes \
 	  --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links --all-build-deps \
-	  --extra export --extra demo --extra dev --extra openvino --extra int8 --extra tensorrt-rtx --extra kernels -P '$(TORCH)' -o $(LOCK) pyproject.toml
+	  --extra export --extra demo --extra dev --extra openvino --extra int8 --extra tensorrt-rtx --extra kernels --extra video -P '$(TORCH)' -o $(LOCK) pyproject.toml
 	CUSTOM_COMPILE_COMMAND='make lock' .venv-lock/bin/pip-compile -q --upgrade --generate-hashes \
 	  --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links \
 	  -c $(LOCK) -o $(RUNTIME_LOCK) pyproject.toml
