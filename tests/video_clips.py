@@ -37,10 +37,12 @@ def make_clip(
     rotation: int = 0,
     rate: Fraction = Fraction(25),
     faststart: bool = False,
+    subtitles: bool = False,
 ) -> None:
     """Write ``path`` (.mp4/.mkv): one frame per entry of ``pts`` (ticks of ``time_base``), H.264, and
     an ``audio`` track ("aac", "libopus" or None) of a 440 Hz tone as long as the video; ``faststart``
-    puts an MP4's index before the media data (a cut file then still opens)."""
+    puts an MP4's index before the media data (a cut file then still opens); ``subtitles`` adds a
+    SubRip track (Matroska) of one line per 100 ms, muxed as packets (no subtitle encoder needed)."""
     import av
 
     options = {"movflags": "faststart"} if faststart else {}
@@ -54,13 +56,21 @@ def make_clip(
         if rotation:
             video.set_display_rotation(rotation)
         sound = out.add_stream(audio, rate=48000) if audio else None
+        text = out.add_mux_stream("subrip") if subtitles else None
         for frame_pts, bgr in zip(pts, face_frames(len(pts)), strict=True):
             frame = av.VideoFrame.from_ndarray(bgr, format="bgr24")
             frame.pts, frame.time_base = frame_pts, time_base
             out.mux(video.encode(frame))
         out.mux(video.encode(None))
+        seconds = float((pts[-1] + 1) * time_base)
         if sound is not None:
-            _write_tone(out, sound, float((pts[-1] + 1) * time_base))
+            _write_tone(out, sound, seconds)
+        if text is not None:
+            for k in range(int(seconds * 10)):
+                packet = av.Packet(f"line {k}".encode())
+                packet.pts = packet.dts = k * 100
+                packet.duration, packet.time_base, packet.stream = 80, Fraction(1, 1000), text
+                out.mux(packet)
 
 
 def _write_tone(out: object, sound: object, seconds: float) -> None:

@@ -388,7 +388,7 @@ class _Transcode:
                         finished.add(index)
                     elif self.window.keeps(frame.pts, time_base):
                         self._encode(out, frame)
-            elif packet.dts is not None:
+            elif packet.size:  # not the empty packet that ends each stream
                 if packet.pts is not None and self.window.past_end(packet.pts, packet.time_base):
                     finished.add(index)
                 else:
@@ -422,7 +422,8 @@ class _Transcode:
                 return
             shift = self.window.shift(packet.time_base)
             packet.pts -= shift
-            packet.dts -= shift
+            if packet.dts is not None:  # Matroska leaves some unset
+                packet.dts -= shift
         packet.stream = self.copies[packet.stream.index]
         out.mux(packet)
         self.copied += 1
