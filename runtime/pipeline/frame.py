@@ -61,6 +61,18 @@ class EnhanceResult:
     face_options: dict[str, np.ndarray] = field(default_factory=dict)
 
 
+@dataclass
+class PreparedFaces:
+    """The faces of one frame ready for the restorer: ``crops`` (N, S, S, 3) uint8 BGR, their
+    frame -> crop ``affines``, the restorer's ``inputs`` (the crops, or deblocked crops) and
+    ``scales`` (N,) float32 crop pixels per frame pixel."""
+
+    crops: np.ndarray
+    affines: list[np.ndarray]
+    inputs: np.ndarray
+    scales: np.ndarray
+
+
 class Pipeline(Lifecycle):
     """Detect, align, restore and blend the faces of frames with one detector and one restorer.
 
@@ -175,28 +187,46 @@ class Pipeline(Lifecycle):
         faces = self.detect(image)
         timings["detect"] = time.perf_counter() - start
         start = time.perf_counter()
-        spec = self.restorer.spec
         crops, affines = self.align(image, faces)
         timings["align"] = time.perf_counter() - start
         start = time.perf_counter()
+        prepared = self.prepare(image, faces, crops, affines)
+        if faces and self.restorer.spec.deblock_jpeg:
+            timings["deblock"] = time.perf_counter() - start
+            start = time.perf_counter()
+        values = self.restorer.face_options(prepared.inputs, prepared.scales) if faces else {}
+        restored = (
+            self.restorer.restore(prepared.inputs, prepared.scales, values) if faces else crops
+        )
+        timings["restore"] = time.perf_counter() - start
+        start = time.perf_counter()
+        output = self.blend(image, faces, prepared, restored)
+        timings["blend"] = time.perf_counter() - start
+        return EnhanceResult(output, faces, timings, values)
+
+    def prepare(
+        self, image: np.ndarray, faces: list[Face], crops: np.ndarray, affines: list[np.ndarray]
+    ) -> PreparedFaces:
+        """The restorer's inputs for the aligned ``faces`` of ``image`` (:meth:`align`'s crops
+        and affines): the crops, JPEG-deblocked when the spec asks, and the crop scales."""
+        spec = self.restorer.spec
         inputs = crops
         if faces and spec.deblock_jpeg:
             deblocked = deblocked_crops(image, faces, affines, spec.input_size, spec.crop_border)
             inputs = crops if deblocked is None else deblocked
-            timings["deblock"] = time.perf_counter() - start
-            start = time.perf_counter()
         scales = np.array([crop_scale(a) for a in affines], np.float32)
-        values = self.restorer.face_options(inputs, scales) if faces else {}
-        restored = self.restorer.restore(inputs, scales, values) if faces else crops
-        timings["restore"] = time.perf_counter() - start
-        start = time.perf_counter()
+        return PreparedFaces(crops, affines, inputs, scales)
+
+    def blend(
+        self, image: np.ndarray, faces: list[Face], prepared: PreparedFaces, restored: np.ndarray
+    ) -> np.ndarray:
+        """``image`` upscaled with the ``restored`` crops ((N, S, S, 3) uint8 BGR, one per face of
+        ``prepared``) pasted back as the restorer's spec says."""
         background = upscale_background(image, self.options.upscale)
         upscale = self.options.upscale
         if not faces:
-            output = background
-        elif spec.paste == "correction":
-            output = paste_corrections(background, list(restored), list(crops), affines, upscale)
-        else:
-            output = paste_faces(background, list(restored), affines, upscale, out=background)
-        timings["blend"] = time.perf_counter() - start
-        return EnhanceResult(output, faces, timings, values)
+            return background
+        if self.restorer.spec.paste == "correction":
+            crops = list(prepared.crops)
+            return paste_corrections(background, list(restored), crops, prepared.affines, upscale)
+        return paste_faces(background, list(restored), prepared.affines, upscale, out=background)
