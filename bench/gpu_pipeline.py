@@ -77,23 +77,6 @@ def synthetic_frame(count: int) -> np.ndarray:
     return frame
 
 
-def paste_mask(faces: list[Any], shape: tuple[int, ...]) -> np.ndarray:
-    """(H, W) bool: each face's box grown by its size on every side (where its paste reaches)."""
-    mask = np.zeros(shape[:2], bool)
-    for face in faces:
-        x1, y1, x2, y2 = face.box
-        w, h = x2 - x1, y2 - y1
-        mask[
-            max(0, int(y1 - h)) : max(0, int(y2 + h)), max(0, int(x1 - w)) : max(0, int(x2 + w))
-        ] = True
-    return mask
-
-
-def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
-    error = float(np.mean((a[mask].astype(np.float64) - b[mask].astype(np.float64)) ** 2))
-    return float("inf") if error == 0 else 10 * float(np.log10(255.0**2 / error))
-
-
 def timed(gpu: Any, frame: np.ndarray, rounds: int) -> dict[str, Any]:
     """Frames per second and per-stage medians (ms) over ``rounds`` frames after 2 warm-ups."""
     walls, stages = [], {}
@@ -115,13 +98,15 @@ def timed(gpu: Any, frame: np.ndarray, rounds: int) -> dict[str, Any]:
 
 def bench(gpu: Any, cpu: Any, rounds: int) -> dict[str, Any]:
     """Per face count: the times, the faces found by each pipeline, and the PSNR against the CPU."""
+    from facert.demo.metrics import around_boxes, psnr
+
     results: dict[str, Any] = {}
     for count in FACE_COUNTS:
         frame = synthetic_frame(count)
         row = timed(gpu, frame, rounds)
         ours, theirs = gpu.enhance(frame), cpu.enhance(frame)
-        mask = paste_mask(theirs.faces, frame.shape)
-        value = psnr(ours.image, theirs.image, mask) if mask.any() else float("inf")
+        mask = around_boxes([face.box for face in theirs.faces], frame.shape)
+        value = psnr(ours.image[mask], theirs.image[mask]) if mask.any() else float("inf")
         row["faces found (gpu, cpu)"] = [len(ours.faces), len(theirs.faces)]
         row["psnr vs cpu pipeline db"] = round(value, 2)
         row["psnr target"] = f">= {PSNR_TARGET:g} dB: " + (

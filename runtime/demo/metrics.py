@@ -34,6 +34,21 @@ def _check_pair(a: np.ndarray, b: np.ndarray) -> None:
         raise InputError(f"expected (H, W) or (H, W, C) images of at least 11x11, got {a.shape}")
 
 
+def around_boxes(
+    boxes: list[tuple[float, float, float, float]], shape: tuple[int, ...]
+) -> np.ndarray:
+    """(H, W) bool over an image of ``shape``: each (x1, y1, x2, y2) box grown by its own width
+    and height on every side, clipped; where a face pasted back under its box can reach (the
+    region a restored frame is compared over: ``psnr(a[mask], b[mask])``)."""
+    mask = np.zeros(shape[:2], bool)
+    for x1, y1, x2, y2 in boxes:
+        w, h = x2 - x1, y2 - y1
+        mask[
+            max(0, int(y1 - h)) : max(0, int(y2 + h)), max(0, int(x1 - w)) : max(0, int(x2 + w))
+        ] = True
+    return mask
+
+
 def psnr(a: np.ndarray, b: np.ndarray, data_range: float = 255.0) -> float:
     """Peak signal-to-noise ratio in dB of ``b`` against ``a`` over every element; inf for equal
     arrays, -inf when ``b`` is not finite (a float16 overflow).

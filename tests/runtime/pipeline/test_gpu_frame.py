@@ -21,6 +21,7 @@ import pytest
 
 from facert.backends import engine_for
 from facert.backends.base import Lifecycle
+from facert.demo.metrics import around_boxes, psnr
 from facert.models.artifacts import Artifact
 from facert.pipeline.bound import HostBound
 from facert.pipeline.device_ops import HostOps
@@ -69,20 +70,12 @@ def pipelines(
 
 
 def paste_boxes(faces: list[Face], shape: tuple[int, ...]) -> np.ndarray:
-    """(H, W) bool: each face's box grown by its size on every side (where the paste reaches)."""
-    mask = np.zeros(shape[:2], bool)
-    for face in faces:
-        x1, y1, x2, y2 = face.box
-        w, h = x2 - x1, y2 - y1
-        mask[
-            max(0, int(y1 - h)) : max(0, int(y2 + h)), max(0, int(x1 - w)) : max(0, int(x2 + w))
-        ] = True
-    return mask
+    """(H, W) bool: where the faces' pastes can reach (:func:`around_boxes` of their boxes)."""
+    return around_boxes([face.box for face in faces], shape)
 
 
 def psnr_over(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
-    error = np.mean((a[mask].astype(np.float64) - b[mask].astype(np.float64)) ** 2)
-    return float("inf") if error == 0 else 10 * np.log10(255.0**2 / error)
+    return psnr(a[mask], b[mask])
 
 
 def side_by_side(left: np.ndarray, right: np.ndarray) -> np.ndarray:
