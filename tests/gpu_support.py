@@ -3,6 +3,8 @@ used by conftest.py to skip them and by bench/gpu_check.py to report them "not r
 
 from __future__ import annotations
 
+from typing import Any
+
 from facert.backends.cuda import driver_status
 from facert.backends.gpu_choice import flavour_unavailable
 from facert.backends.trt_plan import FLAVOURS, Flavour
@@ -29,3 +31,16 @@ def usable_flavour() -> tuple[Flavour | None, str]:
             return flavour, ""
         reasons.append(f"{flavour.name}: {reason}")
     return None, "; ".join(reasons)
+
+
+class Described:
+    """Any object that describes device memory the standard way (CuPy, PyTorch, Numba...)."""
+
+    def __init__(self, shape: tuple[int, ...], typestr: str = "<f2", strides: Any = None) -> None:
+        self.__cuda_array_interface__ = {
+            "shape": shape,
+            "typestr": typestr,
+            "data": (0x7F0000001000, False),
+            "strides": strides,
+            "version": 3,
+        }

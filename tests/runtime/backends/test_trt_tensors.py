@@ -8,25 +8,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+from gpu_support import Described
 
 from facert.backends.base import TensorInfo
 from facert.backends.trt_tensors import IoTensor, bind_shapes, device_feed
 from facert.errors import FacertError, UsageError
 
 INPUTS = {"image": TensorInfo((None, 3, 16, 16), np.dtype(np.float16))}
-
-
-class Described:
-    """Any object that describes device memory the standard way (CuPy, PyTorch, Numba...)."""
-
-    def __init__(self, shape: tuple[int, ...], typestr: str = "<f2", strides: Any = None) -> None:
-        self.__cuda_array_interface__ = {
-            "shape": shape,
-            "typestr": typestr,
-            "data": (0x7F0000001000, False),
-            "strides": strides,
-            "version": 3,
-        }
 
 
 def test_a_device_feed_gives_pointers_and_shapes() -> None:

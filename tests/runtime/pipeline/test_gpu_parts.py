@@ -4,10 +4,9 @@ against the ONNX export (the networks the GPU detector runs on a GPU)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pytest
+from gpu_support import Described
 
 from facert.backends import engine_for
 from facert.config import Settings
@@ -17,17 +16,6 @@ from facert.models.specs.mtcnn import INPUT_NAME
 from facert.pipeline.bound import HostBound
 from facert.pipeline.cuda_ops import DeviceArray, array_facts
 from facert.pipeline.device_ops import HostOps, host_pitch
-
-
-class Described:
-    def __init__(self, shape: tuple[int, ...], typestr: str, strides: Any = None) -> None:
-        self.__cuda_array_interface__ = {
-            "shape": shape,
-            "typestr": typestr,
-            "data": (0x7F0000001000, False),
-            "strides": strides,
-            "version": 3,
-        }
 
 
 def test_host_frames_are_pitched_and_workspaces_reused() -> None:
