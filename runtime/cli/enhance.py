@@ -22,15 +22,9 @@ if TYPE_CHECKING:
     from facert.pipeline.gpu_frame import GpuPipeline
 
 
-def add_parser(commands: Any) -> None:
-    parser = commands.add_parser(
-        "enhance",
-        help="restore the faces in images and folders",
-        description="Detect, align, restore and blend back every face. Outputs keep each input's "
-        "relative name under OUTDIR and are written atomically; inputs are never overwritten.",
-    )
-    parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="images or folders")
-    parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUTDIR")
+def add_restorer_arguments(parser: argparse.ArgumentParser) -> None:
+    """The restorer, detector and engine arguments every front end shares (enhance, camera);
+    :func:`open_pipeline` reads them."""
     parser.add_argument(
         "--model", default=DEFAULT_RESTORER, help=f"restorer (default: {DEFAULT_RESTORER})"
     )
@@ -41,16 +35,28 @@ def add_parser(commands: Any) -> None:
         metavar="NAME",
         help=f"face detector (default: {DEFAULT_DETECTOR})",
     )
-    parser.add_argument("--upscale", type=float, default=1.0, help="output size factor (1..8)")
-    faces = parser.add_mutually_exclusive_group()
-    faces.add_argument("--only-center-face", action="store_true", help="restore one face only")
-    faces.add_argument("--largest-face", action="store_true", help="restore the largest face only")
     parser.add_argument("--min-face", type=float, help="smallest face to detect, in pixels")
     parser.add_argument(
         "--option", action="append", default=[], metavar="NAME=VALUE", help="a model option"
     )
     parser.add_argument("--fidelity", type=float, help="CodeFormer's fidelity weight w in [0, 1]")
     add_engine_arguments(parser)
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "enhance",
+        help="restore the faces in images and folders",
+        description="Detect, align, restore and blend back every face. Outputs keep each input's "
+        "relative name under OUTDIR and are written atomically; inputs are never overwritten.",
+    )
+    parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="images or folders")
+    parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUTDIR")
+    add_restorer_arguments(parser)
+    parser.add_argument("--upscale", type=float, default=1.0, help="output size factor (1..8)")
+    faces = parser.add_mutually_exclusive_group()
+    faces.add_argument("--only-center-face", action="store_true", help="restore one face only")
+    faces.add_argument("--largest-face", action="store_true", help="restore the largest face only")
     parser.add_argument(
         "--device",
         choices=("cpu", "cuda"),
@@ -118,7 +124,7 @@ def _process(
     summary.without_faces += not result.faces
 
 
-def _open_pipeline(args: argparse.Namespace, settings: Settings) -> Pipeline | GpuPipeline:
+def open_pipeline(args: argparse.Namespace, settings: Settings) -> Pipeline | GpuPipeline:
     from facert.pipeline.frame import EnhanceOptions, Pipeline
     from facert.pipeline.gpu_frame import GpuPipeline
     from facert.stages.restore.restorer import parse_options
@@ -152,7 +158,7 @@ def _open_pipeline(args: argparse.Namespace, settings: Settings) -> Pipeline | G
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    with _open_pipeline(args, settings) as pipeline:  # model, options, weights: exit 2 if wrong
+    with open_pipeline(args, settings) as pipeline:  # model, options, weights: exit 2 if wrong
         check_writable(args.output)
         jobs, errors = plan_jobs(args.inputs, args.output)
         summary = Summary(failures=len(errors))
