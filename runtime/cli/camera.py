@@ -84,8 +84,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     options = LiveOptions(overlay=not args.no_overlay, frames=args.frames)
     stats = LiveStats()
     with Capture(source) as capture:  # a source that cannot be opened: one line, exit 1
-        sink.open(source.size, source.rate)
         try:
+            sink.open(source.size, source.rate)
             with open_pipeline(args, settings) as pipeline:
                 if not isinstance(pipeline, Pipeline):
                     raise UnsupportedError("facert camera runs on the CPU pipeline")
