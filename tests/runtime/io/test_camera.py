@@ -134,8 +134,9 @@ def test_slow_consumer_drops_frames_and_latency_stays_bounded(
 ) -> None:
     """A 100 fps camera, a consumer (ISPL + a sink that takes 50 ms) at a few frames/s: frames are
     dropped, counted (captured = shown + dropped), and each shown frame's latency stays within
-    its own pass (stages + sink) plus one frame interval and 150 ms of scheduling slack on 2 busy
-    cores, where a queue would add a whole pass per frame (measured here: ~0.3-1 s a pass)."""
+    its own pass (stages + sink) plus one frame interval and 250 ms of slack for the overlay, the
+    copy and scheduling on 2 busy cores, where a queue would add a whole pass per frame (measured
+    here: 0.3-1 s a pass) and drop nothing."""
     rate, delay = 100.0, 0.05
     sink = RecordingSink(delay=delay)
     stats = _live(pipeline, SyntheticSource(face, SIZE, rate=rate), sink, LiveOptions(frames=5))
@@ -146,7 +147,7 @@ def test_slow_consumer_drops_frames_and_latency_stays_bounded(
     assert gaps > 0 and gaps <= stats.dropped
     for record in stats.records:
         own_pass = sum(record.stages.values()) + delay
-        assert record.latency <= own_pass + 1 / rate + 0.15, (record, own_pass)
+        assert record.latency <= own_pass + 1 / rate + 0.25, (record, own_pass)
     first, last = stats.records[0], stats.records[-1]
     assert last.latency < first.latency + sum(r.latency for r in stats.records[1:-1])
 
@@ -168,7 +169,7 @@ def test_file_source_plays_at_its_rate_and_ends(pipeline: Pipeline, tmp_path: Pa
 @pytest.mark.parametrize("fps", [None, 0.0, 50.0])
 def test_file_source_pace(tmp_path: Path, fps: float | None) -> None:
     """A 20-frame 25 fps file read alone: at its own rate it takes 19 intervals (0.76 s), at
-    --fps 50 half that, at --fps 0 as long as decoding takes (asserted < 0.3 s; ~10 ms here)."""
+    --fps 50 half that, at --fps 0 as long as decoding takes (asserted < 0.5 s; ~10 ms here)."""
     clip = tmp_path / "clip.mp4"
     make_clip(clip, list(range(20)), Fraction(1, 25), audio=None)
     source = OpenCvSource(str(clip), fps)
@@ -181,7 +182,7 @@ def test_file_source_pace(tmp_path: Path, fps: float | None) -> None:
     assert len(frames) == 20 and frames[0].shape == (96, 96, 3)
     assert source.size == SIZE and source.rate == pytest.approx(fps or 25.0)
     if fps == 0.0:
-        assert elapsed < 0.3
+        assert elapsed < 0.5
     else:
         assert elapsed >= 19 / (fps or 25.0) - 0.005
 
