@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from facert.cli.engines import report
+from facert.cli.engines import add_engine_arguments, report
 from facert.cli.enhance import add_restorer_arguments, open_pipeline
 from facert.config import Settings
 from facert.errors import UnsupportedError, UsageError
@@ -40,7 +40,8 @@ def add_parser(commands: Any) -> None:
         "the camera extra, v4l2loopback on Linux), or a video FILE (.mp4, .mkv; written "
         "atomically)",
     )
-    add_restorer_arguments(parser)
+    add_restorer_arguments(parser, upscale=False)
+    add_engine_arguments(parser)
     parser.add_argument(
         "--max-frames",
         type=int,
@@ -58,7 +59,7 @@ def add_parser(commands: Any) -> None:
         help="play a file source at F frames/s (default: its own rate; 0: as fast as it "
         "decodes); ask a camera for F",
     )
-    parser.set_defaults(run=run, upscale=1.0, only_center_face=False, largest_face=False)
+    parser.set_defaults(run=run)
 
 
 def _check(args: argparse.Namespace) -> None:

@@ -37,8 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Fast, faithful face restoration. Restores the faces in photos with the "
         "embedded default (MTCNN detector + a weight-free restorer) or an official checkpoint.",
         epilog="Examples:\n  facert enhance photo.jpg -o out/\n  facert enhance old_photos/ -o "
-        "out/ --model wipa --upscale 2\n  facert camera --source 0 --output out.mp4\n"
-        "  facert detect photo.jpg --json\n  facert models list\n"
+        "out/ --model wipa --upscale 2\n  facert detect photo.jpg --json\n  facert models list\n"
         "  facert demo",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
