@@ -129,11 +129,13 @@ def test_ctrl_c_leaves_no_file_and_exits_130(
         threading.Event().wait(0.5)  # a few frames into the file
         assert list(tmp_path.glob(".out.*.part.mp4"))  # being written
         process.send_signal(signal.SIGINT)
-        stdout, _ = process.communicate(timeout=60)
+        process.wait(timeout=60)  # stderr is the watcher's to read; stdout holds one line
     finally:
         if process.poll() is None:
             process.kill()
     watcher.join(5)
+    assert process.stdout is not None
+    stdout = process.stdout.read()
     err = "".join(lines)
     assert process.returncode == 130, err
     assert "facert: interrupted" in err and "Traceback" not in err
