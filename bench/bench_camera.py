@@ -34,9 +34,9 @@ from facert.backends.device import cpu_description, cpu_flags
 from facert.config import load_settings
 from facert.demo.samples import photo_path
 from facert.io.camera import Capture, SyntheticSource
-from facert.io.camera_live import LiveOptions, LiveStats, run_live
+from facert.io.camera_live import LiveOptions, LiveStats, live_config, run_live
 from facert.pipeline.frame import Pipeline
-from facert.pipeline.stream import StreamConfig, StreamPipeline
+from facert.pipeline.stream import StreamPipeline
 
 SIZE = (640, 480)
 SHOWN_FLAGS = ("amx_bf16", "amx_int8", "avx512_bf16", "avx512_vnni", "avx_vnni", "avx512f", "avx2")
@@ -84,7 +84,7 @@ class _Discard:
 
 def latest_frame(pipeline: Pipeline, rate: float, seconds: float) -> tuple[list[float], int]:
     """(latencies in seconds, frames dropped) of ``facert camera``'s path."""
-    stream = StreamPipeline(pipeline, StreamConfig(max_frames=1)).open()
+    stream = StreamPipeline(pipeline, live_config()).open()
     sink = _Discard(time.monotonic() + seconds)
     stats = LiveStats()
     with Capture(SyntheticSource(face(), SIZE, rate)) as capture:

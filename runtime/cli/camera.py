@@ -12,7 +12,7 @@ from facert.cli.enhance import add_restorer_arguments, open_pipeline
 from facert.config import Settings
 from facert.errors import UnsupportedError, UsageError
 from facert.io.camera import Capture, OpenCvSource
-from facert.io.camera_live import LiveOptions, LiveStats, run_live
+from facert.io.camera_live import LiveOptions, LiveStats, live_config, run_live
 from facert.io.camera_sinks import Sink, open_sink
 
 LIVE_MAX_FRAMES = 1
@@ -77,7 +77,7 @@ def _check(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from facert.pipeline.frame import Pipeline
-    from facert.pipeline.stream import StreamConfig, StreamPipeline
+    from facert.pipeline.stream import StreamPipeline
 
     _check(args)
     source = OpenCvSource(args.source, args.fps)
@@ -90,8 +90,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             with open_pipeline(args, settings) as pipeline:
                 if not isinstance(pipeline, Pipeline):
                     raise UnsupportedError("facert camera runs on the CPU pipeline")
-                config = StreamConfig(max_frames=args.max_frames)
-                with StreamPipeline(pipeline, config) as stream:
+                with StreamPipeline(pipeline, live_config(args.max_frames)) as stream:
                     report(f"camera: {args.source} -> {args.output} (Ctrl-C to stop)")
                     run_live(capture, stream, sink, options, stats)
         except KeyboardInterrupt:

@@ -4,6 +4,7 @@ buffer, the live loop with a recording sink, the overlay, and the file/window/vi
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import itertools
 import time
@@ -27,7 +28,7 @@ from facert.io.camera import (
     SyntheticSource,
     opencv_has,
 )
-from facert.io.camera_live import LiveOptions, LiveStats, run_live
+from facert.io.camera_live import LiveOptions, LiveStats, live_config, run_live
 from facert.io.camera_sinks import FileSink, RecordingSink, VirtualSink, WindowSink
 from facert.io.overlay import Meter, draw_overlay, overlay_box
 from facert.models.artifacts import Artifact
@@ -38,13 +39,14 @@ from facert.pipeline.smoothing import SmoothingConfig
 from facert.pipeline.stream import StreamConfig, StreamPipeline
 
 SIZE = (96, 96)
-PLAIN = StreamConfig(max_frames=1, smoothing=SmoothingConfig(enabled=False))
+# what facert camera runs, with landmark smoothing off so frames equal Pipeline.enhance's
+PLAIN = dataclasses.replace(live_config(), smoothing=SmoothingConfig(enabled=False))
 
 
 @pytest.fixture(scope="module")
 def face() -> np.ndarray:
     """grace_hopper_512.png at 48x48 (MTCNN finds it in a 96x96 frame), blurred as by a cheap
-    webcam's lens (sigma 2: ISPL leaves a sharp face as it is; this one it sharpens)."""
+    webcam's lens (sigma 2)."""
     photo = cv2.imread(str(DATA / "faces" / "grace_hopper_512.png"), cv2.IMREAD_COLOR)
     small = cv2.resize(photo, (48, 48), interpolation=cv2.INTER_AREA)
     return cv2.GaussianBlur(small, (0, 0), 2.0)
@@ -53,7 +55,12 @@ def face() -> np.ndarray:
 @pytest.fixture(scope="module")
 def pipeline(mtcnn_artifact: Artifact, settings: Settings) -> Iterator[Pipeline]:
     ensure_artifact(get_spec("ispl"), settings.cache_dir)
-    with Pipeline.open(settings, "ispl", backend="ort", precision="fp32") as opened:
+    # ISPL deblurs at sigma 2 on every face: its own estimate is 0 at some offsets of this small
+    # face, where it leaves the face as it is
+    options = {"blur_sigma": 2.0}
+    with Pipeline.open(
+        settings, "ispl", backend="ort", precision="fp32", model_options=options
+    ) as opened:
         yield opened
 
 
@@ -112,7 +119,7 @@ def test_synthetic_frames_restored_in_order_with_overlay(
             assert len(expected.faces) == 1
             x1, y1, x2, y2 = expected.faces[0].box.astype(int)
             change = np.abs(expected.image[y1:y2, x1:x2].astype(int) - original[y1:y2, x1:x2])
-            assert change.mean() > 0.5  # restored (0.98-3.9 measured; a face left alone: 0.0)
+            assert change.mean() > 1.5  # restored (2.75-4.13 measured; a face left alone: 0.0)
             if not overlay:
                 assert _close_to(shown, expected.image)
                 continue
@@ -127,6 +134,24 @@ def test_synthetic_frames_restored_in_order_with_overlay(
                 > 10
             )
         assert set(stats.records[-1].stages) >= {"detect", "align", "restore", "blend"}
+
+
+def test_live_config_pastes_no_stale_face_after_drops(pipeline: Pipeline, face: np.ndarray) -> None:
+    """Frames 0 and 20 of the synthetic camera (19 dropped between: the face moved 20 px, more
+    than the tracker's per-frame gates allow). The live settings restore frame 20 as
+    Pipeline.enhance does; the stream's defaults also paste the old track's face, carried, where
+    the face was (a ghost: 40+ levels off there, measured)."""
+    source = SyntheticSource(face, SIZE)
+    frames = [(0.0, source.frame(0)), (0.1, source.frame(20))]
+    expected = pipeline.enhance(frames[1][1]).image
+    results = {}
+    for name, config in (("live", PLAIN), ("default", StreamConfig(max_frames=1))):
+        stream = StreamPipeline(pipeline, dataclasses.replace(config, smoothing=PLAIN.smoothing))
+        stream.open()
+        results[name] = list(stream.run(frames))[1]
+    assert _close_to(results["live"][1], expected) and len(results["live"][2]) == 1
+    assert [f.filled for f in results["default"][2]] == [False, True]
+    assert np.abs(results["default"][1].astype(int) - expected).max() > 20
 
 
 def test_slow_consumer_drops_frames_and_latency_stays_bounded(
@@ -153,7 +178,7 @@ def test_slow_consumer_drops_frames_and_latency_stays_bounded(
 
 
 def test_file_source_plays_at_its_rate_and_ends(pipeline: Pipeline, tmp_path: Path) -> None:
-    """A 20-frame 25 fps clip played at its own rate: grabs are 40 ms apart or more, the loop stops
+    """A 20-frame 25 fps clip played at its own rate: grabs about 40 ms apart, the loop stops
     when the file ends, and every frame of the file is either shown or counted dropped."""
     clip = tmp_path / "clip.mp4"
     make_clip(clip, list(range(20)), Fraction(1, 25), audio=None)
@@ -163,7 +188,9 @@ def test_file_source_plays_at_its_rate_and_ends(pipeline: Pipeline, tmp_path: Pa
     assert source.size == SIZE and source.rate == pytest.approx(25.0)
     assert stats.captured == 20 == len(stats.records) + stats.dropped
     first, last = stats.records[0], stats.records[-1]
-    assert last.grabbed - first.grabbed >= (last.index - first.index) / 25.0 - 0.005
+    # frame i is released at i/25 s and grabbed once decoded: one interval of slack for the
+    # first frame's decoding (unpaced, the 20 frames decode in ~10 ms)
+    assert last.grabbed - first.grabbed >= (last.index - first.index - 1) / 25.0
 
 
 @pytest.mark.parametrize("fps", [None, 0.0, 50.0])
