@@ -138,9 +138,10 @@ def main() -> None:
     settings = dataclasses.replace(load_settings(), threads=args.threads)
     say(f"synthetic camera {SIZE[0]}x{SIZE[1]} at {args.rate:g} fps, {args.seconds:g} s per run")
     say(
-        "| model | way | frames shown | dropped / left queued | fps | e2e p50 ms | p95 | max | last |"
+        "| model | way | frames shown | dropped / left queued | fps | e2e p50 ms | p95 | max | "
+        "first | last |"
     )
-    say("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    say("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for model in args.models:
         with Pipeline.open(settings, model, backend=args.backend) as pipeline:
             pipeline.enhance(SyntheticSource(face(), SIZE).frame(0))  # warm-up
