@@ -119,7 +119,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         threads = max(1, (os.cpu_count() or 1) // args.workers)
         settings = dataclasses.replace(settings, threads=threads)
     listener = _bind(config.host, config.port)
-    return _serve(args, settings, config, listener)
+    try:
+        return _serve(args, settings, config, listener)
+    finally:
+        listener.close()
 
 
 def _bind(host: str, port: int) -> socket.socket:
