@@ -9,6 +9,7 @@ its own engines; unless ``--threads`` says otherwise each gets cores / N ONNX Ru
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import importlib.util
 import os
@@ -156,7 +157,8 @@ def _serve(
     if args.workers == 1:
         app = local_app(settings, config, restorers)
         server = uvicorn.Server(uvicorn.Config(app, **options))
-        server.run(sockets=[listener])
+        with contextlib.suppress(KeyboardInterrupt):  # uvicorn stops, then raises Ctrl-C again
+            server.run(sockets=[listener])
         return 0
     restorers.close()
     os.environ[WORKER_ENV] = worker_environment(settings, config)
