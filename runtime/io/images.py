@@ -40,7 +40,7 @@ class LoadedImage:
     bit_depth: int = 8
 
 
-def _probe_size(path: Path, data: bytes) -> tuple[int, int, str]:
+def probe_size(path: Path, data: bytes) -> tuple[int, int, str]:
     """(width, height, format) from the header only, without decoding pixels."""
     from io import BytesIO
 
@@ -75,9 +75,17 @@ def read_image(path: Path, max_pixels: int) -> LoadedImage:
         raise InputError("is a directory, not an image", path=str(path)) from None
     except OSError as exc:
         raise InputError(f"cannot read ({exc.strerror or exc})", path=str(path)) from None
+    return decode_bytes(data, max_pixels, path)
+
+
+def decode_bytes(data: bytes, max_pixels: int, path: Path | str) -> LoadedImage:
+    """Decode the encoded image ``data`` (``path``: the name errors give it, a file or a request)
+    into a :class:`LoadedImage`; raise InputError for empty, too large, corrupt or non-image data.
+    It captures file descriptor 2 while decoding: one call at a time per process."""
+    path = Path(path)
     if not data:
         raise InputError("empty file (0 bytes)", path=str(path))
-    width, height, fmt = _probe_size(path, data)
+    width, height, fmt = probe_size(path, data)
     if width * height > max_pixels:
         raise InputError(
             f"{width}x{height} is {width * height:,} pixels, over the limit of {max_pixels:,} "

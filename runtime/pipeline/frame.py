@@ -151,14 +151,16 @@ class Pipeline(Lifecycle):
         if self.frame is not None:
             self.frame.close()
 
-    def detect(self, image: np.ndarray) -> list[Face]:
-        """The faces to restore in ``image`` ((H, W, 3) uint8 BGR), after the selection options."""
+    def detect(self, image: np.ndarray, options: EnhanceOptions | None = None) -> list[Face]:
+        """The faces to restore in ``image`` ((H, W, 3) uint8 BGR), after the selection options
+        (``options``, default the pipeline's own: a server's per-request choice)."""
+        options = options or self.options
         faces = self.detector.detect(image)
         return select_faces(
             faces,
             (image.shape[1], image.shape[0]),
-            only_center=self.options.only_center_face,
-            largest=self.options.largest_face,
+            only_center=options.only_center_face,
+            largest=options.largest_face,
         )
 
     def align(self, image: np.ndarray, faces: list[Face]) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -218,12 +220,18 @@ class Pipeline(Lifecycle):
         return PreparedFaces(crops, affines, inputs, scales)
 
     def blend(
-        self, image: np.ndarray, faces: list[Face], prepared: PreparedFaces, restored: np.ndarray
+        self,
+        image: np.ndarray,
+        faces: list[Face],
+        prepared: PreparedFaces,
+        restored: np.ndarray,
+        upscale: float | None = None,
     ) -> np.ndarray:
-        """``image`` upscaled with the ``restored`` crops ((N, S, S, 3) uint8 BGR, one per face of
+        """``image`` upscaled (by ``upscale``, default the pipeline's option; a server's
+        per-request one) with the ``restored`` crops ((N, S, S, 3) uint8 BGR, one per face of
         ``prepared``) pasted back as the restorer's spec says."""
-        background = upscale_background(image, self.options.upscale)
-        upscale = self.options.upscale
+        upscale = self.options.upscale if upscale is None else upscale
+        background = upscale_background(image, upscale)
         if not faces:
             return background
         if self.restorer.spec.paste == "correction":
