@@ -1,0 +1,205 @@
+"""``facert serve --ray``: facert as a Ray Serve application on a local Ray cluster (marker ``ray``,
+``make test-ray``): one cluster for the module (2 CPUs), Serve on a free loopback port, the
+application deployed once with 2 replicas (ONNX Runtime FP32, one thread each)."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+
+import cv2
+import numpy as np
+import pytest
+from conftest import astronaut_path, grace_hopper_path
+from ray_support import Answer, Cluster, get_json, local_cluster, post, replica_actors
+
+from facert.config import Settings
+from facert.pipeline.frame import Pipeline
+
+pytestmark = [
+    pytest.mark.ray,
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),  # Ray's own, on pydantic 2
+]
+
+REPLICAS = 2
+CLIENT_TIMEOUT_S = 60.0  # every request must come back within this (a hang fails the test)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """Ray with 2 CPUs and Serve for this module; no process of it is left afterwards."""
+    with local_cluster(tmp_path_factory.mktemp("ray"), num_cpus=2) as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+def served(cluster: Cluster, settings: Settings) -> Iterator[str]:
+    """facert deployed on the cluster with 2 replicas; the base URL."""
+    pytest.importorskip("facert.serve.app", reason="facert serve's HTTP app is not merged yet")
+    from ray import serve
+
+    from facert.serve.core import ServeConfig
+    from facert.serve.ray_app import APP_NAME, build_ray_app
+
+    config = ServeConfig(backend="ort", precision="fp32", max_batch=4, max_wait_ms=50.0)
+    start = time.perf_counter()
+    serve.run(build_ray_app(settings, config, REPLICAS), name=APP_NAME, route_prefix="/")
+    print(f"deployed in {time.perf_counter() - start:.1f} s")
+    yield cluster.url
+    serve.delete(APP_NAME)
+
+
+def photo(path_of: object, size: tuple[int, int]) -> bytes:
+    """A real photo with one face, shrunk to ``size`` (quick to restore), as PNG bytes."""
+    image = cv2.resize(cv2.imread(str(path_of)), size, interpolation=cv2.INTER_AREA)
+    return cv2.imencode(".png", image)[1].tobytes()
+
+
+@pytest.fixture(scope="module")
+def hopper() -> bytes:
+    return photo(grace_hopper_path(), (256, 300))
+
+
+def test_enhance_equals_the_pipeline(served: str, hopper: bytes, settings: Settings) -> None:
+    """The restored image from a replica equals Pipeline.enhance on the same photo, ORT FP32 at
+    one thread both: the same graph on the same input. The replica may restore the face in a
+    batch with other requests' faces, which changes ONNX Runtime's kernel blocking and so the
+    float rounding: at most 2 levels of 255 on any pixel, and under 0.05 on average."""
+    answer = post(f"{served}/v1/enhance", hopper, "image/png", timeout=CLIENT_TIMEOUT_S)
+    assert answer.status == 200, answer.body[:300]
+    assert answer.headers["content-type"] == "image/png"
+    restored = cv2.imdecode(np.frombuffer(answer.body, np.uint8), cv2.IMREAD_COLOR)
+    image = cv2.imdecode(np.frombuffer(hopper, np.uint8), cv2.IMREAD_COLOR)
+    one_thread = replace(settings, threads=1)
+    with Pipeline.open(one_thread, backend="ort", precision="fp32") as pipeline:
+        expected = pipeline.enhance(image)
+    assert len(expected.faces) == 1
+    assert restored.shape == expected.image.shape
+    difference = np.abs(restored.astype(np.int16) - expected.image.astype(np.int16))
+    assert difference.max() <= 2 and difference.mean() < 0.05, (difference.max(), difference.mean())
+    assert (restored != image).any()  # the face was restored, not passed through
+
+
+def test_detect_answers_the_json_of_facert_detect(served: str, hopper: bytes) -> None:
+    answer = post(f"{served}/v1/detect", hopper, "image/png", timeout=CLIENT_TIMEOUT_S)
+    assert answer.status == 200, answer.body[:300]
+    faces = answer.json()["faces"]
+    assert len(faces) == 1
+    assert set(faces[0]) == {"box", "score", "landmarks"} and faces[0]["score"] > 0.9
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "content_type", "status", "code"),
+    [
+        ("/v1/enhance", b"not an image at all", "image/png", 400, "corrupt_image"),
+        ("/v1/enhance", b"", "image/png", 400, "empty_body"),
+        ("/v1/enhance", b"GIF89a....", "image/gif", 415, "unsupported_media_type"),
+        ("/v1/enhance?upscale=100", None, "image/png", 400, "bad_parameter"),
+        ("/v1/enhance?model=nosuchmodel", None, "image/png", 400, "unknown_model"),
+        ("/v1/detect", b"\x89PNG\r\n\x1a\n truncated", "image/png", 400, "corrupt_image"),
+    ],
+)
+def test_bad_input_gets_the_json_error_of_facert_serve(
+    served: str,
+    hopper: bytes,
+    path: str,
+    body: bytes | None,
+    content_type: str,
+    status: int,
+    code: str,
+) -> None:
+    """Checked in the ingress (the body, the parameters) or in a replica (the model name): the
+    same status and JSON error as ``facert serve``, never a 500."""
+    answer = post(f"{served}{path}", hopper if body is None else body, content_type)
+    assert answer.status == status, answer.body[:300]
+    error = answer.json()["error"]
+    assert error["code"] == code and error["message"] and "\n" not in error["message"]
+
+
+def concurrent_load(url: str, bodies: list[bytes], clients: int) -> list[Answer]:
+    """Every body POSTed to /v1/enhance by ``clients`` concurrent clients; the answers."""
+    with ThreadPoolExecutor(clients) as pool:
+        return list(
+            pool.map(
+                lambda body: post(f"{url}/v1/enhance", body, "image/png", CLIENT_TIMEOUT_S), bodies
+            )
+        )
+
+
+def test_both_replicas_serve_and_requests_are_batched(served: str, hopper: bytes) -> None:
+    """16 requests from 8 concurrent clients: both replicas answer, and some ``@serve.batch``
+    calls took more than one request (their faces restored in one restorer call)."""
+    astronaut = photo(astronaut_path(), (256, 256))
+    before = get_json(f"{served}/healthz")
+    answers = concurrent_load(served, [hopper, astronaut] * 8, clients=8)
+    assert [a.status for a in answers] == [200] * 16
+    health = get_json(f"{served}/healthz")
+    answered = Counter(health["replicas"]) - Counter(before["replicas"])
+    assert len(answered) == REPLICAS and sum(answered.values()) == 16, health
+    batches = Counter({int(k): v for k, v in health["request_batches"].items()})
+    batches -= Counter({int(k): v for k, v in before["request_batches"].items()})
+    assert max(batches) > 1, health
+
+
+def test_a_killed_replica_is_replaced_and_no_request_is_lost(served: str, hopper: bytes) -> None:
+    """6 clients send requests back to back; one replica is killed (ray.kill) under that load.
+    Every request comes back within its timeout: 200, or 503 JSON for a request whose every try
+    met a dead replica (at most the ones in flight on it: one per client); no 500, no hang. Serve
+    starts a new replica, and it serves."""
+    import ray
+
+    before = replica_actors()
+    assert len(before) == REPLICAS
+    clients, answers = 6, []
+    stop_at = time.monotonic() + 600.0
+
+    def client() -> list[Answer]:
+        mine = []
+        while time.monotonic() < stop_at:
+            mine.append(post(f"{served}/v1/enhance", hopper, "image/png", CLIENT_TIMEOUT_S))
+        return mine
+
+    with ThreadPoolExecutor(clients) as pool:
+        running = [pool.submit(client) for _ in range(clients)]
+        time.sleep(3.0)  # the load is on both replicas
+        ray.kill(ray.get_actor(before[0], namespace="serve"), no_restart=True)
+        killed_at = time.monotonic()
+        replacement = wait_for_replacement(before, deadline_s=90.0)
+        stop_at = time.monotonic() + 5.0  # the new replica takes its share
+        for future in running:
+            answers.extend(future.result())
+    statuses = Counter(a.status for a in answers)
+    assert set(statuses) <= {200, 503}, statuses
+    assert statuses[503] <= clients, statuses
+    for answer in answers:
+        if answer.status == 503:
+            assert answer.json()["error"]["code"] == "replica_unavailable"
+    health = get_json(f"{served}/healthz")
+    assert health["replicas"].get(replacement, 0) > 0, (replacement, health)
+    assert health["retried"] + statuses[503] > 0  # the kill did meet requests in flight
+    print(statuses, f"replaced in {time.monotonic() - killed_at:.1f} s")
+
+
+def wait_for_replacement(before: list[str], deadline_s: float) -> str:
+    """The name of the replica Serve started in place of the killed one."""
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        now = replica_actors()
+        new = [name for name in now if name not in before]
+        if len(now) == REPLICAS and new and replicas_running():
+            return new[0]
+        time.sleep(0.5)
+    raise AssertionError(f"no replacement replica within {deadline_s:g} s")
+
+
+def replicas_running() -> bool:
+    from ray import serve
+
+    from facert.serve.ray_app import APP_NAME
+
+    application = serve.status().applications[APP_NAME]
+    states = application.deployments["RestorerReplica"].replica_states
+    return dict(states) == {"RUNNING": REPLICAS}
