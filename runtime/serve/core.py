@@ -165,6 +165,8 @@ def decode_image(
     from facert.io.images import decode_bytes, probe_size
 
     media = (content_type or "").split(";")[0].strip().lower()
+    if media == "application/x-www-form-urlencoded":  # curl --data-binary's default: undeclared
+        media = ""
     if media and media not in ACCEPTED_TYPES:
         raise RequestError(
             415,

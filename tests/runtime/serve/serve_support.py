@@ -36,6 +36,11 @@ def two_faces() -> np.ndarray:
     return np.ascontiguousarray(np.hstack([left[:height], right[:height]]))
 
 
+def blurred() -> np.ndarray:
+    """:func:`two_faces` out of focus (Gaussian sigma 1.5): faces a restorer visibly changes."""
+    return cv2.GaussianBlur(two_faces(), (0, 0), 1.5)
+
+
 def encoded(image: np.ndarray, suffix: str = ".png") -> bytes:
     ok, buffer = cv2.imencode(suffix, image)
     assert ok
@@ -63,16 +68,33 @@ def tiny_codeformer_cache(folder: Path, settings: Settings) -> Iterator[tuple[Se
 
     from facert.models import registry
 
-    cache = folder / "cache"
-    cache.mkdir(parents=True)
-    for name in ("mtcnn", "ispl"):
-        source = model_dir(settings.cache_dir, get_spec(name))
-        if not source.is_dir():
-            pytest.skip(f"no {name} export in the cache: run `make models`")
-        model_dir(cache, get_spec(name)).symlink_to(source, target_is_directory=True)
-    checkpoint = tiny_codeformer.write_checkpoint(folder / "tiny.pth")
+    cache, checkpoint = folder / "cache", folder / "tiny.pth"
+    if not cache.is_dir():  # a folder made before is used again (its export too)
+        cache.mkdir(parents=True)
+        for name in ("mtcnn", "ispl"):
+            source = model_dir(settings.cache_dir, get_spec(name))
+            if not source.is_dir():
+                pytest.skip(f"no {name} export in the cache: run `make models`")
+            model_dir(cache, get_spec(name)).symlink_to(source, target_is_directory=True)
+        tiny_codeformer.write_checkpoint(checkpoint)
     spec = tiny_codeformer.tiny_spec(checkpoint)
     get_spec("codeformer")  # loads the registry before it is patched
     with pytest.MonkeyPatch.context() as patch:
         patch.setitem(registry._REGISTRY, spec.name, spec)
         yield dataclasses.replace(settings, cache_dir=cache), spec.name, checkpoint
+
+
+_TINY: list[Path] = []  # the folder shared_tiny_folder made, once per process
+
+
+def shared_tiny_folder(factory: pytest.TempPathFactory, settings: Settings) -> Path:
+    """A folder with the tiny checkpoint and a cache holding its export (and MTCNN, ISPL), built
+    once per test session and used by every serve module (each registers the model itself)."""
+    if not _TINY:
+        from facert.models.exporting import ensure_artifact
+
+        folder = factory.mktemp("serve-tiny")
+        with tiny_codeformer_cache(folder, settings) as (tiny_settings, name, checkpoint):
+            ensure_artifact(get_spec(name), tiny_settings.cache_dir, checkpoint)
+        _TINY.append(folder)
+    return _TINY[0]
