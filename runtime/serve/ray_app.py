@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -36,6 +37,10 @@ APP_NAME = "facert"
 # Set (when not set already) before a local cluster starts: no usage statistics sent from the
 # machine, and Ray's own switch for single-machine clusters off (it matters on Windows and macOS).
 LOCAL_CLUSTER_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+# The deployments log warnings only, and no line per request: facert's image decoding captures
+# file descriptor 2 to catch the C decoders' complaints (facert.io.images), and a log line written
+# there by another thread meanwhile would make a good image a 400 "corrupt".
+DEPLOYMENT_LOGGING = {"log_level": "WARNING", "enable_access_log": False}
 
 
 @dataclass(frozen=True)
@@ -86,10 +91,14 @@ def build_ray_app(
         # config.max_queue of them at most (then 429).
         max_ongoing_requests=2 * config.max_batch,
         max_queued_requests=config.max_queue,
+        logging_config=DEPLOYMENT_LOGGING,
     ).bind(replace(settings, threads=sizing.threads), config)
     ongoing = config.max_queue + 2 * config.max_batch * sizing.replicas
     ingress = Ingress.options(
-        num_replicas=1, ray_actor_options={"num_cpus": 0}, max_ongoing_requests=ongoing
+        num_replicas=1,
+        ray_actor_options={"num_cpus": 0},
+        max_ongoing_requests=ongoing,
+        logging_config=DEPLOYMENT_LOGGING,
     )
     return ingress.bind(replica, config)
 
@@ -146,7 +155,9 @@ def run_ray(
     """Serve ``config`` with ``replicas`` replicas on a local Ray cluster at config.host:port
     until Ctrl-C or SIGTERM, then stop Serve and Ray; the exit code. The engines are opened here
     once first (an unknown model, missing weights or a failed export is one line before Ray
-    starts; the exports and ``--backend auto``'s choice are then in the cache for the replicas)."""
+    starts; the exports and ``--backend auto``'s choice are then in the cache for the replicas).
+    It is the command's body (as cli/serve.py's for one process): ``report`` (default: print to
+    stdout) gets the line saying where it serves."""
     _import_ray()
     cores = local_cores()
     sizing = local_sizing(replicas, cores, settings.threads)
@@ -159,9 +170,7 @@ def run_ray(
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda _n, _f: stop.set())
     try:
-        _serve_until(stop, settings, config, sizing, cores, report or log.info)
-    except KeyboardInterrupt:
-        pass
+        _serve_until(stop, settings, config, sizing, cores, report or _print)
     finally:
         signal.signal(signal.SIGTERM, previous)
     return 0
@@ -178,25 +187,48 @@ def _serve_until(
     import ray
     from ray import serve
 
-    init_local_cluster(cores)
+    port = config.port or _free_port(config.host)  # 0: any free one, as `facert serve`
+    interrupted = False
     try:
+        init_local_cluster(cores)
         serve.start(
-            http_options={"host": config.host, "port": config.port},
+            http_options={"host": config.host, "port": port},
             logging_config={"log_level": "WARNING"},
         )
         app = build_ray_app(settings, config, sizing.replicas, sizing=sizing)
         serve.run(app, name=APP_NAME, route_prefix="/")
         report(
-            f"serving {', '.join(config.served)} on http://{config.host}:{config.port} with "
+            f"serving {', '.join(config.served)} on http://{config.host}:{port} with "
             f"{sizing.replicas} Ray Serve replicas ({sizing.threads} threads each); Ctrl-C stops"
         )
         while not stop.wait(0.5):
             pass
+    except KeyboardInterrupt:
+        interrupted = True
     except (ray.exceptions.RayError, RuntimeError) as exc:  # Serve's deploy failures: RuntimeError
         raise FacertError(f"serve --ray: {first_line(exc)}") from None
     finally:
-        serve.shutdown()
-        ray.shutdown()
+        # Ctrl-C in a terminal reaches the whole process group: Serve's actors are gone with it,
+        # and asking their controller to shut down would wait for it in vain. Ray's shutdown
+        # stops every process of the cluster; a second Ctrl-C does not interrupt it.
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            if not interrupted:
+                serve.shutdown()  # SIGTERM or an error: the replicas finish their requests
+            ray.shutdown()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _free_port(host: str) -> int:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+def _print(line: str) -> None:
+    print(f"facert: {line}", flush=True)  # the command's output, as cli/serve.py's
 
 
 def _import_ray() -> Any:

@@ -37,6 +37,7 @@ from ray.serve.handle import DeploymentHandle, DeploymentResponse
 from facert.config import Settings
 from facert.errors import first_line
 from facert.serve.core import EnhanceOutcome, EnhanceParams, RequestError, Restorers, ServeConfig
+from facert.serve.metrics import Metrics
 
 # A replica that died (killed, crashed, its node lost) or is not reachable yet: tried again on
 # another replica while the request's time lasts, at most RETRIES more times.
@@ -54,12 +55,14 @@ RETRY_PAUSE_S = 0.2  # lets Serve's router hear of the dead replica before the n
 class Reply:
     """What a replica sends back for one request: its actor ``replica`` name, the number of
     requests in the ``@serve.batch`` call it went through, and the ``result`` or the request's
-    error as (status, code, message, retry_after) (a RequestError does not pickle by itself)."""
+    error as (status, code, message, retry_after) (a RequestError does not pickle by itself).
+    The first reply of a batch also carries the faces of each restorer call the batch made."""
 
     replica: str
     requests: int
     result: Any
     error: tuple[int, str, str, float | None] | None = None
+    calls: list[int] | None = None
 
 
 def _reply(replica: str, requests: int, result: Any) -> Reply:
@@ -86,8 +89,12 @@ class RestorerReplica:
     async def enhance(self, items: list[tuple[np.ndarray, EnhanceParams]]) -> list[Reply]:
         """((H, W, 3) uint8 BGR image, params) items -> one Reply each (an EnhanceOutcome)."""
         loop = asyncio.get_running_loop()
+        before = Counter(self.restorers.batches)  # one batch at a time: the difference is ours
         results = await loop.run_in_executor(self.worker, self.restorers.enhance_batch, items)
-        return [_reply(self.name, len(items), result) for result in results]
+        replies = [_reply(self.name, len(items), result) for result in results]
+        calls = self.restorers.batches - before
+        replies[0].calls = [faces for faces, count in sorted(calls.items()) for _ in range(count)]
+        return replies
 
     async def detect(self, image: np.ndarray) -> Reply:
         """The faces of ``image`` ((H, W, 3) uint8 BGR) as ``facert detect --json`` gives them."""
@@ -108,17 +115,20 @@ class RestorerReplica:
 
 class RayHandler:
     """:class:`facert.serve.app.Handler` over the replicas' deployment handle. It counts the
-    requests each replica answered and the ``@serve.batch`` sizes they went through (``health``)."""
+    requests each replica answered and the ``@serve.batch`` sizes they went through (``health``),
+    and feeds the batch sizes and stage times to ``metrics`` (GET /metrics)."""
 
-    def __init__(self, replicas: DeploymentHandle, config: ServeConfig) -> None:
+    def __init__(self, replicas: DeploymentHandle, config: ServeConfig, metrics: Metrics) -> None:
         self.replicas = replicas
         self.config = config
+        self.metrics = metrics
         self.answered: Counter[str] = Counter()  # replica actor name -> requests
         self.batches: Counter[int] = Counter()  # requests per @serve.batch call -> requests
         self.retried = 0  # tries that met a dead or unreachable replica
 
     async def enhance(self, image: np.ndarray, params: EnhanceParams) -> EnhanceOutcome:
         result: EnhanceOutcome = await self._call("enhance", (image, params))
+        self.metrics.stage_times(result.timings)
         return result
 
     async def detect(self, image: np.ndarray) -> list[dict[str, Any]]:
@@ -166,6 +176,8 @@ class RayHandler:
     def _unpack(self, reply: Reply) -> Any:
         self.answered[reply.replica] += 1
         self.batches[reply.requests] += 1
+        if reply.calls is not None:
+            self.metrics.batch(reply.requests, reply.calls)
         if reply.error is not None:
             status, code, message, retry_after = reply.error
             raise RequestError(status, code, message, retry_after)
@@ -185,10 +197,10 @@ class Ingress:
 
     def __init__(self, replicas: DeploymentHandle, config: ServeConfig) -> None:
         self.config = config
-        self.handler = RayHandler(replicas, config)
+        self.metrics = Metrics()
+        self.handler = RayHandler(replicas, config, self.metrics)
 
     def __serve_build_asgi_app__(self) -> Any:
         from facert.serve.app import create_app
-        from facert.serve.metrics import Metrics
 
-        return create_app(self.handler, self.config, Metrics())
+        return create_app(self.handler, self.config, self.metrics)
