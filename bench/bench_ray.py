@@ -42,7 +42,15 @@ import cv2
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests")]
 from conftest import grace_hopper_path  # noqa: E402
-from ray_support import Answer, free_port, get_json, local_cluster, post  # noqa: E402
+from ray_support import (  # noqa: E402
+    Answer,
+    descendants,
+    free_port,
+    get_json,
+    local_cluster,
+    post,
+    rss_mib,
+)
 
 from facert.backends.device import cpu_description, cpu_flags  # noqa: E402
 from facert.config import load_settings  # noqa: E402
@@ -154,11 +162,13 @@ def bench_ray(
             app = build_ray_app(settings, config, replicas)
             serve.run(app, name=APP_NAME, route_prefix="/")
             deployed = time.perf_counter() - start
+            memory = rss_mib(list(descendants(os.getpid())))
             one = load(cluster.url, body, 1, seconds)
             many = load(cluster.url, body, clients, seconds)
             health = get_json(f"{cluster.url}/healthz")
             results[f"replicas={replicas}"] = {
                 "deploy_s": round(deployed, 1),
+                "cluster_rss_mib": round(memory),
                 "one": one,
                 "many": many,
                 "requests_per_replica": sorted(health["replicas"].values()),

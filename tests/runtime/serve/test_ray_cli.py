@@ -14,12 +14,16 @@ from pathlib import Path
 
 import cv2
 import pytest
+from cli_runs import facert
 from conftest import grace_hopper_path
 from ray_support import EXIT_GRACE_S, descendants, get_json, post, still_running
 
 from facert.config import Settings
 
-pytestmark = pytest.mark.ray
+pytestmark = [
+    pytest.mark.ray,
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),  # Ray's own, on pydantic 2
+]
 
 START_LIMIT_S = (
     240.0  # models checked, cluster started, replicas opened: ~20 s idle, more when busy
@@ -86,3 +90,12 @@ def test_serve_ray_serves_until_ctrl_c(
     for pid in left:
         os.kill(pid, signal.SIGKILL)  # by its ID: a process this command started
     assert not left, f"{len(left)} processes of the cluster outlived the command: {left}"
+
+
+def test_an_unknown_model_is_one_line_before_ray_starts(capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("ray")
+    import ray
+
+    code, out, err = facert(capsys, "serve", "--ray", "--replicas", "2", "--model", "nosuch")
+    assert code == 2 and err.count("\n") == 1 and "nosuch" in err, err
+    assert not out and not ray.is_initialized()

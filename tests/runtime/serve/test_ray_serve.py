@@ -5,6 +5,7 @@ application deployed once with 2 replicas (ONNX Runtime FP32, one thread each)."
 from __future__ import annotations
 
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -152,6 +153,17 @@ def test_both_replicas_serve_and_requests_are_batched(served: str, hopper: bytes
     batches = Counter({int(k): v for k, v in health["request_batches"].items()})
     batches -= Counter({int(k): v for k, v in before["request_batches"].items()})
     assert max(batches) > 1, health
+    assert max(int(a.headers["x-batch"]) for a in answers) > 1  # faces in one restorer call
+    metrics = prometheus_values(f"{served}/metrics")  # fed from the replicas' replies
+    assert metrics["facert_batch_requests_sum"] > metrics["facert_batch_requests_count"] > 0
+
+
+def prometheus_values(url: str) -> dict[str, float]:
+    """The unlabelled samples of a Prometheus text page."""
+    with urllib.request.urlopen(url, timeout=30) as response:
+        text = response.read().decode()
+    samples = (line.split() for line in text.splitlines() if line and line[0] != "#")
+    return {sample[0]: float(sample[1]) for sample in samples if "{" not in sample[0]}
 
 
 def test_a_killed_replica_is_replaced_and_no_request_is_lost(served: str, hopper: bytes) -> None:
