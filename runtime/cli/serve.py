@@ -9,6 +9,7 @@ its own engines; unless ``--threads`` says otherwise each gets cores / N ONNX Ru
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import importlib.util
 import os
@@ -44,7 +45,7 @@ def add_parser(commands: Any) -> None:
         action="append",
         default=[],
         metavar="[MODEL=]FILE",
-        help="official checkpoint of a learned model (MODEL= needed with several)",
+        help="official checkpoint of a learned model (without MODEL=: --model's)",
     )
     parser.add_argument("--detector", default=DEFAULT_DETECTOR, metavar="NAME", help="detector")
     add_engine_arguments(parser)
@@ -84,13 +85,12 @@ def serve_config(args: argparse.Namespace, settings: Settings) -> Any:
 
 
 def _weights(items: list[str], models: tuple[str, ...]) -> dict[str, Path]:
+    """``--weights [MODEL=]FILE`` items -> {model: file}; UsageError for a missing file."""
     weights = {}
     for item in items:
         name, sep, file = item.rpartition("=")
         if not sep:
-            if len(models) > 1:
-                raise UsageError(f"--weights {item}: say which model, MODEL=FILE")
-            name = models[0]
+            name = models[0]  # --model's
         path = Path(file).expanduser()
         if not path.is_file():
             raise UsageError("no such weights file", path=str(path))
@@ -156,7 +156,8 @@ def _serve(
     if args.workers == 1:
         app = local_app(settings, config, restorers)
         server = uvicorn.Server(uvicorn.Config(app, **options))
-        server.run(sockets=[listener])
+        with contextlib.suppress(KeyboardInterrupt):  # uvicorn stops, then raises Ctrl-C again
+            server.run(sockets=[listener])
         return 0
     restorers.close()
     os.environ[WORKER_ENV] = worker_environment(settings, config)

@@ -285,7 +285,8 @@ class Restorers:
             self.pipelines.popitem()[1].close()
 
     def stats(self) -> dict[str, Any]:
-        return {"models": list(self.pipelines), "batches": dict(sorted(self.batches.items()))}
+        batches = self.batches.copy()  # one C-level copy: safe while the worker thread counts
+        return {"models": list(self.pipelines), "batches": dict(sorted(batches.items()))}
 
     def detect(self, image: np.ndarray) -> list[dict[str, Any]]:
         """The faces in ``image`` ((H, W, 3) uint8 BGR) as ``facert detect --json`` gives them."""

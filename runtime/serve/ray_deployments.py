@@ -139,6 +139,7 @@ class RayHandler:
         return {
             "status": "ok",
             "backend": "ray",
+            "models": list(self.config.served),
             "replicas": dict(self.answered),
             "request_batches": {str(k): v for k, v in sorted(self.batches.items())},
             "retried": self.retried,
