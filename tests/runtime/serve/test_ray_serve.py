@@ -21,6 +21,7 @@ from ray_support import Answer, Cluster, get_json, local_cluster, post, replica_
 from facert.config import Settings
 from facert.pipeline.frame import Pipeline
 from facert.serve.core import EnhanceParams, RequestError, ServeConfig, decode_image
+from facert.serve.ray_app import local_cores, local_sizing
 
 pytestmark = [
     pytest.mark.ray,
@@ -65,22 +66,24 @@ def hopper() -> bytes:
 
 
 def test_enhance_equals_the_pipeline(served: str, hopper: bytes, settings: Settings) -> None:
-    """The restored image from a replica equals Pipeline.enhance on the same photo, ORT FP32 at
-    one thread both: the same graph on the same input. The replica may restore the face in a
-    batch with other requests' faces, which changes ONNX Runtime's kernel blocking and so the
-    float rounding: at most 2 levels of 255 on any pixel, and under 0.05 on average."""
+    """The restored image from a replica equals Pipeline.enhance on the same photo: ORT FP32 with
+    the replica's thread count, the request alone in its batch (X-Batch 1), so the same graph on
+    the same input with the same kernels: bitwise equal (measured here). Up to 1 level of 255 is
+    allowed on any pixel: a machine whose ONNX Runtime splits a reduction differently may round
+    one float the other way."""
     answer = post(f"{served}/v1/enhance", hopper, "image/png", timeout=CLIENT_TIMEOUT_S)
     assert answer.status == 200, answer.body[:300]
-    assert answer.headers["content-type"] == "image/png"
+    assert answer.headers["content-type"] == "image/png" and answer.headers["x-batch"] == "1"
     restored = cv2.imdecode(np.frombuffer(answer.body, np.uint8), cv2.IMREAD_COLOR)
     image = cv2.imdecode(np.frombuffer(hopper, np.uint8), cv2.IMREAD_COLOR)
-    one_thread = replace(settings, threads=1)
-    with Pipeline.open(one_thread, backend="ort", precision="fp32") as pipeline:
-        expected = pipeline.enhance(image)
+    threads = local_sizing(REPLICAS, local_cores(), settings.threads).threads
+    with Pipeline.open(replace(settings, threads=threads), backend="ort", precision="fp32") as p:
+        expected = p.enhance(image)
     assert len(expected.faces) == 1
     assert restored.shape == expected.image.shape
     difference = np.abs(restored.astype(np.int16) - expected.image.astype(np.int16))
-    assert difference.max() <= 2 and difference.mean() < 0.05, (difference.max(), difference.mean())
+    print(f"max difference {difference.max()}, pixels differing {np.count_nonzero(difference)}")
+    assert difference.max() <= 1, (difference.max(), np.count_nonzero(difference))
     assert (restored != image).any()  # the face was restored, not passed through
 
 
