@@ -167,17 +167,15 @@ def run_ray(
     restorers.close()
     for name, value in LOCAL_CLUSTER_ENV.items():
         os.environ.setdefault(name, value)
-    stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda _n, _f: stop.set())
+    original = signal.getsignal(signal.SIGTERM)
     try:
-        _serve_until(stop, settings, config, sizing, cores, report or _print)
+        _serve_until(settings, config, sizing, cores, report or _print)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGTERM, original)
     return 0
 
 
 def _serve_until(
-    stop: threading.Event,
     settings: Settings,
     config: ServeConfig,
     sizing: Sizing,
@@ -189,8 +187,11 @@ def _serve_until(
 
     port = config.port or _free_port(config.host)  # 0: any free one, as `facert serve`
     interrupted = False
+    stop = threading.Event()
     try:
         init_local_cluster(cores)
+        # After ray.init, which sets its own (an exit that skips the shutdown below).
+        signal.signal(signal.SIGTERM, lambda _signal, _frame: stop.set())
         serve.start(
             http_options={"host": config.host, "port": port},
             logging_config={"log_level": "WARNING"},

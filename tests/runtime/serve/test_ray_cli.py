@@ -1,6 +1,6 @@
 """``facert serve --ray`` as a user runs it (marker ``ray``): a local Ray cluster of its own, the
 HTTP API on the port it prints, and Ctrl-C (SIGINT to the whole process group, as a terminal sends
-it) stops Serve and Ray: exit 0, no traceback, no process of the cluster left."""
+it) or SIGTERM stops Serve and Ray: exit 0, no traceback, no process of the cluster left."""
 
 from __future__ import annotations
 
@@ -42,8 +42,15 @@ def wait_for_line(path: Path, process: subprocess.Popen[bytes], limit_s: float) 
     raise AssertionError(f"not serving within {limit_s:g} s")
 
 
-def test_serve_ray_serves_until_ctrl_c(
-    tmp_path_factory: pytest.TempPathFactory, settings: Settings
+@pytest.mark.parametrize(
+    "stop",
+    [
+        pytest.param("ctrl-c", id="ctrl-c"),  # SIGINT to the process group, as a terminal sends it
+        pytest.param("sigterm", id="sigterm"),  # SIGTERM to the command alone, as a supervisor
+    ],
+)
+def test_serve_ray_serves_until_stopped(
+    tmp_path_factory: pytest.TempPathFactory, settings: Settings, stop: str
 ) -> None:
     pytest.importorskip("ray")
     from facert.serve.ray_app import LOCAL_CLUSTER_ENV
@@ -75,19 +82,22 @@ def test_serve_ray_serves_until_ctrl_c(
         assert answer.status == 200 and answer.headers["x-faces"] == "1"
         assert get_json(f"{url}/healthz")["backend"] == "ray"
         cluster = descendants(process.pid)
-        os.killpg(process.pid, signal.SIGINT)
-        code = process.wait(timeout=60)
+        if stop == "ctrl-c":
+            os.killpg(process.pid, signal.SIGINT)
+        else:
+            process.send_signal(signal.SIGTERM)  # Serve drains, then Ray stops
+        code = process.wait(timeout=90)
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-    errors = err.read_text()
-    assert code == 0 and "Traceback" not in errors, errors[-2000:]
     deadline = time.monotonic() + EXIT_GRACE_S
     while (left := still_running(cluster)) and time.monotonic() < deadline:
         time.sleep(0.2)
     for pid in left:
         os.kill(pid, signal.SIGKILL)  # by its ID: a process this command started
+    errors = err.read_text()
+    assert code == 0 and "Traceback" not in errors, errors[-2000:]
     assert not left, f"{len(left)} processes of the cluster outlived the command: {left}"
 
 
