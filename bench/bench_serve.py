@@ -38,6 +38,7 @@ import urllib.request
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -208,6 +209,26 @@ def batch_sizes(url: str) -> str:
     return "\n".join(lines)
 
 
+def print_concurrent(found: dict[str, Any], clients: int) -> None:
+    good = found["good"]
+    print(
+        f"concurrent ({clients} clients): {found['sent']} requests ({len(good)} good), statuses "
+        f"{dict(found['statuses'])}, good {percentiles(good)}, "
+        f"{len(good) / found['wall']:.2f} good req/s; 5xx {found['five_xx']}, dropped "
+        f"{found['dropped']}, wrong status {found['wrong']}"
+    )
+
+
+def run_hey(args: argparse.Namespace, url: str, good: bytes) -> None:
+    with tempfile.NamedTemporaryFile(suffix=".png") as body:
+        body.write(good)
+        body.flush()
+        print("hey, 1 client:", hey(url, Path(body.name), args.serial, 1))
+        print(
+            f"hey, {args.clients} clients:", hey(url, Path(body.name), args.requests, args.clients)
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="ispl")
@@ -235,20 +256,9 @@ def main() -> int:
         print(f"serial (1 client): {len(latencies)} requests, {percentiles(latencies)}, "
               f"{len(latencies) / wall:.2f} req/s")  # fmt: skip
         found = concurrent(args, url, good, deadline)
-        good_count = len(found["good"])  # type: ignore[arg-type]
-        print(f"concurrent ({args.clients} clients): {found['sent']} requests "
-              f"({good_count} good), statuses {dict(found['statuses'])}, "  # type: ignore[call-overload]
-              f"good {percentiles(found['good'])}, {good_count / found['wall']:.2f} good req/s; "  # type: ignore[arg-type,operator]
-              f"5xx {found['five_xx']}, dropped {found['dropped']}, wrong status {found['wrong']}")  # fmt: skip
+        print_concurrent(found, args.clients)
         if args.hey and shutil.which("hey") and time.monotonic() < deadline:
-            with tempfile.NamedTemporaryFile(suffix=".png") as body:
-                body.write(good)
-                body.flush()
-                print("hey, 1 client:", hey(url, Path(body.name), args.serial, 1))
-                print(
-                    f"hey, {args.clients} clients:",
-                    hey(url, Path(body.name), args.requests, args.clients),
-                )
+            run_hey(args, url, good)
         print(batch_sizes(url))
         print(f"load average after: {os.getloadavg()[0]:.2f}")
         failed = found["five_xx"] or found["dropped"] or found["wrong"]

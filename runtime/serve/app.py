@@ -57,24 +57,28 @@ def error_response(error: RequestError) -> Response:
 
 
 async def read_body(request: Request, limit: int) -> AsyncIterator[bytes]:
-    """The request body's chunks, RequestError 413 past ``limit`` bytes (by Content-Length before
-    reading, else while reading; the rest, up to DRAIN_LIMIT, is read and dropped)."""
+    """The request body's chunks; RequestError 413 past ``limit`` bytes (by its Content-Length,
+    or while reading). The rest of a too-large body, up to DRAIN_LIMIT bytes, is read and dropped
+    first, so that a client still sending it gets the 413 rather than a broken connection."""
     declared = request.headers.get("content-length", "")
-    too_large = RequestError(413, "body_too_large", f"body is over the limit of {limit:,} bytes")
-    if declared.isdigit() and int(declared) > limit:
-        too_large.message = f"body of {int(declared):,} bytes is over the limit of {limit:,}"
-        raise too_large
+    over = declared.isdigit() and int(declared) > limit
     size = 0
     stream = request.stream()
-    async for chunk in stream:
-        size += len(chunk)
-        if size > limit:
-            async for rest in stream:
-                size += len(rest)
-                if size > DRAIN_LIMIT:
-                    break
-            raise too_large
-        yield chunk
+    if not over:
+        async for chunk in stream:
+            size += len(chunk)
+            if size > limit:
+                over = True
+                break
+            yield chunk
+        if not over:
+            return
+    async for rest in stream:
+        size += len(rest)
+        if size > DRAIN_LIMIT:
+            break
+    length = f"{int(declared):,} bytes" if declared.isdigit() else "body"
+    raise RequestError(413, "body_too_large", f"{length} is over the limit of {limit:,} bytes")
 
 
 async def image_of(request: Request, config: ServeConfig) -> tuple[np.ndarray, str, float]:
@@ -149,50 +153,7 @@ def create_app(
         lifespan=lifespan,
     )
     _add_error_handlers(app)
-
-    @app.post(
-        "/v1/enhance",
-        openapi_extra=BODY_DOC,
-        response_class=Response,
-        responses={
-            200: {
-                "description": "the restored image",
-                "content": {m: {} for m in MEDIA_TYPES.values()},
-            },
-            **ERRORS,
-        },
-        summary="Restore the faces of an image",
-    )
-    async def enhance(
-        request: Request,
-        model: str | None = Query(None, description="a served model (default: the server's)"),
-        fidelity: float | None = Query(None, description="fidelity weight, for models with one"),
-        upscale: float = Query(1.0, description="output size factor, 1..8"),
-        only_center_face: bool = Query(False, description="restore the face nearest the centre"),
-        largest_face: bool = Query(False, description="restore the largest face only"),
-        format: Literal["png", "jpeg", "webp"] | None = Query(
-            None, description="output format (default: the input's)"
-        ),
-        quality: int | None = Query(None, description="jpeg/webp quality, 1..100 (default 95)"),
-    ) -> Response:
-        params = EnhanceParams(
-            model, fidelity, upscale, only_center_face, largest_face, format, quality
-        )
-        pixels, input_format, decode_seconds = await image_of(request, config)
-        output_format = params.output_format(input_format)
-        outcome = await handler.enhance(pixels, params)
-        start = time.perf_counter()
-        data, media = encode_image(outcome.image, output_format, params.quality)
-        timings = {"decode": decode_seconds, **outcome.timings}
-        timings["encode"] = time.perf_counter() - start
-        metrics.stage_times({"decode": decode_seconds, "encode": timings["encode"]})
-        server_timing = ", ".join(f"{k};dur={v * 1000:.1f}" for k, v in timings.items())
-        headers = {
-            "X-Faces": str(len(outcome.faces)),
-            "X-Batch": str(outcome.batch),
-            "Server-Timing": server_timing,
-        }
-        return Response(data, media_type=media, headers=headers)
+    _add_enhance(app, handler, config, metrics)
 
     @app.post("/v1/detect", openapi_extra=BODY_DOC, responses=ERRORS, summary="Find the faces")
     async def detect(request: Request) -> list[dict[str, Any]]:
@@ -225,6 +186,53 @@ def create_app(
         return response
 
     return app
+
+
+ENHANCED_DOC = {
+    200: {"description": "the restored image", "content": {m: {} for m in MEDIA_TYPES.values()}},
+    **ERRORS,
+}
+
+
+def _add_enhance(app: FastAPI, handler: Handler, config: ServeConfig, metrics: Metrics) -> None:
+    @app.post(
+        "/v1/enhance",
+        openapi_extra=BODY_DOC,
+        response_class=Response,
+        responses=ENHANCED_DOC,
+        summary="Restore the faces of an image",
+    )
+    async def enhance(
+        request: Request,
+        model: str | None = Query(None, description="a served model (default: the server's)"),
+        fidelity: float | None = Query(None, description="fidelity weight, for models with one"),
+        upscale: float = Query(1.0, description="output size factor, 1..8"),
+        only_center_face: bool = Query(False, description="restore the face nearest the centre"),
+        largest_face: bool = Query(False, description="restore the largest face only"),
+        format: Literal["png", "jpeg", "webp"] | None = Query(
+            None, description="output format (default: the input's)"
+        ),
+        quality: int | None = Query(None, description="jpeg/webp quality, 1..100 (default 95)"),
+    ) -> Response:
+        params = EnhanceParams(
+            model, fidelity, upscale, only_center_face, largest_face, format, quality
+        )
+        pixels, input_format, decode_seconds = await image_of(request, config)
+        output_format = params.output_format(input_format)
+        outcome = await handler.enhance(pixels, params)
+        start = time.perf_counter()
+        data, media = await run_in_threadpool(
+            encode_image, outcome.image, output_format, params.quality
+        )
+        timings = {"decode": decode_seconds, **outcome.timings}
+        timings["encode"] = time.perf_counter() - start
+        metrics.stage_times({"decode": decode_seconds, "encode": timings["encode"]})
+        headers = {
+            "X-Faces": str(len(outcome.faces)),
+            "X-Batch": str(outcome.batch),
+            "Server-Timing": ", ".join(f"{k};dur={v * 1000:.1f}" for k, v in timings.items()),
+        }
+        return Response(data, media_type=media, headers=headers)
 
 
 def _add_error_handlers(app: FastAPI) -> None:

@@ -162,7 +162,7 @@ def decode_image(
     truncated), 413 (over ``max_body_bytes``, or over ``max_pixels`` by its header, before any
     pixel is decoded), 415 (a content type or a format facert does not read)."""
     from facert.errors import InputError
-    from facert.io.images import decode_bytes, probe_size
+    from facert.io.images import decode_bytes
 
     media = (content_type or "").split(";")[0].strip().lower()
     if media == "application/x-www-form-urlencoded":  # curl --data-binary's default: undeclared
@@ -180,6 +180,21 @@ def decode_image(
         )
     if not body:
         raise RequestError(400, "empty_body", "empty body: send the image's bytes")
+    fmt = _checked_header(body, config)
+    try:
+        with _DECODE:
+            loaded = decode_bytes(body, config.max_pixels, "image")
+    except InputError as exc:
+        raise RequestError(400, "corrupt_image", first_line(exc)) from None
+    return loaded.bgr, READ_FORMATS[fmt]
+
+
+def _checked_header(body: bytes, config: ServeConfig) -> str:
+    """The Pillow format name of ``body`` from its header; RequestError 400 (corrupt), 413 (too
+    many pixels) or 415 (not a format facert reads)."""
+    from facert.errors import InputError
+    from facert.io.images import probe_size
+
     try:
         width, height, fmt = probe_size(Path("image"), body)
     except InputError as exc:
@@ -196,12 +211,7 @@ def decode_image(
             f"{width}x{height} is {width * height:,} pixels, over the "
             f"limit of {config.max_pixels:,}",
         )
-    try:
-        with _DECODE:
-            loaded = decode_bytes(body, config.max_pixels, "image")
-    except InputError as exc:
-        raise RequestError(400, "corrupt_image", first_line(exc)) from None
-    return loaded.bgr, READ_FORMATS[fmt]
+    return fmt
 
 
 def _signed(body: bytes) -> bool:
