@@ -109,8 +109,9 @@ class RestorerReplica:
         return {"replica": self.name, **self.restorers.stats()}
 
     def __del__(self) -> None:  # Serve calls it when the replica is stopped
-        self.worker.shutdown(wait=True)
-        self.restorers.close()
+        if hasattr(self, "worker"):  # not when Restorers.open failed (it closed them itself)
+            self.worker.shutdown(wait=True)
+            self.restorers.close()
 
 
 class RayHandler:
