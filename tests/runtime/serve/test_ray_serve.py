@@ -21,7 +21,7 @@ from ray_support import Answer, Cluster, get_json, local_cluster, post, replica_
 from facert.config import Settings
 from facert.pipeline.frame import Pipeline
 from facert.serve.core import EnhanceParams, RequestError, ServeConfig, decode_image
-from facert.serve.ray_app import local_cores, local_sizing
+from facert.serve.ray_app import Sizing
 
 pytestmark = [
     pytest.mark.ray,
@@ -29,6 +29,10 @@ pytestmark = [
 ]
 
 REPLICAS = 2
+# The module's cluster has 2 CPUs whatever the machine: the replicas are sized for it, not for the
+# machine's cores (build_ray_app's default), or they could not be placed and deploying would wait
+# for ever. 0.9 each leaves 0.2 for the small application of the queue test.
+SIZING = Sizing(REPLICAS, 0.9, 1)
 CLIENT_TIMEOUT_S = 60.0  # every request must come back within this (a hang fails the test)
 
 
@@ -48,7 +52,8 @@ def served(cluster: Cluster, settings: Settings) -> Iterator[str]:
 
     config = ServeConfig(backend="ort", precision="fp32", max_batch=4, max_wait_ms=50.0)
     start = time.perf_counter()
-    serve.run(build_ray_app(settings, config, REPLICAS), name=APP_NAME, route_prefix="/")
+    app = build_ray_app(settings, config, REPLICAS, sizing=SIZING)
+    serve.run(app, name=APP_NAME, route_prefix="/")
     print(f"deployed in {time.perf_counter() - start:.1f} s")
     yield cluster.url
     serve.delete(APP_NAME)
@@ -76,8 +81,8 @@ def test_enhance_equals_the_pipeline(served: str, hopper: bytes, settings: Setti
     assert answer.headers["content-type"] == "image/png" and answer.headers["x-batch"] == "1"
     restored = cv2.imdecode(np.frombuffer(answer.body, np.uint8), cv2.IMREAD_COLOR)
     image = cv2.imdecode(np.frombuffer(hopper, np.uint8), cv2.IMREAD_COLOR)
-    threads = local_sizing(REPLICAS, local_cores(), settings.threads).threads
-    with Pipeline.open(replace(settings, threads=threads), backend="ort", precision="fp32") as p:
+    one_thread = replace(settings, threads=SIZING.threads)
+    with Pipeline.open(one_thread, backend="ort", precision="fp32") as p:
         expected = p.enhance(image)
     assert len(expected.faces) == 1
     assert restored.shape == expected.image.shape
@@ -167,6 +172,30 @@ def prometheus_values(url: str) -> dict[str, float]:
         text = response.read().decode()
     samples = (line.split() for line in text.splitlines() if line and line[0] != "#")
     return {sample[0]: float(sample[1]) for sample in samples if "{" not in sample[0]}
+
+
+def test_a_full_queue_answers_429_with_retry_after(
+    cluster: Cluster, settings: Settings, hopper: bytes
+) -> None:
+    """A second application (one replica, a tenth of a CPU: what the first leaves) that takes 2 requests at a time and queues 1 more: of 8 concurrent requests the others get
+    429 ``queue_full`` with Retry-After, at once; none is lost, none is a 5xx."""
+    from ray import serve
+
+    from facert.serve.ray_app import build_ray_app
+
+    config = ServeConfig(backend="ort", precision="fp32", max_batch=1, max_queue=1)
+    app = build_ray_app(settings, config, 1, sizing=Sizing(1, 0.1, 1))
+    serve.run(app, name="small", route_prefix="/small")
+    try:
+        answers = concurrent_load(f"{cluster.url}/small", [hopper] * 8, clients=8)
+    finally:
+        serve.delete("small")
+    statuses = Counter(a.status for a in answers)
+    assert set(statuses) == {200, 429} and statuses[200] >= 3, statuses
+    for answer in answers:
+        if answer.status == 429:
+            assert answer.json()["error"]["code"] == "queue_full"
+            assert answer.headers["retry-after"] == "1"
 
 
 def test_a_killed_replica_is_replaced_and_no_request_is_lost(served: str, hopper: bytes) -> None:
