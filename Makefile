@@ -16,7 +16,7 @@ LOCK_PYTHON  := 3.11
 TORCH  ?= torch==2.13.0+cpu
 PIP_TOOLS := pip-tools==7.7.0
 
-.PHONY: venv models demo test test-fast test-slow test-wheel test-latest lock lint bench gpu-check gpu-wheels kernels-fatbin clean
+.PHONY: venv models demo test test-fast test-slow test-ray test-wheel test-latest lock lint bench gpu-check gpu-wheels kernels-fatbin clean
 
 venv: $(STAMP)
 
@@ -68,6 +68,11 @@ test: lint test-fast test-wheel
 
 test-slow: $(MODELS)
 	$(BIN)/pytest -q -m slow
+
+# Ray Serve on a local Ray cluster (one per test module: ~10 s and ~1.2 GB to start), kept out of
+# the default run so that stays short; .ci/run runs both.
+test-ray: $(MODELS)
+	$(BIN)/pytest -q -m ray
 
 # A built wheel, installed without torch into its own environment with the lock's run-time subset
 # (hash-checked; `pip check` proves the wheel's requirements are met by it), must import and run.
