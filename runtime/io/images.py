@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 import tempfile
 import warnings
@@ -101,13 +102,23 @@ def decode_bytes(data: bytes, max_pixels: int, path: Path | str) -> LoadedImage:
     return _to_bgr8(pixels)
 
 
+# What the C decoders OpenCV links print about damaged data: libpng ("libpng error: ..."), libjpeg
+# ("Corrupt JPEG data: ...", "Premature end of JPEG file", "Bogus marker length", "Huffman table
+# 0x01 was not defined"), libtiff ("TIFFReadDirectory: ..."), OpenCV's own imgcodecs warnings.
+DECODER_MESSAGE = re.compile(
+    r"libpng|JPEG|jpeg|TIFF|tiff|imgcodecs|OpenCV|Huffman|marker|webp|WebP|decoder|IDAT|IHDR|CRC"
+)
+
+
 @contextlib.contextmanager
 def _native_stderr() -> Iterator[list[str]]:
     """Capture what C decoders (libpng, libjpeg) print on file descriptor 2 while decoding.
 
     They report damaged data there ("libpng error: IDAT: ...", "Corrupt JPEG data: ...") and may
-    still return pixels; the caller treats any message as a corrupt file and reports it in its one
-    line instead of letting it reach the terminal. Yields the list of captured lines, filled on exit.
+    still return pixels; the caller treats any decoder message as a corrupt file and reports it in
+    its one line instead of letting it reach the terminal. Yields the list of the decoders' lines,
+    filled on exit. The redirection is process-wide: a line another thread wrote meanwhile (a
+    server's log) is no decoder's and is written on to the real stderr, not taken for damage.
     """
     messages: list[str] = []
     try:
@@ -125,7 +136,14 @@ def _native_stderr() -> Iterator[list[str]]:
             os.close(saved)
             sink.seek(0)
             text = sink.read().decode("utf-8", "replace")
-            messages.extend(line.strip() for line in text.splitlines() if line.strip())
+            others = []
+            for line in text.splitlines():
+                if DECODER_MESSAGE.search(line):
+                    messages.append(line.strip())
+                elif line.strip():
+                    others.append(line + "\n")
+            if others:
+                os.write(2, "".join(others).encode("utf-8", "replace"))
 
 
 def _to_bgr8(pixels: np.ndarray) -> LoadedImage:

@@ -113,3 +113,36 @@ def test_write_is_atomic(tmp_path: Path, photo: np.ndarray) -> None:
     with pytest.raises(OutputError, match="out.unknownformat"):
         write_image(target, LoadedImage(photo))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_other_threads_stderr_is_not_taken_for_damage(
+    tmp_path: Path, photo: np.ndarray, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Decoding redirects the process's fd 2; a server thread logging meanwhile must neither turn a
+    good image into a "corrupt" one nor lose its line (seen under load in facert serve --ray)."""
+    import os
+    import threading
+
+    from facert.io.images import decode_bytes
+
+    ok, encoded = cv2.imencode(".png", photo)
+    assert ok
+    stop = threading.Event()
+
+    def log() -> None:
+        while not stop.is_set():
+            os.write(2, b"INFO: POST /v1/enhance 200\n")
+
+    writer = threading.Thread(target=log)
+    writer.start()
+    try:
+        for _ in range(20):
+            assert decode_bytes(encoded.tobytes(), 10**8, "request").bgr.shape == photo.shape
+    finally:
+        stop.set()
+        writer.join()
+    assert "INFO: POST /v1/enhance 200" in capfd.readouterr().err
+    damaged = bytearray(encoded.tobytes())
+    damaged[len(damaged) // 2] ^= 0xFF  # an IDAT byte: libpng reports a CRC error
+    with pytest.raises(InputError, match="corrupt or truncated PNG"):
+        decode_bytes(bytes(damaged), 10**8, "request")
