@@ -172,15 +172,25 @@ def _ffmpeg_errors() -> Iterator[list[tuple[int, str, str]]]:
         av.logging.set_level(level)
 
 
-def _check_logs(path: Path, logs: list[tuple[int, str, str]]) -> None:
+def _check_logs(
+    path: Path, logs: list[tuple[int, str, str]], ignore: frozenset[str] = frozenset()
+) -> None:
+    """InputError on the first error FFmpeg logged, but those of the ``ignore`` components (the
+    encoder and muxer of a transcode, whose failures raise on their own)."""
     import av.logging
 
-    errors = [f"{name}: {text.strip()}" for level, name, text in logs if level <= av.logging.ERROR]
+    errors = [
+        f"{name}: {text.strip()}"
+        for level, name, text in logs
+        if level <= av.logging.ERROR and name not in ignore
+    ]
     if errors:
         raise InputError(f"corrupt or truncated video ({errors[0][:160]})", path=str(path))
 
 
-def _decode_packet(path: Path, packet: Any, logs: list[tuple[int, str, str]]) -> list[Any]:
+def _decode_packet(
+    path: Path, packet: Any, logs: list[tuple[int, str, str]], ignore: frozenset[str] = frozenset()
+) -> list[Any]:
     av = _av()
     if packet.is_corrupt:
         raise InputError("corrupt video packet", path=str(path))
@@ -189,7 +199,7 @@ def _decode_packet(path: Path, packet: Any, logs: list[tuple[int, str, str]]) ->
     except av.FFmpegError as exc:
         reason = first_line(exc.strerror or exc)
         raise InputError(f"corrupt or truncated video ({reason})", path=str(path)) from None
-    _check_logs(path, logs)
+    _check_logs(path, logs, ignore)
     return frames
 
 
@@ -362,6 +372,8 @@ class _Transcode:
 
     def run(self, tmp: Path, dst: Path) -> TranscodeResult:
         av = _av()
+        # what the encoder and the muxer log is theirs, not the input's
+        self.ignore = frozenset({self.options.codec, str(format_name(dst))})
         with open_input(self.src) as inp:
             try:
                 out = av.open(str(tmp), mode="w", format=format_name(dst))
@@ -373,7 +385,7 @@ class _Transcode:
                 skipped = self._streams(inp, out)
                 with _ffmpeg_errors() as logs:
                     self._threads(inp, out, logs)
-                    _check_logs(self.src, logs)
+                    _check_logs(self.src, logs, self.ignore)
                 out.close()
             except av.FFmpegError as exc:
                 raise OutputError(f"cannot encode ({first_line(exc)})", path=str(dst)) from None
@@ -431,7 +443,7 @@ class _Transcode:
             index = packet.stream.index
             kept: list[Any] = []
             if index == self.vin.index:
-                for frame in _decode_packet(self.src, packet, logs):
+                for frame in _decode_packet(self.src, packet, logs, self.ignore):
                     if self.window.past_end(frame.pts, time_base):
                         finished.add(index)
                     elif self.window.keeps(frame.pts, time_base):

@@ -85,9 +85,7 @@ def test_matching_by_landmarks_and_config() -> None:
         TrackerConfig(max_gap=-1)
 
 
-def test_carried_over_skipped_detections(
-    detector: MtcnnDetector, grace_hopper: np.ndarray
-) -> None:
+def test_carried_over_skipped_detections(detector: MtcnnDetector, grace_hopper: np.ndarray) -> None:
     """Detection on every 3rd frame only (``--every 3``): the frames between carry the face at
     its velocity measured over the 3 frames between detections (not over 1), within 2 px of
     where the detector finds it when run on every frame (the noise ~1 px; holding still would be
