@@ -31,25 +31,7 @@ def add_parser(commands: Any) -> None:
     )
     parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="images or folders")
     parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUTDIR")
-    parser.add_argument(
-        "--model", default=DEFAULT_RESTORER, help=f"restorer (default: {DEFAULT_RESTORER})"
-    )
-    parser.add_argument("--weights", type=Path, help="official checkpoint for learned models")
-    parser.add_argument(
-        "--detector",
-        default=DEFAULT_DETECTOR,
-        metavar="NAME",
-        help=f"face detector (default: {DEFAULT_DETECTOR})",
-    )
-    parser.add_argument("--upscale", type=float, default=1.0, help="output size factor (1..8)")
-    faces = parser.add_mutually_exclusive_group()
-    faces.add_argument("--only-center-face", action="store_true", help="restore one face only")
-    faces.add_argument("--largest-face", action="store_true", help="restore the largest face only")
-    parser.add_argument("--min-face", type=float, help="smallest face to detect, in pixels")
-    parser.add_argument(
-        "--option", action="append", default=[], metavar="NAME=VALUE", help="a model option"
-    )
-    parser.add_argument("--fidelity", type=float, help="CodeFormer's fidelity weight w in [0, 1]")
+    add_restorer_arguments(parser)
     add_engine_arguments(parser)
     parser.add_argument(
         "--device",
@@ -60,6 +42,33 @@ def add_parser(commands: Any) -> None:
         "or torch; learned restorers at --upscale 1 (ISPL and WIPA run on the CPU)",
     )
     parser.set_defaults(run=run)
+
+
+def add_restorer_arguments(parser: argparse.ArgumentParser, *, upscale: bool = True) -> None:
+    """The restorer, detector and face choices every front end offers (read by
+    :func:`open_pipeline`); without ``upscale`` the output keeps the input's size."""
+    parser.add_argument(
+        "--model", default=DEFAULT_RESTORER, help=f"restorer (default: {DEFAULT_RESTORER})"
+    )
+    parser.add_argument("--weights", type=Path, help="official checkpoint for learned models")
+    parser.add_argument(
+        "--detector",
+        default=DEFAULT_DETECTOR,
+        metavar="NAME",
+        help=f"face detector (default: {DEFAULT_DETECTOR})",
+    )
+    if upscale:
+        parser.add_argument("--upscale", type=float, default=1.0, help="output size factor (1..8)")
+    else:
+        parser.set_defaults(upscale=1.0)
+    faces = parser.add_mutually_exclusive_group()
+    faces.add_argument("--only-center-face", action="store_true", help="restore one face only")
+    faces.add_argument("--largest-face", action="store_true", help="restore the largest face only")
+    parser.add_argument("--min-face", type=float, help="smallest face to detect, in pixels")
+    parser.add_argument(
+        "--option", action="append", default=[], metavar="NAME=VALUE", help="a model option"
+    )
+    parser.add_argument("--fidelity", type=float, help="CodeFormer's fidelity weight w in [0, 1]")
 
 
 @dataclass
@@ -118,7 +127,9 @@ def _process(
     summary.without_faces += not result.faces
 
 
-def _open_pipeline(args: argparse.Namespace, settings: Settings) -> Pipeline | GpuPipeline:
+def open_pipeline(args: argparse.Namespace, settings: Settings) -> Pipeline | GpuPipeline:
+    """The pipeline :func:`add_restorer_arguments` and the engine arguments describe, open;
+    ``--device cuda`` (enhance only) opens the GPU frame pipeline."""
     from facert.pipeline.frame import EnhanceOptions, Pipeline
     from facert.pipeline.gpu_frame import GpuPipeline
     from facert.stages.restore.restorer import parse_options
@@ -152,7 +163,7 @@ def _open_pipeline(args: argparse.Namespace, settings: Settings) -> Pipeline | G
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    with _open_pipeline(args, settings) as pipeline:  # model, options, weights: exit 2 if wrong
+    with open_pipeline(args, settings) as pipeline:  # model, options, weights: exit 2 if wrong
         check_writable(args.output)
         jobs, errors = plan_jobs(args.inputs, args.output)
         summary = Summary(failures=len(errors))

@@ -27,6 +27,7 @@ from facert.errors import InputError, OutputError, UsageError, first_line
 from facert.io.files import write_atomic
 from facert.io.pipes import Pipe, StoppedError, Worker, join_all
 from facert.io.video_encode import EncodeOptions, add_video_stream, av_module, format_name
+from facert.io.yuv import bgr_to_frame, frame_to_bgr
 
 if TYPE_CHECKING:
     from av.container import InputContainer, OutputContainer
@@ -253,7 +254,7 @@ def read_frames(
             if not window.keeps(frame.pts, time_base):
                 continue
             count += 1
-            bgr = frame.to_ndarray(format="bgr24")
+            bgr = frame_to_bgr(frame)
             yield Frame(bgr=bgr, pts=frame.pts, time_base=time_base, rotation=frame.rotation)
         _check_count(path, count, stream.frames or 0, window)
 
@@ -466,7 +467,7 @@ class _Transcode:
     def _pixels(self, frame: Any) -> tuple[int, np.ndarray]:
         if frame.pts is None:
             raise InputError(f"frame {self.frames} has no timestamp", path=str(self.src))
-        return frame.pts, frame.to_ndarray(format="bgr24")
+        return frame.pts, frame_to_bgr(frame)
 
     def _restore(self, decoded: Pipe, restored: Pipe) -> None:
         """The calling thread: decoded frames through the filter, in order, each restored frame
@@ -502,14 +503,13 @@ class _Transcode:
     def _write(self, out: OutputContainer, restored: Pipe) -> None:
         """The encoding thread: frames encoded at their source pts (shifted by ``--start``),
         packets copied, the encoder's delayed frames (B-frame tails) flushed at the end."""
-        av = _av()
         time_base = self.info.time_base
         shift = self.window.shift(time_base)
         while (item := restored.get()) is not _END:
             mark = time.perf_counter()
             if isinstance(item, tuple):
                 pts, bgr = item
-                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(bgr, np.uint8), "bgr24")
+                frame = bgr_to_frame(bgr, self.options.pix_fmt)
                 frame.pts, frame.time_base = pts - shift, time_base
                 for packet in self.vout.encode(frame):
                     out.mux(packet)

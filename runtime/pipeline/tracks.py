@@ -25,7 +25,8 @@ class TrackerConfig:
 
     ``min_iou``: the least box IoU that matches a detection to a track (0.3: a face moving a tenth
     of its width per frame keeps IoU ~0.8; two neighbouring faces rarely reach 0.3). ``max_distance``:
-    else the largest mean landmark distance, in track box diagonals, that still matches (0.25).
+    else the largest mean landmark distance, in track box diagonals, that still matches (0.25), per
+    frame since the track was last seen by a detector run (:meth:`Tracker.carry` frames widen it).
     ``max_gap``: frames a track is carried without a detection before it ends (2: a detector drops a
     face for a frame or two on motion blur; longer would paste a stale face). ``extrapolate``: move a
     carried face by its last per-frame velocity instead of holding it still.
@@ -97,7 +98,9 @@ class Tracker:
         if iou >= self.config.min_iou:
             return 1.0 - iou
         distance = _landmark_distance(track.face, face)
-        return 1.0 + distance if distance <= self.config.max_distance else None
+        # a track carried over skipped frames may have moved that many frames' worth
+        allowed = self.config.max_distance * (track.carried + 1)
+        return 1.0 + distance if distance <= allowed else None
 
     def _match(self, faces: list[Face]) -> dict[int, int]:
         """Detection index -> track index, greedy by cost."""

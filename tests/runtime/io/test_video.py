@@ -295,3 +295,14 @@ def test_a_failure_anywhere_stops_every_thread_and_writes_nothing(
         assert "cannot encode" in message and "nonsense" in message
     else:
         assert len(calls) == 5
+
+
+def test_a_lossless_reencode_keeps_the_colours(clips: dict[str, Path], tmp_path: Path) -> None:
+    """yuv420p -> BGR -> yuv420p at CRF 0 (lossless): each frame within 0.1 level on average of
+    the source (measured 0.005-0.017) and no shift (|mean| < 0.05). FFmpeg's swscale, which
+    PyAV's bgr24 conversions use, truncated: the same run lost 2.7 levels on every pixel."""
+    dst = tmp_path / "lossless.mp4"
+    transcode(clips["cfr"], dst, _identity, EncodeOptions(crf=0, preset="ultrafast"))
+    for original, copy in zip(read_frames(clips["cfr"]), read_frames(dst), strict=True):
+        diff = copy.bgr.astype(np.int16) - original.bgr
+        assert np.abs(diff).mean() < 0.1 and abs(diff.mean()) < 0.05, diff.mean()
