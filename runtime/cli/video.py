@@ -54,6 +54,13 @@ def add_parser(commands: Any) -> None:
         "tracked faces carried forward (default 1: every frame). Faster by the detector's share; "
         "a new face is picked up up to N-1 frames late",
     )
+    parser.add_argument(
+        "--batch",
+        type=int,
+        metavar="N",
+        help="the most faces per restorer call, gathered across consecutive frames (at most 4 "
+        "frames held; default: the restorer's batch size)",
+    )
     parser.add_argument("--start", type=_seconds, metavar="S", help="restore from S seconds")
     parser.add_argument("--duration", type=_seconds, metavar="D", help="restore D seconds")
     parser.add_argument("--codec", default="libx264", help="video encoder (default: libx264)")
@@ -123,6 +130,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError(
             f"--every must be at least 1 (detect on every N-th frame), got {args.every}"
         )
+    if args.batch is not None and args.batch < 1:
+        raise UsageError(f"--batch must be at least 1 face, got {args.batch}")
     if args.duration is not None and args.duration <= 0:
         raise UsageError(f"--duration must be > 0 seconds, got {args.duration:g}")
     options = EncodeOptions(args.codec, args.crf, args.preset, args.pix_fmt)
@@ -131,7 +140,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     probe(args.input)  # an unreadable input fails here, before the models are loaded
     pipeline = cast("Pipeline", open_pipeline(args, settings))
     progress = VideoProgress()
-    with StreamPipeline(pipeline, StreamConfig(every=args.every)) as stream:
+    config = StreamConfig(every=args.every, batch=args.batch)
+    with StreamPipeline(pipeline, config) as stream:
         try:
             report = restore_video(
                 stream,

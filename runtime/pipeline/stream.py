@@ -31,16 +31,21 @@ class StreamConfig:
     (the first, then every N-th); the frames between restore the tracked faces carried forward
     (:meth:`Tracker.carry`: moved by their last velocity, then smoothed). Faster by the detector's
     share of the time; a face that appears is restored up to ``every - 1`` frames late, and a
-    carried face follows a straight line until the next detection."""
+    carried face follows a straight line until the next detection. ``batch``: the most faces per
+    restorer call (None: the restorer's ``max_batch``); the held frames are restored once that
+    many faces wait."""
 
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
     max_frames: int = 4
     every: int = 1
+    batch: int | None = None
 
     def __post_init__(self) -> None:
         if self.max_frames < 1:
             raise UsageError(f"stream: max_frames must be at least 1, got {self.max_frames}")
+        if self.batch is not None and self.batch < 1:
+            raise UsageError(f"stream: batch must be at least 1 face, got {self.batch}")
         if self.every < 1:
             raise UsageError(
                 f"stream: every must be at least 1 (frames per detection), got {self.every}"
@@ -120,10 +125,7 @@ class StreamPipeline(Lifecycle):
             state.held.append(self._front(timestamp, frame, state, detect))
             state.frames += 1
             faces = sum(len(h.faces) for h in state.held)
-            if (
-                faces >= self.pipeline.restorer.max_batch
-                or len(state.held) >= self.config.max_frames
-            ):
+            if faces >= self._batch() or len(state.held) >= self.config.max_frames:
                 return self._take()
             return []
         except BaseException:
@@ -180,6 +182,10 @@ class StreamPipeline(Lifecycle):
         self._time("align", start)
         return _Held(timestamp, image, tracked, prepared)
 
+    def _batch(self) -> int:
+        restorer = self.pipeline.restorer.max_batch
+        return restorer if self.config.batch is None else min(self.config.batch, restorer)
+
     def _flush(self, held: list[_Held]) -> Iterator[StreamOutput]:
         """Restore the faces of ``held`` in one restorer call, then blend and yield each frame."""
         if not held:
@@ -191,10 +197,13 @@ class StreamPipeline(Lifecycle):
             restorer = self.pipeline.restorer
             inputs = np.concatenate([h.prepared.inputs for h in held])
             scales = np.concatenate([h.prepared.scales for h in held])
-            values = restorer.face_options(inputs, scales)
-            output = restorer.restore(inputs, scales, values)
-            restored = np.split(output, np.cumsum(counts)[:-1])
-            self.batches.append(len(inputs))
+            outputs = []
+            for start in range(0, len(inputs), self._batch()):
+                part = slice(start, start + self._batch())
+                values = restorer.face_options(inputs[part], scales[part])
+                outputs.append(restorer.restore(inputs[part], scales[part], values))
+                self.batches.append(len(outputs[-1]))
+            restored = np.split(np.concatenate(outputs), np.cumsum(counts)[:-1])
         self._time("restore", start)
         for item, faces in zip(held, restored, strict=True):
             start = time.perf_counter()

@@ -115,7 +115,8 @@ def test_push_and_finish_equal_run_and_every_third_detection(
     pipeline: Pipeline, grace_hopper: np.ndarray
 ) -> None:
     """push() returns nothing while a batch fills and the frames of each batch when it is full;
-    with finish() the frames are run()'s exactly (same calls in the same order). every=3: the same
+    with finish() the frames are run()'s exactly (same calls in the same order). batch=1: one
+    face per restorer call, the same frames. every=3: the same
     frames come out, faces on frames 1, 2, 4, 5 are the tracks carried (filled): their smoothed
     landmarks stay within 1 px (mean; measured 0.09-0.34) of those of detection on every frame,
     and the restored face region within 0.5 levels (mean absolute; measured <= 0.093): the crop,
@@ -141,5 +142,12 @@ def test_push_and_finish_equal_run_and_every_third_detection(
         x1, y1, x2, y2 = faces[0].face.box.astype(int)
         diff = np.abs(image[y1:y2, x1:x2].astype(np.int16) - reference[y1:y2, x1:x2])
         assert moved <= 1.0 and diff.mean() <= 0.5, (moved, diff.mean())
+    single, stream = _stream(pipeline, clip, StreamConfig(batch=1))
+    assert stream.batches == [1] * 6
+    for (_, image, _), (_, reference, _) in zip(single, expected, strict=True):
+        diff = np.abs(image.astype(np.int16) - reference)  # batch 1 vs 4: as in the first test
+        assert diff.max() <= 1 and np.count_nonzero(diff) <= diff.size / 1000
     with pytest.raises(UsageError, match="every"):
         StreamConfig(every=0)
+    with pytest.raises(UsageError, match="batch"):
+        StreamConfig(batch=0)
