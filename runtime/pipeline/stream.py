@@ -198,8 +198,8 @@ class StreamPipeline(Lifecycle):
             inputs = np.concatenate([h.prepared.inputs for h in held])
             scales = np.concatenate([h.prepared.scales for h in held])
             outputs = []
-            for start in range(0, len(inputs), self._batch()):
-                part = slice(start, start + self._batch())
+            for first in range(0, len(inputs), self._batch()):
+                part = slice(first, first + self._batch())
                 values = restorer.face_options(inputs[part], scales[part])
                 outputs.append(restorer.restore(inputs[part], scales[part], values))
                 self.batches.append(len(outputs[-1]))

@@ -4,6 +4,7 @@ an error closes everything."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import cv2
@@ -142,8 +143,10 @@ def test_push_and_finish_equal_run_and_every_third_detection(
         x1, y1, x2, y2 = faces[0].face.box.astype(int)
         diff = np.abs(image[y1:y2, x1:x2].astype(np.int16) - reference[y1:y2, x1:x2])
         assert moved <= 1.0 and diff.mean() <= 0.5, (moved, diff.mean())
+    began = time.perf_counter()
     single, stream = _stream(pipeline, clip, StreamConfig(batch=1))
     assert stream.batches == [1] * 6
+    assert 0 < sum(stream.timings.values()) <= time.perf_counter() - began  # stage seconds add up
     for (_, image, _), (_, reference, _) in zip(single, expected, strict=True):
         diff = np.abs(image.astype(np.int16) - reference)  # batch 1 vs 4: as in the first test
         assert diff.max() <= 1 and np.count_nonzero(diff) <= diff.size / 1000
