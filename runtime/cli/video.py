@@ -60,9 +60,8 @@ def add_parser(commands: Any) -> None:
         default=1,
         metavar="N",
         help="the most faces per restorer call, gathered across consecutive frames (at most 4 "
-        "frames held). Default 1: on CPUs one face per call was the fastest (ISPL on ONNX "
-        "Runtime: 4 faces per call took 2-3.7x as long, WIPA 1.5x, measured); larger batches are "
-        "for GPU engines",
+        "frames held). Default 1: on CPUs batches gained nothing (measured on 2 cores; under "
+        "heavy load 4 faces per call took 2-3.7x as long); larger batches are for GPU engines",
     )
     parser.add_argument("--start", type=_seconds, metavar="S", help="restore from S seconds")
     parser.add_argument("--duration", type=_seconds, metavar="D", help="restore D seconds")
