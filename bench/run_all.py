@@ -55,6 +55,13 @@ BENCHES = [
         ["bench_cpu_backends.py", "--e2e"],
         ["--models", "gfpgan", "mtcnn", "--rounds", "3"],
     ),
+    # facert video (stream pipeline, threads) against decode / enhance per frame / encode, on a
+    # generated 640x360 clip; --quick: ISPL only, 8 frames, one round.
+    (
+        "video: frames/s per model, facert video vs the naive loop",
+        ["bench_video.py"],
+        ["--models", "ispl", "--frames", "8", "--rounds", "1"],
+    ),
     # TensorRT-RTX plans built ahead of time on this CPU-only machine: build time, size, pins.
     ("TensorRT plans: build time and size", ["bench_trt_build.py"], ["--quick"]),
 ]

@@ -28,11 +28,42 @@ def face_frames(count: int) -> list[np.ndarray]:
     return frames
 
 
+def scene_boxes(count: int, i: int, size: tuple[int, int] = (192, 112)) -> list[tuple[int, ...]]:
+    """The ``x1, y1, x2, y2`` pixel boxes of the faces :func:`scene_frames` draws in frame ``i``:
+    grace_hopper (56 px) sliding right by 4 px a frame (less when the clip is too long for
+    that), the astronaut (48 px, still) from frame ``count // 3`` to ``2 * count // 3``."""
+    width, height = size
+    step = min(4.0, (width - 56) / max(1, count - 1))
+    x = round(i * step)
+    boxes = [(x, 8, x + 56, 64)]
+    if count // 3 <= i < 2 * count // 3:
+        boxes.append((width - 52, height - 52, width - 4, height - 4))
+    return boxes
+
+
+def scene_frames(count: int, size: tuple[int, int] = (192, 112)) -> list[np.ndarray]:
+    """``count`` BGR frames of ``size`` (width, height) over a grey ramp with faces moving,
+    appearing and leaving (:func:`scene_boxes`)."""
+    faces = [
+        cv2.imread(str(DATA / "faces" / name), cv2.IMREAD_COLOR)
+        for name in ("grace_hopper_512.png", "astronaut_512.png")
+    ]
+    ramp = np.linspace(40, 200, size[0], dtype=np.uint8)
+    frames = []
+    for i in range(count):
+        frame = np.repeat(np.repeat(ramp[None, :, None], size[1], 0), 3, 2).copy()
+        for face, (x1, y1, x2, y2) in zip(faces, scene_boxes(count, i, size), strict=False):
+            frame[y1:y2, x1:x2] = cv2.resize(face, (x2 - x1, y2 - y1), interpolation=cv2.INTER_AREA)
+        frames.append(frame)
+    return frames
+
+
 def make_clip(
     path: Path,
     pts: list[int],
     time_base: Fraction,
     *,
+    frames: list[np.ndarray] | None = None,
     audio: str | None = "aac",
     rotation: int = 0,
     rate: Fraction = Fraction(25),
@@ -42,13 +73,15 @@ def make_clip(
     """Write ``path`` (.mp4/.mkv): one frame per entry of ``pts`` (ticks of ``time_base``), H.264, and
     an ``audio`` track ("aac", "libopus" or None) of a 440 Hz tone as long as the video; ``faststart``
     puts an MP4's index before the media data (a cut file then still opens); ``subtitles`` adds a
-    SubRip track (Matroska) of one line per 100 ms, muxed as packets (no subtitle encoder needed)."""
+    SubRip track (Matroska) of one line per 100 ms, muxed as packets (no subtitle encoder needed);
+    ``frames`` (BGR, even sizes): the pictures, by default :func:`face_frames`."""
     import av
 
     options = {"movflags": "faststart"} if faststart else {}
     with av.open(str(path), mode="w", options=options) as out:
         video = out.add_stream("libx264", options={"preset": "ultrafast", "bf": "2"})
-        video.width = video.height = SIZE
+        pictures = face_frames(len(pts)) if frames is None else frames
+        video.height, video.width = pictures[0].shape[:2]
         video.pix_fmt = "yuv420p"
         video.time_base = time_base
         video.codec_context.time_base = time_base
@@ -57,7 +90,7 @@ def make_clip(
             video.set_display_rotation(rotation)
         sound = out.add_stream(audio, rate=48000) if audio else None
         text = out.add_mux_stream("subrip") if subtitles else None
-        for frame_pts, bgr in zip(pts, face_frames(len(pts)), strict=True):
+        for frame_pts, bgr in zip(pts, pictures, strict=True):
             frame = av.VideoFrame.from_ndarray(bgr, format="bgr24")
             frame.pts, frame.time_base = frame_pts, time_base
             out.mux(video.encode(frame))

@@ -30,15 +30,15 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from facert.cli import camera, demo, detect, doctor, enhance, models, serve
+    from facert.cli import camera, demo, detect, doctor, enhance, models, serve, video
 
     parser = _Parser(
         prog="facert",
         description="Fast, faithful face restoration. Restores the faces in photos with the "
         "embedded default (MTCNN detector + a weight-free restorer) or an official checkpoint.",
         epilog="Examples:\n  facert enhance photo.jpg -o out/\n  facert enhance old_photos/ -o "
-        "out/ --model wipa --upscale 2\n  facert detect photo.jpg --json\n  facert models list\n"
-        "  facert demo",
+        "out/ --model wipa --upscale 2\n  facert video film.mp4 -o restored.mp4\n"
+        "  facert detect photo.jpg --json\n  facert models list\n  facert demo",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"facert {__version__}")
@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for module in (enhance, camera, serve, detect, models, demo, doctor):
+    for module in (enhance, video, camera, serve, detect, models, demo, doctor):
         module.add_parser(commands)
     return parser
 

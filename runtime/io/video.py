@@ -1,32 +1,33 @@
 """Reading and re-encoding video files with PyAV (the ``video`` extra), with one-line errors.
 
 ``read_frames`` yields the decoded frames of a file's first video stream as (H, W, 3) uint8 BGR with
-their timestamps and rotation. ``transcode`` re-encodes that stream through a per-frame ``process``
-callback and copies every audio and subtitle stream packet for packet: each frame keeps its pts and
-the source time base (variable frame rate included), the encoder is flushed, the rotation is kept, and
-the output is written to a temporary file beside ``dst`` and renamed (nothing at ``dst`` on failure).
+their timestamps and rotation. ``transcode`` re-encodes that stream through a frame filter (frames in
+order, restored frames back in order, batches allowed) or a per-frame callback, decoding and encoding
+in threads of their own, and copies every audio and subtitle stream packet for packet: each frame
+keeps its pts and the source time base (variable frame rate included), the encoder is flushed, the
+rotation is kept, and the output is written to a temporary file beside ``dst`` and renamed (nothing
+at ``dst`` on failure or Ctrl-C).
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from facert.errors import (
-    InputError,
-    MissingDependencyError,
-    OutputError,
-    UsageError,
-    first_line,
-)
+from facert.errors import InputError, OutputError, UsageError, first_line
 from facert.io.files import write_atomic
+from facert.io.pipes import Pipe, StoppedError, Worker, join_all
+from facert.io.video_encode import EncodeOptions, add_video_stream, av_module, format_name
+from facert.io.yuv import bgr_to_frame, frame_to_bgr
 
 if TYPE_CHECKING:
     from av.container import InputContainer, OutputContainer
@@ -64,26 +65,6 @@ class VideoInfo:
 
 
 @dataclass(frozen=True)
-class EncodeOptions:
-    """How the video stream is re-encoded: libx264 at CRF 18 in yuv420p plays everywhere and is close
-    to visually lossless; ``extra`` goes to the encoder as-is (e.g. {"tune": "film"})."""
-
-    codec: str = "libx264"
-    crf: int | None = 18
-    preset: str | None = "medium"
-    pix_fmt: str = "yuv420p"
-    extra: dict[str, str] = field(default_factory=dict)
-
-    def codec_options(self) -> dict[str, str]:
-        options = dict(self.extra)
-        if self.crf is not None:
-            options.setdefault("crf", str(self.crf))
-        if self.preset is not None:
-            options.setdefault("preset", self.preset)
-        return options
-
-
-@dataclass(frozen=True)
 class Progress:
     """Reported after each frame: ``total`` and ``eta`` (seconds) are None when unknown."""
 
@@ -96,17 +77,16 @@ class Progress:
 
 @dataclass(frozen=True)
 class TranscodeResult:
+    """Frames re-encoded, packets copied, streams skipped, and the seconds spent decoding and
+    encoding (``timings``: "decode", "encode"; each in its own thread)."""
+
     frames: int
     copied_packets: int
     skipped_streams: tuple[str, ...]  # streams that were neither re-encoded nor copied (data, ...)
+    timings: dict[str, float] = field(default_factory=dict)
 
 
-def _av() -> Any:
-    try:
-        import av
-    except ImportError:
-        raise MissingDependencyError("video needs PyAV: pip install 'facert[video]'") from None
-    return av
+_av = av_module
 
 
 def open_input(path: Path) -> InputContainer:
@@ -193,15 +173,25 @@ def _ffmpeg_errors() -> Iterator[list[tuple[int, str, str]]]:
         av.logging.set_level(level)
 
 
-def _check_logs(path: Path, logs: list[tuple[int, str, str]]) -> None:
+def _check_logs(
+    path: Path, logs: list[tuple[int, str, str]], ignore: frozenset[str] = frozenset()
+) -> None:
+    """InputError on the first error FFmpeg logged, but those of the ``ignore`` components (the
+    encoder and muxer of a transcode, whose failures raise on their own)."""
     import av.logging
 
-    errors = [f"{name}: {text.strip()}" for level, name, text in logs if level <= av.logging.ERROR]
+    errors = [
+        f"{name}: {text.strip()}"
+        for level, name, text in logs
+        if level <= av.logging.ERROR and name not in ignore
+    ]
     if errors:
         raise InputError(f"corrupt or truncated video ({errors[0][:160]})", path=str(path))
 
 
-def _decode_packet(path: Path, packet: Any, logs: list[tuple[int, str, str]]) -> list[Any]:
+def _decode_packet(
+    path: Path, packet: Any, logs: list[tuple[int, str, str]], ignore: frozenset[str] = frozenset()
+) -> list[Any]:
     av = _av()
     if packet.is_corrupt:
         raise InputError("corrupt video packet", path=str(path))
@@ -210,7 +200,7 @@ def _decode_packet(path: Path, packet: Any, logs: list[tuple[int, str, str]]) ->
     except av.FFmpegError as exc:
         reason = first_line(exc.strerror or exc)
         raise InputError(f"corrupt or truncated video ({reason})", path=str(path)) from None
-    _check_logs(path, logs)
+    _check_logs(path, logs, ignore)
     return frames
 
 
@@ -264,7 +254,7 @@ def read_frames(
             if not window.keeps(frame.pts, time_base):
                 continue
             count += 1
-            bgr = frame.to_ndarray(format="bgr24")
+            bgr = frame_to_bgr(frame)
             yield Frame(bgr=bgr, pts=frame.pts, time_base=time_base, rotation=frame.rotation)
         _check_count(path, count, stream.frames or 0, window)
 
@@ -279,30 +269,72 @@ def _check_count(path: Path, count: int, expected: int, window: _Window) -> None
 
 ProcessFn = Callable[[np.ndarray, float], np.ndarray]
 ProgressFn = Callable[[Progress], None]
+QUEUE_FRAMES = 8  # decoded frames waiting to be restored, and restored ones waiting to be encoded
+_END = object()  # the last item through a queue
+
+
+@runtime_checkable
+class FrameFilter(Protocol):
+    """Restores the frames of :func:`transcode` when it needs several at once (a batch): frames go
+    in in order and come back in the same order, possibly some calls later."""
+
+    def push(self, seconds: float, bgr: np.ndarray) -> list[np.ndarray]:
+        """Take the next frame ((H, W, 3) uint8 BGR at ``seconds``); return the restored frames
+        this call finished ((H, W, 3) uint8 BGR each), oldest first."""
+        ...
+
+    def finish(self) -> list[np.ndarray]:
+        """Return the frames still held, oldest first."""
+        ...
+
+
+class _EachFrame:
+    """A per-frame ``process(bgr, seconds)`` callback as a :class:`FrameFilter`."""
+
+    def __init__(self, process: ProcessFn) -> None:
+        self.process = process
+
+    def push(self, seconds: float, bgr: np.ndarray) -> list[np.ndarray]:
+        return [self.process(bgr, seconds)]
+
+    def finish(self) -> list[np.ndarray]:
+        return []
+
+
+def check_paths(src: Path, dst: Path) -> None:
+    """UsageError unless ``dst`` is a file name other than ``src``'s."""
+    if dst.resolve() == src.resolve():
+        raise UsageError("the output would overwrite the input; choose another name", path=str(dst))
+    if dst.is_dir():
+        raise UsageError("is a folder; name the output file (e.g. restored.mp4)", path=str(dst))
 
 
 def transcode(
     src: Path,
     dst: Path,
-    process: ProcessFn,
+    process: ProcessFn | FrameFilter,
     options: EncodeOptions | None = None,
     *,
     progress: ProgressFn | None = None,
     start: float | None = None,
     duration: float | None = None,
 ) -> TranscodeResult:
-    """Re-encode ``src``'s first video stream into ``dst``, each frame through ``process(bgr, seconds)``
-    (which returns a frame of the same shape), and copy its audio and subtitle streams as they are.
+    """Re-encode ``src``'s first video stream into ``dst``, its frames through ``process`` (a
+    :class:`FrameFilter`, or a callback ``process(bgr, seconds)`` returning the frame restored),
+    and copy its audio and subtitle streams as they are. Each frame keeps its source pts.
 
-    With ``start``/``duration`` only that part is written, shifted to start at time zero. ``dst`` is
+    Decoding and encoding run in threads of their own, joined to ``process`` (run in the calling
+    thread) by bounded queues of :data:`QUEUE_FRAMES` frames: memory stays bounded whatever the
+    length. An exception anywhere, or Ctrl-C, stops every thread and is raised here. With
+    ``start``/``duration`` only that part is written, shifted to start at time zero. ``dst`` is
     written through a temporary file beside it: on any failure nothing is left at ``dst``.
     """
     src, dst = Path(src), Path(dst)
-    if dst.resolve() == src.resolve():
-        raise UsageError("the output would overwrite the input; choose another name", path=str(dst))
+    check_paths(src, dst)
     window = _Window(start, duration)
     info = probe(src)
-    job = _Transcode(src, process, options or EncodeOptions(), info, window, progress)
+    frames = process if isinstance(process, FrameFilter) else _EachFrame(process)
+    job = _Transcode(src, frames, options or EncodeOptions(), info, window, progress)
     results: list[TranscodeResult] = []
     try:
         write_atomic(dst, lambda tmp: results.append(job.run(tmp, dst)))
@@ -312,20 +344,22 @@ def transcode(
 
 
 class _Transcode:
-    """One transcoding run (see :func:`transcode`)."""
+    """One transcoding run (see :func:`transcode`): a decoding thread, the caller's thread running
+    the filter, an encoding thread."""
 
     def __init__(
         self,
         src: Path,
-        process: ProcessFn,
+        frames: FrameFilter,
         options: EncodeOptions,
         info: VideoInfo,
         window: _Window,
         progress: ProgressFn | None,
     ) -> None:
-        self.src, self.process, self.options = src, process, options
+        self.src, self.filter, self.options = src, frames, options
         self.info, self.window, self.report = info, window, progress
         self.frames = self.copied = 0
+        self.timings = {"decode": 0.0, "encode": 0.0}
         self.began = time.perf_counter()
         self.total = self._expected_total()
 
@@ -339,9 +373,11 @@ class _Transcode:
 
     def run(self, tmp: Path, dst: Path) -> TranscodeResult:
         av = _av()
+        # what the encoder and the muxer log is theirs, not the input's
+        self.ignore = frozenset({self.options.codec, str(format_name(dst))})
         with open_input(self.src) as inp:
             try:
-                out = av.open(str(tmp), mode="w", format=_format_name(dst))
+                out = av.open(str(tmp), mode="w", format=format_name(dst))
             except (av.FFmpegError, ValueError) as exc:
                 raise OutputError(
                     f"cannot write this format ({first_line(exc)})", path=str(dst)
@@ -349,19 +385,22 @@ class _Transcode:
             try:
                 skipped = self._streams(inp, out)
                 with _ffmpeg_errors() as logs:
-                    self._loop(inp, out, logs)
-                    _check_logs(self.src, logs)
+                    self._threads(inp, out, logs)
+                    _check_logs(self.src, logs, self.ignore)
                 out.close()
             except av.FFmpegError as exc:
                 raise OutputError(f"cannot encode ({first_line(exc)})", path=str(dst)) from None
             finally:
                 out.close()
         _check_count(self.src, self.frames, self.info.frames, self.window)
-        return TranscodeResult(self.frames, self.copied, skipped)
+        return TranscodeResult(self.frames, self.copied, skipped, dict(self.timings))
 
     def _streams(self, inp: InputContainer, out: OutputContainer) -> tuple[str, ...]:
         self.vin = inp.streams.video[0]
-        self.vout = _add_video_stream(out, self.info, self.options)
+        size = (self.info.width, self.info.height)
+        self.vout = add_video_stream(
+            out, self.options, size, self.info.time_base, self.info.rate, self.info.rotation
+        )
         self.copies: dict[int, Any] = {}
         skipped: list[str] = []
         for stream in inp.streams:
@@ -373,8 +412,29 @@ class _Transcode:
                 skipped.append(f"#{stream.index} {stream.type}")
         return tuple(skipped)
 
-    def _loop(self, inp: InputContainer, out: OutputContainer, logs: list[Any]) -> None:
+    def _threads(self, inp: InputContainer, out: OutputContainer, logs: list[Any]) -> None:
+        """Decode, filter and encode concurrently; raise the first failure once all have stopped."""
+        stop = threading.Event()
+        decoded, restored = Pipe(stop, QUEUE_FRAMES), Pipe(stop, QUEUE_FRAMES)
+        reader = Worker("facert-decode", lambda: self._read(inp, logs, decoded), stop)
+        writer = Worker("facert-encode", lambda: self._write(out, restored), stop)
+        try:
+            reader.start()
+            writer.start()
+            self._restore(decoded, restored)
+            writer.join()  # the encoder's tail flushed
+        except StoppedError:
+            pass  # a worker failed: its error is raised below
+        finally:
+            join_all([reader, writer], stop)
+        for worker in (reader, writer):
+            if worker.error is not None:
+                raise worker.error
+
+    def _read(self, inp: InputContainer, logs: list[Any], decoded: Pipe) -> None:
+        """The decoding thread: kept frames as (pts, bgr) and kept packets to copy, in file order."""
         time_base = self.info.time_base
+        mark = time.perf_counter()
         if self.window.start > 0:
             inp.seek(round(Fraction(self.window.start) / time_base), stream=self.vin)
         finished: set[int] = set()
@@ -382,44 +442,87 @@ class _Transcode:
         streams = [self.vin, *(inp.streams[i] for i in self.copies)]
         for packet in _demux(self.src, inp, streams):
             index = packet.stream.index
+            kept: list[Any] = []
             if index == self.vin.index:
-                for frame in _decode_packet(self.src, packet, logs):
+                for frame in _decode_packet(self.src, packet, logs, self.ignore):
                     if self.window.past_end(frame.pts, time_base):
                         finished.add(index)
                     elif self.window.keeps(frame.pts, time_base):
-                        self._encode(out, frame)
+                        kept.append(self._pixels(frame))
             elif packet.size:  # not the empty packet that ends each stream
                 if packet.pts is not None and self.window.past_end(packet.pts, packet.time_base):
                     finished.add(index)
-                else:
-                    self._copy(out, packet)
+                elif self.window.whole or (
+                    packet.pts is not None and self.window.keeps(packet.pts, packet.time_base)
+                ):
+                    kept.append(packet)
+            self.timings["decode"] += time.perf_counter() - mark
+            for item in kept:
+                decoded.put(item)
+            mark = time.perf_counter()
             if finished >= wanted:
                 break
-        for packet in self.vout.encode(None):  # the encoder's delayed frames (B-frame tails)
-            out.mux(packet)
+        decoded.put(_END)
 
-    def _encode(self, out: OutputContainer, frame: Any) -> None:
-        av = _av()
+    def _pixels(self, frame: Any) -> tuple[int, np.ndarray]:
         if frame.pts is None:
             raise InputError(f"frame {self.frames} has no timestamp", path=str(self.src))
-        bgr = frame.to_ndarray(format="bgr24")
-        result = self.process(bgr, float(frame.pts * self.info.time_base))
-        if not isinstance(result, np.ndarray) or result.shape != bgr.shape:
-            shape = getattr(result, "shape", type(result).__name__)
-            raise UsageError(f"the frame callback returned {shape}, expected {bgr.shape}")
-        encoded = av.VideoFrame.from_ndarray(np.ascontiguousarray(result, np.uint8), format="bgr24")
-        encoded.pts = frame.pts - self.window.shift(self.info.time_base)
-        encoded.time_base = self.info.time_base
-        for packet in self.vout.encode(encoded):
+        return frame.pts, frame_to_bgr(frame)
+
+    def _restore(self, decoded: Pipe, restored: Pipe) -> None:
+        """The calling thread: decoded frames through the filter, in order, each restored frame
+        paired with its own source pts; packets to copy passed on as they come."""
+        pending: deque[int] = deque()
+        while (item := decoded.get()) is not _END:
+            if not isinstance(item, tuple):
+                restored.put(item)
+                continue
+            pts, bgr = item
+            pending.append(pts)
+            self._send(self.filter.push(float(pts * self.info.time_base), bgr), pending, restored)
+        self._send(self.filter.finish(), pending, restored)
+        if pending:
+            raise UsageError(
+                f"the frame filter gave back {self.frames} of {self.frames + len(pending)} frames"
+            )
+        restored.put(_END)
+
+    def _send(self, frames: list[np.ndarray], pending: deque[int], restored: Pipe) -> None:
+        shape = (self.info.height, self.info.width, 3)
+        for result in frames:
+            if not pending:
+                raise UsageError("the frame filter gave back more frames than it was given")
+            if not isinstance(result, np.ndarray) or result.shape != shape:
+                found = getattr(result, "shape", type(result).__name__)
+                raise UsageError(f"the frame callback returned {found}, expected {shape}")
+            restored.put((pending.popleft(), result))
+            self.frames += 1
+            if self.report is not None:
+                self.report(self._progress())
+
+    def _write(self, out: OutputContainer, restored: Pipe) -> None:
+        """The encoding thread: frames encoded at their source pts (shifted by ``--start``),
+        packets copied, the encoder's delayed frames (B-frame tails) flushed at the end."""
+        time_base = self.info.time_base
+        shift = self.window.shift(time_base)
+        while (item := restored.get()) is not _END:
+            mark = time.perf_counter()
+            if isinstance(item, tuple):
+                pts, bgr = item
+                frame = bgr_to_frame(bgr, self.options.pix_fmt)
+                frame.pts, frame.time_base = pts - shift, time_base
+                for packet in self.vout.encode(frame):
+                    out.mux(packet)
+            else:
+                self._copy(out, item)
+            self.timings["encode"] += time.perf_counter() - mark
+        mark = time.perf_counter()
+        for packet in self.vout.encode(None):
             out.mux(packet)
-        self.frames += 1
-        if self.report is not None:
-            self.report(self._progress())
+        self.timings["encode"] += time.perf_counter() - mark
 
     def _copy(self, out: OutputContainer, packet: Any) -> None:
         if not self.window.whole:
-            if packet.pts is None or not self.window.keeps(packet.pts, packet.time_base):
-                return
             shift = self.window.shift(packet.time_base)
             packet.pts -= shift
             if packet.dts is not None:  # Matroska leaves some unset
@@ -435,31 +538,3 @@ class _Transcode:
         if self.total is not None and fps > 0:
             eta = max(0, self.total - self.frames) / fps
         return Progress(self.frames, self.total, elapsed, fps, eta)
-
-
-def _format_name(dst: Path) -> str | None:
-    """The container format for ``dst``'s suffix (the temporary file's own name ends in .part.X)."""
-    suffix = dst.suffix.lower().lstrip(".")
-    return {"mkv": "matroska", "m4v": "mp4", "ts": "mpegts", "webm": "webm"}.get(
-        suffix, suffix or None
-    )
-
-
-def _add_video_stream(out: OutputContainer, info: VideoInfo, options: EncodeOptions) -> Any:
-    """The encoder stream, its codec time base set to the source's so no timestamp is rounded (what
-    ``add_stream(rate=...)`` would do, and which breaks variable frame rate)."""
-    try:
-        stream: Any = out.add_stream(options.codec, options=options.codec_options())
-    except (ValueError, _av().FFmpegError) as exc:
-        raise UsageError(f"unknown video encoder {options.codec!r} ({first_line(exc)})") from None
-    if stream.type != "video":
-        raise UsageError(f"{options.codec!r} is a {stream.type} encoder, not a video one")
-    stream.width, stream.height = info.width, info.height
-    stream.pix_fmt = options.pix_fmt
-    stream.time_base = info.time_base
-    stream.codec_context.time_base = info.time_base
-    if info.rate:
-        stream.codec_context.framerate = info.rate  # rate control only; pts come from the frames
-    if info.rotation:
-        stream.set_display_rotation(info.rotation)
-    return stream

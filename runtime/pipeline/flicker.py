@@ -51,6 +51,43 @@ def _change(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
     return float(diff[mask].mean())
 
 
+class FlickerMeter:
+    """The flicker measure taken one frame at a time (a video is never held whole): :meth:`add`
+    each (input, output, face boxes) in order, read :attr:`report` at any time. Only the previous
+    frame pair is kept."""
+
+    def __init__(self) -> None:
+        self._previous: tuple[np.ndarray, np.ndarray, list[np.ndarray]] | None = None
+        self._index = 0
+        self._output: list[float] = []
+        self._input: list[float] = []
+
+    def add(self, frame: np.ndarray, output: np.ndarray, boxes: Sequence[np.ndarray]) -> None:
+        """The next ``frame`` ((H, W, 3) uint8), its restored ``output`` (the same size) and its
+        face ``boxes`` (``x1, y1, x2, y2`` in those pixels)."""
+        if frame.shape != output.shape:
+            raise UsageError(
+                f"flicker: frame {self._index}: output {output.shape} is not the input's size "
+                f"{frame.shape}"
+            )
+        if self._previous is not None:
+            before, restored_before, boxes_before = self._previous
+            if before.shape != frame.shape:
+                raise UsageError(
+                    f"flicker: frame {self._index} is {frame.shape}, not {before.shape}"
+                )
+            mask = face_mask(frame.shape[:2], [*boxes_before, *boxes])
+            if mask.any():
+                self._output.append(_change(output, restored_before, mask))
+                self._input.append(_change(frame, before, mask))
+        self._previous = (frame, output, list(boxes))
+        self._index += 1
+
+    @property
+    def report(self) -> FlickerReport:
+        return FlickerReport(np.array(self._output, np.float64), np.array(self._input, np.float64))
+
+
 def flicker(
     inputs: Sequence[np.ndarray],
     outputs: Sequence[np.ndarray],
@@ -62,16 +99,7 @@ def flicker(
         raise UsageError(
             f"flicker: {len(inputs)} inputs, {len(outputs)} outputs, {len(boxes)} box lists"
         )
-    out_change, in_change = [], []
-    for t in range(1, len(inputs)):
-        if inputs[t].shape != outputs[t].shape:
-            raise UsageError(
-                f"flicker: frame {t}: output {outputs[t].shape} is not the input's size "
-                f"{inputs[t].shape}"
-            )
-        mask = face_mask(inputs[t].shape[:2], [*boxes[t - 1], *boxes[t]])
-        if not mask.any():
-            continue
-        out_change.append(_change(outputs[t], outputs[t - 1], mask))
-        in_change.append(_change(inputs[t], inputs[t - 1], mask))
-    return FlickerReport(np.array(out_change, np.float64), np.array(in_change, np.float64))
+    meter = FlickerMeter()
+    for frame, output, frame_boxes in zip(inputs, outputs, boxes, strict=True):
+        meter.add(frame, output, frame_boxes)
+    return meter.report

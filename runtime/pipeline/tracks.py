@@ -5,6 +5,8 @@
 boxes hardly overlap, a fast move), starts a track for each unmatched detection, and carries a track
 whose detection dropped for up to ``TrackerConfig.max_gap`` frames: its last face, moved by its last
 velocity when ``extrapolate`` is on. A track unmatched for more than ``max_gap`` frames ends.
+:meth:`Tracker.carry` stands for a frame the detector skipped (``facert video --every N``): every
+track is carried the same way, without counting as a missed detection.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ class TrackerConfig:
 
     ``min_iou``: the least box IoU that matches a detection to a track (0.3: a face moving a tenth
     of its width per frame keeps IoU ~0.8; two neighbouring faces rarely reach 0.3). ``max_distance``:
-    else the largest mean landmark distance, in track box diagonals, that still matches (0.25).
+    else the largest mean landmark distance, in track box diagonals, that still matches (0.25), per
+    frame since the track was last seen by a detector run (:meth:`Tracker.carry` frames widen it).
     ``max_gap``: frames a track is carried without a detection before it ends (2: a detector drops a
     face for a frame or two on motion blur; longer would paste a stale face). ``extrapolate``: move a
     carried face by its last per-frame velocity instead of holding it still.
@@ -56,7 +59,8 @@ class _Track:
     face: Face  # the last face given out (carried and moved over a gap)
     detected: Face  # the last detection
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))
-    missed: int = 0
+    missed: int = 0  # detections run since the last match
+    carried: int = 0  # frames carried without running the detector since the last match
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -94,7 +98,9 @@ class Tracker:
         if iou >= self.config.min_iou:
             return 1.0 - iou
         distance = _landmark_distance(track.face, face)
-        return 1.0 + distance if distance <= self.config.max_distance else None
+        # a track carried over skipped frames may have moved that many frames' worth
+        allowed = self.config.max_distance * (track.carried + 1)
+        return 1.0 + distance if distance <= allowed else None
 
     def _match(self, faces: list[Face]) -> dict[int, int]:
         """Detection index -> track index, greedy by cost."""
@@ -121,8 +127,9 @@ class Tracker:
             if d in matched:
                 track = self._tracks[matched[d]]
                 step = (face.landmarks - track.detected.landmarks).mean(axis=0)
-                track.velocity = (step / (track.missed + 1)).astype(np.float32)
-                track.face, track.detected, track.missed = face, face, 0
+                frames = track.missed + track.carried + 1  # since the last detection
+                track.velocity = (step / frames).astype(np.float32)
+                track.face, track.detected, track.missed, track.carried = face, face, 0, 0
             else:
                 track = _Track(self._next_id, face, face)
                 self._next_id += 1
@@ -140,4 +147,16 @@ class Tracker:
                 out.append(TrackedFace(track.track_id, track.face, filled=True))
             alive.append(track)
         self._tracks = alive
+        return out
+
+    def carry(self) -> list[TrackedFace]:
+        """The faces of a frame the detector did not run on: every live track's last face (moved
+        by its velocity when ``extrapolate`` is on), marked filled. Tracks neither end nor age:
+        only a detection that misses a face counts towards ``max_gap``."""
+        out = []
+        for track in self._tracks:
+            track.carried += 1
+            if self.config.extrapolate:
+                track.face = _moved(track.face, track.velocity)
+            out.append(TrackedFace(track.track_id, track.face, filled=True))
         return out

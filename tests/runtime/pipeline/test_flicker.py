@@ -7,7 +7,7 @@ import pytest
 from stream_clips import Actor, make_clip, small
 
 from facert.errors import UsageError
-from facert.pipeline.flicker import face_mask, flicker
+from facert.pipeline.flicker import FlickerMeter, face_mask, flicker
 
 
 def test_known_changes(grace_hopper: np.ndarray) -> None:
@@ -40,3 +40,17 @@ def test_union_of_boxes_and_empty_pairs() -> None:
         flicker(frames, frames[:1], [[], []])
     with pytest.raises(UsageError, match="not the input's size"):
         flicker(frames, [np.zeros((20, 20, 3), np.uint8)] * 2, [[], []])
+
+
+def test_meter_takes_one_frame_at_a_time(grace_hopper: np.ndarray) -> None:
+    """FlickerMeter, fed frame by frame, gives flicker()'s numbers exactly (same arithmetic)."""
+    frames = [frame for _, frame in make_clip([Actor(small(grace_hopper, 150), (40, 20))], 4)]
+    outputs = [frame // 2 + 10 * t for t, frame in enumerate(frames)]
+    boxes = [[np.array([60.0 + t, 40.0, 120.0 + t, 110.0])] for t in range(4)]
+    meter = FlickerMeter()
+    for frame, output, box in zip(frames, outputs, boxes, strict=True):
+        meter.add(frame, output, box)
+    whole = flicker(frames, outputs, boxes)
+    assert meter.report.per_pair.tolist() == whole.per_pair.tolist() and len(whole.per_pair) == 3
+    with pytest.raises(UsageError, match="frame 4 is"):
+        meter.add(frames[0][:10], outputs[0][:10], [])

@@ -83,3 +83,26 @@ def test_matching_by_landmarks_and_config() -> None:
     assert box_iou(np.array([0, 0, 10, 10]), np.array([5, 0, 15, 10])) == pytest.approx(1 / 3)
     with pytest.raises(UsageError, match="max_gap"):
         TrackerConfig(max_gap=-1)
+
+
+def test_carried_over_skipped_detections(detector: MtcnnDetector, grace_hopper: np.ndarray) -> None:
+    """Detection on every 3rd frame only (``--every 3``): the frames between carry the face at
+    its velocity measured over the 3 frames between detections (not over 1), within 2 px of
+    where the detector finds it when run on every frame (the noise ~1 px; holding still would be
+    off by 3-6 px); 5 skipped frames in a row do not end the track (only missed detections do)."""
+    actor = Actor(small(grace_hopper, 150), (10, 20), (3, 0))
+    truth, _ = _track(detector, [actor], 9, TrackerConfig())
+    tracker = Tracker(TrackerConfig(max_gap=2))
+    clip = make_clip([actor], 9, SIZE)
+    tracked = [
+        tracker.update(detector.detect(frame)) if t % 3 == 0 else tracker.carry()
+        for t, (_, frame) in enumerate(clip)
+    ]
+    assert [len(f) for f in tracked] == [1] * 9
+    assert {f[0].track_id for f in tracked} == {tracked[0][0].track_id}
+    assert [f[0].filled for f in tracked] == [t % 3 != 0 for t in range(9)]
+    for t in (4, 5, 7, 8):  # after two detections: the velocity is known
+        error = np.abs(tracked[t][0].face.landmarks - truth[t][0].face.landmarks)[:, 0]
+        assert error.mean() <= 2.0, (t, error)
+    for _ in range(5):
+        assert len(tracker.carry()) == 1
