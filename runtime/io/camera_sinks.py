@@ -21,6 +21,7 @@ import numpy as np
 
 from facert.errors import MissingDependencyError, OutputError, UsageError, first_line
 from facert.io.camera import opencv_has
+from facert.io.yuv import bgr_to_frame
 
 
 class Sink(Protocol):
@@ -145,7 +146,7 @@ class FileSink:
         if self._first is None:
             self._first = grabbed
         pts = max(self._last_pts + 1, round((grabbed - self._first) * 1000))
-        encoded = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="bgr24")
+        encoded = bgr_to_frame(frame, self._stream.pix_fmt)  # rounded (swscale would darken)
         encoded.pts, encoded.time_base, self._last_pts = pts, Fraction(1, 1000), pts
         try:
             for packet in self._stream.encode(encoded):
