@@ -103,11 +103,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError("--workers and --replicas must be at least 1")
     config = serve_config(args, settings)
     if args.ray:
-        if importlib.util.find_spec("facert.serve.ray_app") is None:
-            raise UsageError(
-                "--ray: Ray Serve is not available in this facert (no facert.serve.ray_app)"
-            )
-        from facert.serve.ray_app import run_ray
+        from facert.serve.ray_app import run_ray  # MissingDependencyError without the ray extra
 
         return run_ray(settings, config, args.replicas)
     for module in ("fastapi", "uvicorn", "multipart", "prometheus_client"):

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import signal
 import socket
@@ -37,14 +36,6 @@ def test_usage_errors_are_one_line(capsys: pytest.CaptureFixture[str], tmp_path:
         ]:
             code, _, err = facert(capsys, "serve", *args)
             assert code == 2 and reason in err and len(err.strip().splitlines()) == 1, err
-
-
-@pytest.mark.skipif(
-    importlib.util.find_spec("facert.serve.ray_app") is not None, reason="Ray Serve is present"
-)
-def test_ray_without_ray_app_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = facert(capsys, "serve", "--ray", "--replicas", "2")
-    assert code == 2 and "--ray: Ray Serve is not available" in err
 
 
 def test_workers_serve_and_stop_on_ctrl_c(settings: Settings) -> None:
