@@ -30,7 +30,7 @@ import time
 import cv2
 import numpy as np
 
-from facert.backends.device import cpu_description, cpu_flags
+from facert.backends.device import SHOWN_FLAGS, cpu_description, split_flags
 from facert.config import load_settings
 from facert.demo.samples import photo_path
 from facert.io.camera import Capture, SyntheticSource
@@ -39,7 +39,6 @@ from facert.pipeline.frame import Pipeline
 from facert.pipeline.stream import StreamPipeline
 
 SIZE = (640, 480)
-SHOWN_FLAGS = ("amx_bf16", "amx_int8", "avx512_bf16", "avx512_vnni", "avx_vnni", "avx512f", "avx2")
 
 
 def say(line: str) -> None:
@@ -47,9 +46,8 @@ def say(line: str) -> None:
 
 
 def machine() -> None:
-    flags = set(cpu_flags())
-    present = " ".join(f for f in SHOWN_FLAGS if f in flags) or "none"
-    absent = " ".join(f for f in SHOWN_FLAGS if f not in flags) or "none"
+    has, lacks = split_flags(SHOWN_FLAGS)
+    present, absent = " ".join(has) or "none", " ".join(lacks) or "none"
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     say(f"CPU: {cpu_description()}, {os.cpu_count()} logical cores, load average {load}")
     say(f"instructions present: {present}; absent: {absent}")

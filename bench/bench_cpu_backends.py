@@ -32,7 +32,7 @@ import numpy as np
 
 from facert.backends.base import Engine
 from facert.backends.choice import Chooser, Plan
-from facert.backends.device import cpu_description, cpu_flags
+from facert.backends.device import SHOWN_FLAGS, cpu_description, split_flags
 from facert.backends.openvino import OpenVinoEngine, openvino_version
 from facert.backends.ort import OrtSession
 from facert.config import load_settings
@@ -58,7 +58,6 @@ SKIPPED = {
     "ispl": ("openvino bf16 islands", "ort int8", "openvino int8"),
     "wipa": ("openvino bf16 whole", "openvino bf16 islands", "ort int8", "openvino int8"),
 }
-SHOWN_FLAGS = ("amx_bf16", "amx_int8", "avx512_bf16", "avx512_vnni", "avx_vnni", "avx512f", "avx2")
 
 
 def say(line: str) -> None:
@@ -66,9 +65,8 @@ def say(line: str) -> None:
 
 
 def machine() -> None:
-    flags = set(cpu_flags())
-    present = " ".join(f for f in SHOWN_FLAGS if f in flags) or "none"
-    absent = " ".join(f for f in SHOWN_FLAGS if f not in flags) or "none"
+    has, lacks = split_flags(SHOWN_FLAGS)
+    present, absent = " ".join(has) or "none", " ".join(lacks) or "none"
     import onnxruntime
 
     say(f"CPU: {cpu_description()}, {os.cpu_count()} logical cores")

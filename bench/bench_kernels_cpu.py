@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 from bench_blend import FACE_SIZE, face_landmarks, interleaved_times, make_frame
 
-from facert.backends.device import cpu_description, cpu_flags
+from facert.backends.device import cpu_description, split_flags
 from facert.kernels.plan import blend_plan, warp_plan
 from facert.models.registry import ModelSpec
 from facert.stages.align.warp import (
@@ -44,9 +44,8 @@ SHOWN_FLAGS = ("avx512f", "avx2", "fma")
 
 
 def machine() -> None:
-    flags = set(cpu_flags())
-    present = " ".join(f for f in SHOWN_FLAGS if f in flags) or "none"
-    absent = " ".join(f for f in SHOWN_FLAGS if f not in flags) or "none"
+    has, lacks = split_flags(SHOWN_FLAGS)
+    present, absent = " ".join(has) or "none", " ".join(lacks) or "none"
     print(f"CPU: {cpu_description()}, {os.cpu_count()} logical cores")
     print(
         f"instructions present: {present}; absent: {absent}; OpenCV threads {cv2.getNumThreads()}"

@@ -39,7 +39,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from facert.backends.device import cpu_description, cpu_flags
+from facert.backends.device import SHOWN_FLAGS, cpu_description, split_flags
 from facert.config import Settings, load_settings
 from facert.io.video import EncodeOptions, read_frames
 from facert.io.yuv import bgr_to_frame
@@ -54,7 +54,6 @@ HERE = Path(__file__).resolve().parent
 FACES = HERE.parent / "tests" / "data" / "faces"
 SIZE = (640, 360)
 RATE = 25
-SHOWN_FLAGS = ("amx_bf16", "amx_int8", "avx512_bf16", "avx512_vnni", "avx_vnni", "avx512f", "avx2")
 ENCODE = EncodeOptions(preset="veryfast")  # the same encoder for both ways
 
 
@@ -207,9 +206,8 @@ def main() -> None:
     cache_home = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
     parser.add_argument("--workdir", type=Path, default=cache_home / "facert-bench")
     args = parser.parse_args()
-    flags = set(cpu_flags())
-    present = " ".join(f for f in SHOWN_FLAGS if f in flags) or "none"
-    absent = " ".join(f for f in SHOWN_FLAGS if f not in flags) or "none"
+    has, lacks = split_flags(SHOWN_FLAGS)
+    present, absent = " ".join(has) or "none", " ".join(lacks) or "none"
     say(f"CPU: {cpu_description()}, {os.cpu_count()} logical cores")
     say(f"instructions present: {present}; absent: {absent}")
     say(

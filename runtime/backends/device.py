@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import platform
+from collections.abc import Sequence
 from pathlib import Path
 
 # The CPU flags (Linux /proc/cpuinfo names) that decide which kernels a backend compiles for.
@@ -28,6 +29,18 @@ def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> tuple[str, ...]:
         if name.strip() in ("flags", "Features"):  # x86 | ARM
             return tuple(sorted({f for f in value.split() if f.startswith(ISA_PREFIXES)}))
     return ()
+
+
+# The extensions facert's CPU precisions and speeds depend on, as benches print them.
+SHOWN_FLAGS = ("amx_bf16", "amx_int8", "avx512_bf16", "avx512_vnni", "avx_vnni", "avx512f", "avx2")
+
+
+def split_flags(
+    names: Sequence[str] = SHOWN_FLAGS, cpuinfo: Path = Path("/proc/cpuinfo")
+) -> tuple[list[str], list[str]]:
+    """``names`` split into those this CPU has and those it lacks, each in ``names``' order."""
+    flags = set(cpu_flags(cpuinfo))
+    return [f for f in names if f in flags], [f for f in names if f not in flags]
 
 
 def cpu_fingerprint(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facert.backends.device import cpu_fingerprint, cpu_flags
+from facert.backends.device import cpu_fingerprint, cpu_flags, split_flags
 from facert.backends.ort import OrtSession
 from facert.backends.ort_optimized import OrtOptimizer
 from facert.errors import ArtifactError, UsageError
@@ -192,6 +192,10 @@ def test_the_cpu_fingerprint_follows_the_vector_extensions(tmp_path: Path) -> No
     avx512 = fingerprint("fpu vme avx2 avx512f fma sse4_2")
     assert avx512 == fingerprint("sse4_2 fma avx512f avx2 pse tsc")  # order, non-ISA flags
     assert avx512 != fingerprint("fpu vme avx2 fma sse4_2")  # no AVX-512: other NCHWc blocks
+    assert split_flags(("amx_bf16", "avx512f", "avx2"), tmp_path / "cpuinfo") == (
+        ["avx2"],
+        ["amx_bf16", "avx512f"],
+    )  # the last fingerprint's flags, split in the names' order
 
 
 def test_a_key_reads_back_from_its_json_and_keeps_old_digests() -> None:
