@@ -117,3 +117,24 @@ def _write_tone(out: object, sound: object, seconds: float) -> None:
         frame.sample_rate, frame.pts = rate, start
         out.mux(sound.encode(frame))  # type: ignore[attr-defined]
     out.mux(sound.encode(None))  # type: ignore[attr-defined]
+
+
+def damaged(
+    src: Path,
+    dst: Path,
+    how: str,
+    keep: Fraction = Fraction(1, 2),
+    at: Fraction = Fraction(1, 3),
+) -> Path:
+    """``src`` written to ``dst`` "truncated" (its first ``keep`` of the bytes) or "corrupt" (2 kB
+    scrambled at ``at`` of the file, in the media data)."""
+    data = bytearray(src.read_bytes())
+    if how == "truncated":
+        data = data[: len(data) * keep.numerator // keep.denominator]
+    else:
+        middle = len(data) * at.numerator // at.denominator
+        data[middle : middle + 2000] = bytes(
+            (b * 7 + 13) % 256 for b in data[middle : middle + 2000]
+        )
+    dst.write_bytes(bytes(data))
+    return dst

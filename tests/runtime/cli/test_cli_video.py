@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from cli_runs import facert
-from video_clips import make_clip, scene_boxes, scene_frames
+from video_clips import damaged, make_clip, scene_boxes, scene_frames
 
 from facert.cli.main import main
 from facert.cli.video import VideoProgress
@@ -150,20 +150,6 @@ def test_a_part_with_detection_every_other_frame(
     assert audio and 0 <= min(audio) < Fraction(1, 20) and max(audio) < Fraction(12, 100)
 
 
-def _damaged(src: Path, folder: Path, how: str) -> Path:
-    data = bytearray(src.read_bytes())
-    if how == "truncated":
-        data = data[: len(data) * 2 // 3]
-    else:  # scramble 2 kB in the middle of the media data
-        middle = len(data) // 2
-        data[middle : middle + 2000] = bytes(
-            (b * 7 + 13) % 256 for b in data[middle : middle + 2000]
-        )
-    path = folder / f"{how}-{src.name}"
-    path.write_bytes(bytes(data))
-    return path
-
-
 @pytest.mark.parametrize("how", ["truncated", "corrupt"])
 def test_a_damaged_input_is_one_line_exit_1_and_nothing_written(
     clips: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], how: str
@@ -171,7 +157,9 @@ def test_a_damaged_input_is_one_line_exit_1_and_nothing_written(
     """Cut or scrambled: the plain MP4 (index at the end) and the faststart one (index first: the
     cut is found in the middle of the decoding, after frames were restored and written)."""
     for name in ("cfr", "faststart"):
-        src = _damaged(clips[name], tmp_path, how)
+        src = damaged(
+            clips[name], tmp_path / f"{how}-{clips[name].name}", how, Fraction(2, 3), Fraction(1, 2)
+        )
         out = tmp_path / f"out-{name}"
         out.mkdir()
         code, stdout, stderr = facert(capsys, "video", src, "-o", out / "r.mp4", *NO_FACES)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from video_clips import SIZE, face_frames, make_clip
+from video_clips import SIZE, damaged, face_frames, make_clip
 
 from facert.errors import InputError, OutputError, UsageError
 from facert.io.video import EncodeOptions, Progress, probe, read_frames, transcode
@@ -145,26 +145,12 @@ def test_progress_and_encoder_options(clips: dict[str, Path], tmp_path: Path) ->
         assert (stream.codec_context.name, stream.codec_context.pix_fmt) == ("h264", "yuv444p")
 
 
-def _damaged(src: Path, folder: Path, how: str) -> Path:
-    data = bytearray(src.read_bytes())
-    if how == "truncated":
-        data = data[: len(data) // 2]
-    else:  # scramble 2 kB in the middle of the media data
-        middle = len(data) // 3
-        data[middle : middle + 2000] = bytes(
-            (b * 7 + 13) % 256 for b in data[middle : middle + 2000]
-        )
-    path = folder / f"{how}{src.suffix}"
-    path.write_bytes(bytes(data))
-    return path
-
-
 @pytest.mark.parametrize("name", ["cfr", "vfr", "faststart"])
 @pytest.mark.parametrize("how", ["truncated", "corrupt"])
 def test_damaged_input_fails_in_one_line_and_writes_nothing(
     clips: dict[str, Path], tmp_path: Path, name: str, how: str
 ) -> None:
-    src = _damaged(clips[name], tmp_path, how)
+    src = damaged(clips[name], tmp_path / f"{how}{clips[name].suffix}", how)
     out = tmp_path / "out"
     out.mkdir()
     with pytest.raises(InputError) as caught:
