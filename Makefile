@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.facert-installed
 MODELS := $(VENV)/.facert-models
 # The environment is the committed lock: exact versions with sha256 hashes of every package `make
-# venv` installs (pyproject's extras export, demo, dev, openvino, int8, tensorrt-rtx, kernels, video, serve, ray and camera, torch and the build backend), and its
+# venv` installs (pyproject's extras export, demo, dev, openvino, int8, tensorrt-rtx, kernels, video, serve, ray, camera and landmarks, torch and the build backend), and its
 # run-time subset for the wheel test. `make lock` regenerates both; pyproject keeps ranges.
 LOCK         := requirements.lock
 RUNTIME_LOCK := requirements-runtime.lock
@@ -38,7 +38,7 @@ lock:
 	  { $(PYTHON) -m venv .venv-lock && .venv-lock/bin/pip install -q '$(PIP_TOOLS)'; }
 	CUSTOM_COMPILE_COMMAND='make lock' .venv-lock/bin/pip-compile -q --upgrade --generate-hashes \
 	  --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links --all-build-deps \
-	  --extra export --extra demo --extra dev --extra openvino --extra int8 --extra tensorrt-rtx --extra kernels --extra video --extra serve --extra ray --extra camera -P '$(TORCH)' -o $(LOCK) pyproject.toml
+	  --extra export --extra demo --extra dev --extra openvino --extra int8 --extra tensorrt-rtx --extra kernels --extra video --extra serve --extra ray --extra camera --extra landmarks -P '$(TORCH)' -o $(LOCK) pyproject.toml
 	CUSTOM_COMPILE_COMMAND='make lock' .venv-lock/bin/pip-compile -q --upgrade --generate-hashes \
 	  --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links \
 	  -c $(LOCK) -o $(RUNTIME_LOCK) pyproject.toml
