@@ -47,6 +47,7 @@ def _ensure_loaded() -> None:
     from facert.export.families.mtcnn.export import export_mtcnn
     from facert.export.families.restoreformer.export import export_restoreformer
     from facert.export.families.wipa.net import export_wipa
+    from facert.export.families.yunet.export import export_yunet
 
     register_exporter("mtcnn", export_mtcnn)
     register_exporter("ispl", export_ispl)
@@ -55,6 +56,7 @@ def _ensure_loaded() -> None:
     register_exporter("gpen", export_gpen)
     register_exporter("codeformer", export_codeformer)
     register_exporter("restoreformer", export_restoreformer)
+    register_exporter("yunet", export_yunet)
 
 
 def exporter_names() -> list[str]:

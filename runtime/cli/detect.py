@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from facert.config import Settings
+from facert.errors import UsageError
 from facert.io.images import read_image
 from facert.models.specs import DEFAULT_DETECTOR
 from facert.stages.faces import Face, select_faces
@@ -40,9 +41,8 @@ def add_parser(commands: Any) -> None:
         "--thresholds",
         type=float,
         nargs=3,
-        default=(0.6, 0.7, 0.7),
         metavar=("P", "R", "O"),
-        help="face probabilities P-Net, R-Net and O-Net must reach (0.6 0.7 0.7)",
+        help="MTCNN only: face probabilities P-Net, R-Net and O-Net must reach (0.6 0.7 0.7)",
     )
     choice = parser.add_mutually_exclusive_group()
     choice.add_argument(
@@ -55,11 +55,14 @@ def add_parser(commands: Any) -> None:
 def run_detect(args: argparse.Namespace, settings: Settings) -> int:
     from facert.stages.detect import detector_spec, open_detector
 
-    detector_spec(args.detector)  # a wrong name is bad usage: found before the image is read
+    spec = detector_spec(args.detector)  # a wrong name is bad usage: found before the image is read
+    options: dict[str, Any] = {"min_face_size": args.min_face}
+    if args.thresholds is not None:
+        if spec.family != "mtcnn":
+            raise UsageError(f"--thresholds are MTCNN's cascade thresholds; {spec.name} has none")
+        options["thresholds"] = tuple(args.thresholds)
     image = read_image(args.image, settings.max_pixels).bgr
-    detector = open_detector(
-        settings, args.detector, min_face_size=args.min_face, thresholds=tuple(args.thresholds)
-    )
+    detector = open_detector(settings, args.detector, **options)
     try:
         faces = detector.detect(image)
     finally:

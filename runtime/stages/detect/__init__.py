@@ -2,7 +2,7 @@
 
 A detector is chosen by its spec (``facert models list``: role "detector"); the spec's ``family``
 picks the runtime that builds it from :data:`FAMILIES`, an explicit table (one builder per family,
-no discovery). MTCNN is the only family so far; a new one adds its builder to the table.
+no discovery). Families: MTCNN and YuNet; a new one adds its builder to the table.
 """
 
 from __future__ import annotations
@@ -51,7 +51,24 @@ def _build_mtcnn(spec: ModelSpec, settings: Settings, options: Mapping[str, Any]
     return MtcnnDetector.from_artifact(artifact, detector_options, threads=settings.threads)
 
 
-FAMILIES: dict[str, Builder] = {"mtcnn": _build_mtcnn}
+def _build_yunet(spec: ModelSpec, settings: Settings, options: Mapping[str, Any]) -> Detector:
+    """YuNet, not opened; ``options`` are fields of :class:`facert.stages.detect.yunet.YunetOptions`.
+    Its export is taken from the cache, and made first when the export extra is installed and the
+    zoo's file is cached."""
+    from dataclasses import fields
+
+    from facert.models.exporting import ensure_artifact
+    from facert.stages.detect.yunet import YunetDetector, YunetOptions
+
+    known = {f.name for f in fields(YunetOptions)}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise UsageError(f"unknown {spec.name} option(s) {unknown}; known: {sorted(known)}")
+    artifact = ensure_artifact(spec, settings.cache_dir)
+    return YunetDetector.from_artifact(artifact, YunetOptions(**options), threads=settings.threads)
+
+
+FAMILIES: dict[str, Builder] = {"mtcnn": _build_mtcnn, "yunet": _build_yunet}
 
 
 def detector_builder(family: str) -> Builder:

@@ -22,23 +22,23 @@ from facert.stages.detect.mtcnn import MtcnnDetector
 def test_the_family_table_opens_mtcnn_and_names_what_exists(
     settings: Settings, mtcnn_artifact: Artifact, astronaut: np.ndarray
 ) -> None:
-    assert list(FAMILIES) == ["mtcnn"]
-    assert [s.name for s in list_specs("detector")] == ["mtcnn"]
+    assert list(FAMILIES) == ["mtcnn", "yunet"]
+    assert [s.name for s in list_specs("detector")] == ["mtcnn", "yunet"]
     detector = open_detector(settings, "mtcnn", min_face_size=40)
     try:
         assert isinstance(detector, MtcnnDetector) and len(detector.detect(astronaut)) == 1
     finally:
         detector.close()
     with pytest.raises(UsageError) as info:
-        detector_builder("retinaface")
-    assert str(info.value) == "no detector runtime for family 'retinaface'; families: mtcnn"
+        detector_builder("facebox")
+    assert str(info.value) == "no detector runtime for family 'facebox'; families: mtcnn, yunet"
 
 
 @pytest.mark.parametrize(
     ("name", "message"),
     [
-        ("yunet", "unknown detector 'yunet'; detectors: mtcnn"),
-        ("ispl", "model 'ispl' is a restorer, not a detector; detectors: mtcnn"),
+        ("facebox", "unknown detector 'facebox'; detectors: mtcnn, yunet"),
+        ("ispl", "model 'ispl' is a restorer, not a detector; detectors: mtcnn, yunet"),
     ],
 )
 def test_a_wrong_detector_name_is_bad_usage(name: str, message: str) -> None:
@@ -49,7 +49,7 @@ def test_a_wrong_detector_name_is_bad_usage(name: str, message: str) -> None:
 
 @pytest.mark.parametrize(
     ("name", "message"),
-    [("yunet", "unknown detector 'yunet'"), ("gfpgan-1.4", "is a restorer, not a detector")],
+    [("facebox", "unknown detector 'facebox'"), ("gfpgan-1.4", "is a restorer, not a detector")],
 )
 def test_cli_wrong_detector_exits_2_in_one_line_before_reading_or_writing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, message: str
