@@ -16,6 +16,7 @@ from facert.io.images import LoadedImage, read_image, write_image
 from facert.io.jobs import Job, check_writable, plan_jobs
 from facert.models.registry import get_spec
 from facert.models.specs import DEFAULT_DETECTOR, DEFAULT_RESTORER
+from facert.stages.blend.color import METHODS
 
 if TYPE_CHECKING:
     from facert.pipeline.frame import Pipeline
@@ -65,6 +66,12 @@ def add_restorer_arguments(parser: argparse.ArgumentParser, *, upscale: bool = T
     faces.add_argument("--only-center-face", action="store_true", help="restore one face only")
     faces.add_argument("--largest-face", action="store_true", help="restore the largest face only")
     parser.add_argument("--min-face", type=float, help="smallest face to detect, in pixels")
+    parser.add_argument(
+        "--color-correction",
+        choices=METHODS,
+        default="none",
+        help="match each restored face's colours to the input face's before pasting (none)",
+    )
     parser.add_argument(
         "--option", action="append", default=[], metavar="NAME=VALUE", help="a model option"
     )
@@ -144,6 +151,7 @@ def open_pipeline(args: argparse.Namespace, settings: Settings) -> Pipeline | Gp
         upscale=args.upscale,
         only_center_face=args.only_center_face,
         largest_face=args.largest_face,
+        color_correction=args.color_correction,
     )
     if args.weights is not None and not args.weights.is_file():
         raise UsageError("no such weights file", path=str(args.weights))

@@ -25,6 +25,7 @@ from facert.models.exporting import ensure_artifact
 from facert.models.registry import get_spec
 from facert.models.specs import DEFAULT_DETECTOR, DEFAULT_RESTORER
 from facert.stages.align.warp import align_faces, crop_scale, face_template
+from facert.stages.blend.color import ColorCorrection, check_method, correct_colors, frame_weights
 from facert.stages.blend.paste import paste_faces, upscale_background
 from facert.stages.detect import Detector, build_detector, detector_spec
 from facert.stages.faces import Face, select_faces
@@ -37,13 +38,17 @@ MAX_UPSCALE = 8.0
 
 @dataclass(frozen=True)
 class EnhanceOptions:
-    """How faces are chosen and the frame is resized. ``upscale`` multiplies the output size."""
+    """How faces are chosen, the frame resized and the faces pasted. ``upscale`` multiplies the
+    output size; ``color_correction`` matches each restored face's colours to the input face's
+    before it is pasted (:mod:`facert.stages.blend.color`)."""
 
     upscale: float = 1.0
     only_center_face: bool = False
     largest_face: bool = False
+    color_correction: ColorCorrection = "none"
 
     def __post_init__(self) -> None:
+        check_method(self.color_correction)
         if not 1.0 <= self.upscale <= MAX_UPSCALE:
             raise UsageError(
                 f"--upscale must be between 1 and {MAX_UPSCALE:g}, got {self.upscale:g}"
@@ -234,6 +239,12 @@ class Pipeline(Lifecycle):
         background = upscale_background(image, upscale)
         if not faces:
             return background
+        if self.options.color_correction != "none":
+            size = restored.shape[1]
+            weights = [frame_weights(a, image.shape, size) for a in prepared.affines]
+            restored = correct_colors(
+                restored, prepared.crops, weights, self.options.color_correction
+            )
         if self.restorer.spec.paste == "correction":
             crops = list(prepared.crops)
             return paste_corrections(background, list(restored), crops, prepared.affines, upscale)

@@ -259,3 +259,30 @@ def test_progress_bar_on_a_terminal_only() -> None:
     single = _Terminal()
     Progress(1, single).update(1, "x.png")
     assert single.getvalue() == ""
+
+
+def test_color_correction_changes_only_the_pasted_faces(
+    tmp_path: Path, photo: np.ndarray, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--color-correction matches each restored face's colours before it is pasted: the photo
+    outside the pasted square is the same as without it, the face is not; a wrong name exits 2."""
+    cv2.imwrite(str(tmp_path / "p.png"), photo)
+    outputs = {}
+    for method in ("none", "mean-std", "histogram"):
+        out = tmp_path / method
+        code, _, err = enhance(
+            capsys, tmp_path / "p.png", "-o", out, "--model", "wipa", "--color-correction", method
+        )
+        assert (code, err) == (0, "")
+        outputs[method] = cv2.imread(str(out / "p.png")).astype(np.int16)
+    for method in ("mean-std", "histogram"):
+        changed = np.abs(outputs[method] - outputs["none"]).max(axis=2) > 0
+        ys, xs = np.nonzero(changed)
+        assert changed.any() and changed.mean() < 0.5
+        # every change lies within the face's region (the face is about 90 px wide here)
+        assert xs.max() - xs.min() < 200 and ys.max() - ys.min() < 200
+    code, _, err = enhance(
+        capsys, tmp_path / "p.png", "-o", tmp_path / "x", "--color-correction", "grey"
+    )
+    assert code == 2 and "invalid choice: 'grey'" in err and err.count("\n") == 1
+    assert not (tmp_path / "x").exists()
