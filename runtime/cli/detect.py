@@ -24,7 +24,7 @@ def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
         "detect",
         help="find faces (box, score, 5 landmarks) in an image",
-        description="Find the faces in IMAGE with MTCNN. Coordinates are original image pixels.",
+        description="Find the faces in IMAGE (MTCNN unless --detector says otherwise). Coordinates are original image pixels.",
     )
     parser.add_argument("image", type=Path, metavar="IMAGE", help="the image file")
     parser.add_argument("--json", action="store_true", help="print a JSON array (the contract)")
@@ -44,6 +44,12 @@ def add_parser(commands: Any) -> None:
         metavar=("P", "R", "O"),
         help="MTCNN only: face probabilities P-Net, R-Net and O-Net must reach (0.6 0.7 0.7)",
     )
+    parser.add_argument(
+        "--max-face", type=float, default=0.0, metavar="PX", help="largest face kept (no limit)"
+    )
+    parser.add_argument(
+        "--min-score", type=float, default=0.0, metavar="S", help="lowest detection score kept (0)"
+    )
     choice = parser.add_mutually_exclusive_group()
     choice.add_argument(
         "--only-center-face", action="store_true", help="keep only the face nearest the centre"
@@ -61,6 +67,8 @@ def run_detect(args: argparse.Namespace, settings: Settings) -> int:
         if spec.family != "mtcnn":
             raise UsageError(f"--thresholds are MTCNN's cascade thresholds; {spec.name} has none")
         options["thresholds"] = tuple(args.thresholds)
+    if args.max_face < 0 or not 0 <= args.min_score <= 1:
+        raise UsageError("--max-face must be >= 0 and --min-score within [0, 1]")
     image = read_image(args.image, settings.max_pixels).bgr
     detector = open_detector(settings, args.detector, **options)
     try:
@@ -69,7 +77,12 @@ def run_detect(args: argparse.Namespace, settings: Settings) -> int:
         detector.close()
     height, width = image.shape[:2]
     faces = select_faces(
-        faces, (width, height), only_center=args.only_center_face, largest=args.largest
+        faces,
+        (width, height),
+        only_center=args.only_center_face,
+        largest=args.largest,
+        max_size=args.max_face,
+        min_score=args.min_score,
     )
     if args.json:
         print(json.dumps([face.to_json() for face in faces]))

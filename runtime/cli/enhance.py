@@ -67,6 +67,16 @@ def add_restorer_arguments(parser: argparse.ArgumentParser, *, upscale: bool = T
     faces.add_argument("--largest-face", action="store_true", help="restore the largest face only")
     parser.add_argument("--min-face", type=float, help="smallest face to detect, in pixels")
     parser.add_argument(
+        "--max-face",
+        type=float,
+        default=0.0,
+        metavar="PX",
+        help="largest face to restore (no limit)",
+    )
+    parser.add_argument(
+        "--min-score", type=float, default=0.0, metavar="S", help="lowest detection score kept (0)"
+    )
+    parser.add_argument(
         "--color-correction",
         choices=METHODS,
         default="none",
@@ -152,6 +162,8 @@ def open_pipeline(args: argparse.Namespace, settings: Settings) -> Pipeline | Gp
         only_center_face=args.only_center_face,
         largest_face=args.largest_face,
         color_correction=args.color_correction,
+        max_face_size=args.max_face,
+        min_score=args.min_score,
     )
     if args.weights is not None and not args.weights.is_file():
         raise UsageError("no such weights file", path=str(args.weights))

@@ -39,16 +39,23 @@ MAX_UPSCALE = 8.0
 @dataclass(frozen=True)
 class EnhanceOptions:
     """How faces are chosen, the frame resized and the faces pasted. ``upscale`` multiplies the
-    output size; ``color_correction`` matches each restored face's colours to the input face's
-    before it is pasted (:mod:`facert.stages.blend.color`)."""
+    output size; ``max_face_size`` (pixels, 0: no limit) and ``min_score`` drop faces before the
+    centre/largest choice; ``color_correction`` matches each restored face's colours to the input
+    face's before it is pasted (:mod:`facert.stages.blend.color`)."""
 
     upscale: float = 1.0
     only_center_face: bool = False
     largest_face: bool = False
     color_correction: ColorCorrection = "none"
+    max_face_size: float = 0.0
+    min_score: float = 0.0
 
     def __post_init__(self) -> None:
         check_method(self.color_correction)
+        if self.max_face_size < 0:
+            raise UsageError(f"--max-face must be positive, got {self.max_face_size:g}")
+        if not 0.0 <= self.min_score <= 1.0:
+            raise UsageError(f"--min-score must lie in [0, 1], got {self.min_score:g}")
         if not 1.0 <= self.upscale <= MAX_UPSCALE:
             raise UsageError(
                 f"--upscale must be between 1 and {MAX_UPSCALE:g}, got {self.upscale:g}"
@@ -166,6 +173,8 @@ class Pipeline(Lifecycle):
             (image.shape[1], image.shape[0]),
             only_center=options.only_center_face,
             largest=options.largest_face,
+            max_size=options.max_face_size,
+            min_score=options.min_score,
         )
 
     def align(self, image: np.ndarray, faces: list[Face]) -> tuple[np.ndarray, list[np.ndarray]]:

@@ -146,6 +146,8 @@ class GpuPipeline(Lifecycle):
             (width, height),
             only_center=self.options.only_center_face,
             largest=self.options.largest_face,
+            max_size=self.options.max_face_size,
+            min_score=self.options.min_score,
         )
 
     def enhance(self, image: np.ndarray) -> EnhanceResult:

@@ -25,6 +25,11 @@ class Face:
         return float(max(0.0, self.box[2] - self.box[0]) * max(0.0, self.box[3] - self.box[1]))
 
     @property
+    def size(self) -> tuple[float, float]:
+        """The box's width and height."""
+        return float(self.box[2] - self.box[0]), float(self.box[3] - self.box[1])
+
+    @property
     def center(self) -> tuple[float, float]:
         return float(self.box[0] + self.box[2]) / 2, float(self.box[1] + self.box[3]) / 2
 
@@ -43,11 +48,19 @@ def select_faces(
     *,
     only_center: bool = False,
     largest: bool = False,
+    max_size: float = 0.0,
+    min_score: float = 0.0,
 ) -> list[Face]:
-    """Keep every face, or only the one nearest the image centre / the largest one.
+    """Keep every face, or only the one nearest the image centre / the largest one, among those
+    whose box's longer side is at most ``max_size`` pixels (0: no limit) and whose detection
+    score is at least ``min_score``.
 
     ``image_size`` is (width, height).
     """
+    if max_size > 0 or min_score > 0:
+        faces = [
+            f for f in faces if f.score >= min_score and (max_size <= 0 or max(f.size) <= max_size)
+        ]
     if not faces or not (only_center or largest):
         return faces
     if largest:

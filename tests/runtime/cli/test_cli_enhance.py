@@ -286,3 +286,17 @@ def test_color_correction_changes_only_the_pasted_faces(
     )
     assert code == 2 and "invalid choice: 'grey'" in err and err.count("\n") == 1
     assert not (tmp_path / "x").exists()
+
+
+def test_max_face_and_min_score_choose_the_faces(
+    tmp_path: Path, photo: np.ndarray, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cv2.imwrite(str(tmp_path / "p.png"), photo)  # one face, about 90 px
+    for flags, restored in ((["--max-face", "40"], 0), (["--min-score", "0.5"], 1)):
+        code, out, err = enhance(
+            capsys, tmp_path / "p.png", "-o", tmp_path / flags[0][2:], "--model", "wipa", *flags
+        )
+        assert (code, err) == (0, "") and f"{restored} face" in out, out
+    code, _, err = enhance(capsys, tmp_path / "p.png", "-o", tmp_path / "x", "--min-score", "2")
+    assert code == 2 and "--min-score must lie in [0, 1], got 2" in err and err.count("\n") == 1
+    assert not (tmp_path / "x").exists()

@@ -154,6 +154,21 @@ def test_largest_and_centre_face(detector: MtcnnDetector, grace_hopper: np.ndarr
     assert largest.box[2] < 512 and 536 < centre.center[0] < 664
 
 
+def test_face_size_and_score_filters(detector: MtcnnDetector, grace_hopper: np.ndarray) -> None:
+    """``max_size`` drops faces whose box's longer side exceeds it, ``min_score`` those scoring
+    below it; both apply before the centre/largest choice."""
+    faces = detector.detect(two_faces(grace_hopper))
+    sizes = sorted(max(f.size) for f in faces)
+    assert len(faces) == 2 and sizes[0] < 0.7 * sizes[1]
+    (small,) = select_faces(faces, (1200, 600), max_size=(sizes[0] + sizes[1]) / 2)
+    assert max(small.size) == sizes[0]
+    (kept,) = select_faces(faces, (1200, 600), largest=True, max_size=(sizes[0] + sizes[1]) / 2)
+    assert kept is small
+    scores = sorted(f.score for f in faces)
+    assert [f.score for f in select_faces(faces, (1200, 600), min_score=scores[1])] == [scores[1]]
+    assert select_faces(faces, (1200, 600), min_score=1.0 + 1e-9) == []
+
+
 def test_no_faces(detector: MtcnnDetector) -> None:
     assert detector.detect(np.full((240, 320, 3), 90, np.uint8)) == []
     assert detector.detect(np.zeros((8, 8, 3), np.uint8)) == []  # smaller than one 12 px window
