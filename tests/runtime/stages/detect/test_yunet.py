@@ -168,7 +168,7 @@ def test_faces_agree_with_opencvs_detector_on_real_photos(
     found with box IoU >= 0.95 and landmarks within 1 px (the issue's bounds; the same graph in two
     runtimes agrees to ~1e-5 in the heads, so in practice the faces agree to ~1e-3 px)."""
     zoo = shared_dir / "models" / "yunet" / ZOO_FILE
-    options = YunetOptions(min_face_size=10, detect_side=0)
+    options = YunetOptions(min_face_size=10, detect_side=0, score_threshold=0.6)
     checked = 0
     with YunetDetector.from_artifact(yunet_artifact, options) as detector:
         for name, image in photos(shared_dir):
@@ -191,7 +191,7 @@ def test_a_scaled_copy_finds_what_opencv_finds_on_that_copy(
     """Large photos are detected on a smaller copy: the faces, mapped back, are OpenCV's on the
     same (area-resized) copy, scaled up."""
     zoo = shared_dir / "models" / "yunet" / ZOO_FILE
-    options = YunetOptions(min_face_size=40, detect_side=320)
+    options = YunetOptions(min_face_size=40, detect_side=320, score_threshold=0.6)
     with YunetDetector.from_artifact(yunet_artifact, options) as detector:
         for name, image in photos(shared_dir)[:4]:
             height, width = image.shape[:2]
