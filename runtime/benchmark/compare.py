@@ -8,8 +8,8 @@ The rules (README.md, "Benchmarks and regressions", says the same):
   a case (model, plan, batch, frame) regressed when its new median is **outside the baseline's
   measured spread** (above the baseline's p90 over its repeated runs: the run-to-run noise of that
   same run) **and more than** :data:`LATENCY_TOLERANCE` **(10 %) slower** than the baseline's
-  median **and** at least :data:`LATENCY_FLOOR_MS` slower (timer and scheduler noise on
-  sub-millisecond stages).
+  median **and** at least :data:`LATENCY_FLOOR_MS` (2 ms) slower: millisecond stages are
+  scheduler noise on a shared machine (align went from 1.2 to 1.9 ms between two runs at load 8).
 - **Accuracy** rows (model, plan) are compared only where both ran on the **same ISA path**
   (:func:`facert.benchmark.machine.isa_path`: fp32 everywhere; bf16 on ``amx_bf16`` or
   ``avx512_bf16`` or emulated; int8 on ``amx_int8``, ``avx512_vnni``...): a BF16 row of an AMX
@@ -30,7 +30,7 @@ from typing import Any
 from facert.errors import UsageError
 
 LATENCY_TOLERANCE = 0.10
-LATENCY_FLOOR_MS = 0.5
+LATENCY_FLOOR_MS = 2.0
 ACCURACY_TOLERANCE_DB = 0.1
 ACCURACY_METRICS = ("psnr_db", "quality_psnr_db")
 SCHEMA = "facert-bench/1"
@@ -186,7 +186,7 @@ def compare(baseline: dict[str, Any], current: dict[str, Any]) -> Comparison:
             "latency not compared"
         )
     elif result.same_machine:
-        result.notes.append(f"same machine ({new}): latency and accuracy compared")
+        result.notes.append(f"same machine ({new}): latency compared")
         result.changes += compare_latency(baseline["latency"], current["latency"])
     else:
         result.notes.append(
