@@ -18,7 +18,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -26,6 +26,9 @@ import numpy as np
 from facert.backends.choice import Plan
 from facert.benchmark.matrix import Frame, Matrix
 from facert.config import Settings
+
+if TYPE_CHECKING:
+    from facert.pipeline.frame import Pipeline
 
 STAGES = ("detect", "align", "restore", "blend", "total")
 # Stages of Pipeline.enhance folded into the four named ones: WIPA's whole-frame stage is restore
@@ -94,6 +97,26 @@ def _peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
 
 
+def timed_runs(
+    pipeline: Pipeline, image: np.ndarray, repeats: int
+) -> tuple[dict[str, list[float]], int]:
+    """Seconds per stage (:data:`STAGES`, the pipeline's own stages folded in) of ``repeats``
+    runs of ``pipeline`` on ``image``, and the faces it found."""
+    times: dict[str, list[float]] = {stage: [] for stage in STAGES}
+    faces = 0
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = pipeline.enhance(image)
+        times["total"].append(time.perf_counter() - start)
+        faces = len(result.faces)
+        folded = dict.fromkeys(STAGES[:-1], 0.0)
+        for stage, seconds in result.timings.items():
+            folded[FOLDED.get(stage, stage)] += seconds
+        for stage, seconds in folded.items():
+            times[stage].append(seconds)
+    return times, faces
+
+
 def time_case(
     settings: Settings,
     matrix: Matrix,
@@ -120,18 +143,7 @@ def time_case(
         for _ in range(matrix.warmup):
             pipeline.enhance(image)
         reset = _reset_peak()
-        times: dict[str, list[float]] = {stage: [] for stage in STAGES}
-        faces = 0
-        for _ in range(matrix.repeats):
-            start = time.perf_counter()
-            result = pipeline.enhance(image)
-            times["total"].append(time.perf_counter() - start)
-            faces = len(result.faces)
-            folded = dict.fromkeys(STAGES[:-1], 0.0)
-            for stage, seconds in result.timings.items():
-                folded[FOLDED.get(stage, stage)] += seconds
-            for stage, seconds in folded.items():
-                times[stage].append(seconds)
+        times, faces = timed_runs(pipeline, image, matrix.repeats)
         row["peak_memory_mib"] = round(_peak_mib(), 1)
         row["peak_memory_scope"] = "timed runs" if reset else "process lifetime"
     row["faces_found"] = faces

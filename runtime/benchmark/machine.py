@@ -57,8 +57,18 @@ def _versions() -> dict[str, str | None]:
 def git_commit(start: Path | None = None) -> str | None:
     """The commit of the checkout facert runs from (with "+dirty" for local changes), or None
     when it is not a git checkout (an installed wheel)."""
-    folder = (start or Path(__file__)).resolve().parent
+    here = (start or Path(__file__)).resolve()
+    folder = here.parent
     try:
+        tracked = subprocess.run(  # an installed copy inside some other checkout is not one
+            ["git", "ls-files", "--error-unmatch", here.name],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        if tracked.returncode != 0:
+            return None
         head = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=10
         )

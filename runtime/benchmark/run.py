@@ -23,6 +23,7 @@ from typing import Any
 
 from facert.backends.choice import Plan, unavailable
 from facert.benchmark.accuracy import measure_model
+from facert.benchmark.compare import SCHEMA
 from facert.benchmark.latency import time_case
 from facert.benchmark.machine import machine_facts
 from facert.benchmark.matrix import Matrix
@@ -31,7 +32,6 @@ from facert.errors import FacertError, UsageError, first_line
 from facert.models.artifacts import find_artifact
 from facert.models.registry import get_spec
 
-SCHEMA = "facert-bench/1"
 PARTS = ("accuracy", "latency")
 
 
@@ -60,6 +60,30 @@ def runnable(
         else:
             skipped.append({"model": model, "plan": str(plan), "why": why})
     return plans, skipped
+
+
+def latency_rows(
+    settings: Settings,
+    matrix: Matrix,
+    plans: dict[str, list[Plan]],
+    report: Callable[[str], None],
+) -> list[dict[str, Any]]:
+    """Every latency case of ``matrix`` whose plan runs here (``plans``, per model); a case that
+    fails is a row with its one-line ``error``."""
+    rows = []
+    cases = [c for c in matrix.latency_cases(list(plans)) if c[1] in plans[c[0]]]
+    for index, (model, plan, batch, frame) in enumerate(cases, 1):
+        size = f"{frame[0]}x{frame[1]}"
+        report(f"latency {index}/{len(cases)}: {model} {plan} batch {batch} {size}")
+        try:
+            rows.append(time_case(settings, matrix, model, plan, batch, frame, report))
+        except FacertError as exc:
+            error = first_line(exc)
+            rows.append(
+                {"model": model, "plan": str(plan), "batch": batch, "frame": size, "error": error}
+            )
+            report(f"  failed: {error}")
+    return rows
 
 
 def run_benchmark(
@@ -92,21 +116,5 @@ def run_benchmark(
             report(f"accuracy {model}: {', '.join(map(str, plans[model]))} on the check faces")
             document["accuracy"] += measure_model(settings, model, plans[model], report)
     if "latency" in parts:
-        cases = [c for c in matrix.latency_cases(models) if c[1] in plans[c[0]]]
-        for index, (model, plan, batch, frame) in enumerate(cases, 1):
-            report(
-                f"latency {index}/{len(cases)}: {model} {plan} batch {batch} {frame[0]}x{frame[1]}"
-            )
-            try:
-                row = time_case(settings, matrix, model, plan, batch, frame, report)
-            except FacertError as exc:
-                row = {
-                    "model": model,
-                    "plan": str(plan),
-                    "batch": batch,
-                    "frame": f"{frame[0]}x{frame[1]}",
-                    "error": first_line(exc),
-                }
-                report(f"  failed: {row['error']}")
-            document["latency"].append(row)
+        document["latency"] = latency_rows(settings, matrix, plans, report)
     return document

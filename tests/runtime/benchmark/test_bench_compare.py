@@ -188,3 +188,24 @@ def test_matrices() -> None:
     assert frame.shape == (480, 640, 3) and (frame != 128).any(axis=2).mean() > 0.3
     noise = summarise([0.010, 0.011, 0.030, 0.012, 0.013, 0.014], rounds=3)
     assert noise["noise_low"] == 10.5 and noise["noise_high"] == 21.0 and noise["p50"] == 12.5
+
+
+def test_bad_matrices_and_usage_are_one_line_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def matrix(name: str, facts: dict[str, Any]) -> Path:
+        return _write(tmp_path / name, facts)
+
+    cases = [
+        (["--matrix", tmp_path / "none.json"], "not a matrix name (default, full) nor a readable"),
+        (["--matrix", matrix("a.json", {**TINY, "speed": 1})], "unknown matrix fields ['speed']"),
+        (["--matrix", matrix("b.json", {**TINY, "plans": ["ort auto"]})], "must name a backend"),
+        (["--matrix", matrix("c.json", {**TINY, "plans": ["openvino fp32"]})], "first plan"),
+        (["--matrix", matrix("d.json", {**TINY, "models": ["mtcnn"]})], "mtcnn is not a restorer"),
+        (["--matrix", matrix("e.json", {**TINY, "repeats": 4, "rounds": 3})], "multiple of rounds"),
+        (["--current", tmp_path / "a.json"], "give --compare BASELINE too"),
+    ]
+    for args, reason in cases:
+        code, _out, err = facert(capsys, "bench", *args, "-o", tmp_path / "out.json")
+        assert code == 2 and reason in err and err.count("\n") == 1, err
+    assert not (tmp_path / "out.json").exists()
