@@ -131,6 +131,15 @@ def test_planted_accuracy_regression_fails(
     assert code == 0, out
 
 
+def test_psnr_above_the_ceiling_is_exact(run: Path) -> None:
+    document = json.loads(run.read_text())
+    baseline, current = copy.deepcopy(document), copy.deepcopy(document)
+    baseline["accuracy"][0]["psnr_db"], current["accuracy"][0]["psnr_db"] = 91.0, 72.0
+    assert not compare(baseline, current).regressions  # both above 60 dB: one level in a few pixels
+    current["accuracy"][0]["psnr_db"] = 59.8
+    assert [c.metric for c in compare(baseline, current).regressions] == ["psnr_db"]
+
+
 def test_other_machine_compares_accuracy_only(run: Path) -> None:
     document = json.loads(run.read_text())
     other = copy.deepcopy(document)
