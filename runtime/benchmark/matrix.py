@@ -59,6 +59,8 @@ class Matrix:
             )
         if min(self.batches, default=0) < 1 or min(self.repeats, self.rounds, self.warmup + 1) < 1:
             raise UsageError(f"matrix {self.name}: batches, repeats and rounds must be >= 1")
+        if any("ort fp32" in plans for plans in self.skip.values()):
+            raise UsageError(f"matrix {self.name}: 'ort fp32' (the reference) cannot be skipped")
         if self.repeats % self.rounds:
             raise UsageError(f"matrix {self.name}: repeats must be a multiple of rounds")
         for width, height in self.frames:

@@ -212,6 +212,7 @@ def test_bad_matrices_and_usage_are_one_line_errors(
         (["--matrix", matrix("c.json", {**TINY, "plans": ["openvino fp32"]})], "first plan"),
         (["--matrix", matrix("d.json", {**TINY, "models": ["mtcnn"]})], "mtcnn is not a restorer"),
         (["--matrix", matrix("e.json", {**TINY, "repeats": 4, "rounds": 3})], "multiple of rounds"),
+        (["--matrix", matrix("f.json", {**TINY, "skip": {"wipa": ["ort fp32"]}})], "cannot be"),
         (["--current", tmp_path / "a.json"], "give --compare BASELINE too"),
     ]
     for args, reason in cases:
