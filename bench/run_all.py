@@ -62,6 +62,13 @@ BENCHES = [
         ["bench_video.py"],
         ["--models", "ispl", "--frames", "8", "--rounds", "1"],
     ),
+    # facert bench's latency part against bench/baselines/<this machine>.json (exit 1 on a
+    # regression); --quick: ISPL only, one batch, 3 runs.
+    (
+        "facert bench: latency against this machine's committed baseline",
+        ["bench_regression.py"],
+        ["--matrix", str(HERE / "quick_matrix.json")],
+    ),
     # TensorRT-RTX plans built ahead of time on this CPU-only machine: build time, size, pins.
     ("TensorRT plans: build time and size", ["bench_trt_build.py"], ["--quick"]),
 ]

@@ -1,0 +1,1 @@
+"""``facert eval``: the papers' synthetic degradation protocol, restoration by every model, PSNR/SSIM."""

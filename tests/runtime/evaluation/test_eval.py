@@ -1,0 +1,93 @@
+"""``facert eval``: the seeded degradation protocol, and the command on a small folder of real photos
+(one unreadable) restored by WIPA through the full pipeline: layout, scores, table, contact sheet."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from cli_runs import facert, one_face_photo
+
+from facert.config import Settings
+from facert.demo.metrics import psnr
+from facert.demo.protocol import PRESETS, degrade, draw, gaussian_kernel
+from facert.models.artifacts import Artifact
+from facert.models.exporting import ensure_artifact
+from facert.models.registry import get_spec
+
+
+def test_parameters_are_seeded_per_image_and_within_the_ranges() -> None:
+    for preset in PRESETS.values():
+        for name in ("a", "b", "grace_hopper"):
+            params = draw(preset, 0, name)
+            assert params == draw(preset, 0, name)  # the same photo gets the same damage
+            assert preset.blur_sigma[0] <= params["sigma_x"] <= preset.blur_sigma[1]
+            assert preset.downsample[0] <= params["downsample"] <= preset.downsample[1]
+            assert preset.noise[0] <= params["noise"] <= preset.noise[1]
+            assert preset.jpeg[0] <= params["jpeg_quality"] <= preset.jpeg[1]
+    assert draw(PRESETS["gfpgan"], 0, "a") != draw(PRESETS["gfpgan"], 0, "b")
+    assert draw(PRESETS["gfpgan"], 0, "a") != draw(PRESETS["gfpgan"], 1, "a")
+
+
+def test_kernel_and_degradation(grace_hopper: np.ndarray) -> None:
+    kernel = gaussian_kernel(41, 2.0, 6.0, np.pi / 2)
+    assert abs(float(kernel.sum()) - 1) < 1e-5  # float32 sum of 1681 terms
+    # Rotated by 90 degrees, sigma_x (2) lies along y and sigma_y (6) along x: the kernel's second
+    # moments are 36 along x and 4 along y (to 2 %: the 41-tap window cuts the tails at 3.3 sigma).
+    axis = np.arange(41) - 20.0
+    assert abs(float((kernel.sum(0) * axis**2).sum()) - 36) < 0.72
+    assert abs(float((kernel.sum(1) * axis**2).sum()) - 4) < 0.08
+    image = grace_hopper
+    mild = degrade(image, draw(PRESETS["mild"], 0, "x"), scale=1.5)
+    heavy = degrade(image, draw(PRESETS["codeformer"], 0, "x"), scale=1.5)
+    assert mild.shape == heavy.shape == image.shape
+    assert np.array_equal(mild, degrade(image, draw(PRESETS["mild"], 0, "x"), scale=1.5))
+    assert psnr(image, heavy) < psnr(image, mild) < 40  # both damaged, codeformer's far more
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _exported(mtcnn_artifact: Artifact, settings: Settings) -> None:
+    ensure_artifact(get_spec("wipa"), settings.cache_dir)
+
+
+def test_eval_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    one_face_photo(clean / "hopper.jpg")
+    (clean / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a jpeg")
+    (clean / "notes.txt").write_text("not an image: ignored")
+    out = tmp_path / "out"
+    code, stdout, err = facert(
+        capsys, "eval", "--clean", clean, "--degrade", "mild", "--models", "wipa", "-o", out
+    )
+    assert code == 1  # one photo could not be read; the other was processed
+    errors = [line for line in err.splitlines() if "error" in line]
+    assert len(errors) == 1 and "broken.jpg" in errors[0]
+    for folder in ("clean", "input", "wipa"):
+        assert cv2.imread(str(out / folder / "hopper.png")).shape == (300, 256, 3)
+    document = json.loads((out / "eval.json").read_text())
+    assert document["methods"] == ["input", "wipa"] and document["preset"]["name"] == "mild"
+    [image] = document["images"]
+    assert image["faces"] == 1 and image["face_scale"] > 1
+    rows = {row["method"]: row for row in document["summary"]}
+    # The degraded copy is damaged (mild: < 40 dB) and WIPA's output stays a photo of the same
+    # face (> 20 dB over the face: a misplaced paste-back or a colour swap falls far below).
+    assert 20 < rows["input"]["face_psnr_db"] < 40 and rows["wipa"]["face_psnr_db"] > 20
+    assert rows["wipa"]["seconds"] > 0 and rows["input"]["seconds"] is None
+    assert "| wipa |" in (out / "eval.md").read_text() and "| input |" in stdout
+    sheet = cv2.imread(str(out / "contact-sheet.png"))
+    assert sheet.shape[1] == 3 * 160  # clean, input, wipa
+
+
+def test_bad_usage(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for args, reason in (
+        (["--degrade", "heavy"], "--degrade must be one of gfpgan, codeformer, mild"),
+        (["--clean", tmp_path / "none"], "--clean must be a folder"),
+        (["--clean", tmp_path], "no image files"),
+        (["--models", "mtcnn"], "mtcnn is a detector"),
+    ):
+        code, _, err = facert(capsys, "eval", *args, "-o", tmp_path / "out")
+        assert code == 2 and reason in err and err.count("\n") == 1
