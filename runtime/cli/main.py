@@ -30,7 +30,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from facert.cli import camera, demo, detect, doctor, enhance, models, serve, video
+    from facert.cli import camera, demo, detect, doctor, enhance, models, serve, study, video
 
     parser = _Parser(
         prog="facert",
@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for module in (enhance, video, camera, serve, detect, models, demo, doctor):
+    for module in (enhance, video, camera, serve, study, detect, models, demo, doctor):
         module.add_parser(commands)
     return parser
 
