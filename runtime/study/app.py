@@ -21,7 +21,6 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from facert import __version__
@@ -106,13 +105,13 @@ def create_app(study: StudySet, db: StudyDB, options: StudyOptions) -> FastAPI:
         return {"recorded": recorded, **state(db.session(session.id))}
 
     @app.get("/api/image/{sid}/{position}/{side}")
-    async def image(sid: str, position: int, side: Literal["a", "b", "input", "clean"]) -> Response:
+    def image(sid: str, position: int, side: Literal["a", "b", "input", "clean"]) -> Response:
         path = _image_path(study, options, db.session(sid), position, side)
         media = BROWSER_TYPES.get(path.suffix.lower())
         headers = {"Cache-Control": "private, max-age=3600"}
         if media is not None:
             return FileResponse(path, media_type=media, headers=headers)
-        data = await run_in_threadpool(_as_png, path, options.max_pixels)  # TIFF: browsers can't
+        data = _as_png(path, options.max_pixels)  # TIFF: browsers do not show it
         return Response(data, media_type="image/png", headers=headers)
 
     @app.get("/api/results")

@@ -1,12 +1,13 @@
 """The study page in a real browser: Debian's Chromium, headless, driven by Selenium through
 Debian's chromedriver (never a downloaded one), against a real server. Votes are cast by clicking
 and by keyboard, the page is reloaded mid-study, and the database and the results page are
-checked. The screenshots go to the test's folder; with FACERT_STUDY_SCREENSHOTS=DIR (``make
+checked, and the server is restarted mid-study. The screenshots go to the test's folder; with FACERT_STUDY_SCREENSHOTS=DIR (``make
 study-screenshot``: DIR=docs) they are also copied there as study.png and study-results.png."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sqlite3
 from collections.abc import Iterator
@@ -69,7 +70,20 @@ def press(driver: Any, key: str) -> None:
     ActionChains(driver).send_keys(key).perform()
 
 
-def test_vote_by_click_and_keyboard_reload_and_results(
+def cast(driver: Any, votes: list[tuple[str, str]], position: int) -> int:
+    """Casts ``votes`` ((how: "click" or "key", button id or key)) from comparison ``position``,
+    each once the page shows the next; returns the position after them."""
+    for how, what in votes:
+        if how == "click":
+            driver.find_element("id", what).click()
+        else:
+            press(driver, what)
+        position += 1
+        wait_ready(driver, position if position < 6 else None)
+    return position
+
+
+def test_votes_by_click_and_keyboard_resume_and_results(
     browser: Any, tmp_path_factory: pytest.TempPathFactory, settings: Settings, tmp_path: Path
 ) -> None:
     from selenium.webdriver.common.keys import Keys
@@ -86,32 +100,26 @@ def test_vote_by_click_and_keyboard_reload_and_results(
         assert browser.find_element("id", "progress-text").text == "0 of 6 done"
         assert browser.find_element("id", "fig-input").is_displayed()
         assert not browser.find_element("id", "fig-clean").is_displayed()
+        assert not re.search(r"\b(ispl|wipa)\b", browser.page_source)  # the sides stay hidden
         browser.save_screenshot(str(tmp_path / "study.png"))
-        cast = [("click", "vote-a", "a"), ("key", "2", "b"), ("key", Keys.ARROW_DOWN, "same")]
-        cast += [("reload", "", ""), ("key", Keys.ARROW_LEFT, "a"), ("click", "vote-same", "same")]
-        cast += [("key", Keys.ARROW_RIGHT, "b")]
-        position = 0
-        for how, what, _ in cast:
-            if how == "reload":
-                browser.refresh()  # resumes where it was: the cookie names the session
-                wait_ready(browser, position)
-                assert browser.find_element("id", "progress-text").text == f"{position} of 6 done"
-                continue
-            if how == "click":
-                browser.find_element("id", what).click()
-            else:
-                press(browser, what)
-            position += 1
-            wait_ready(browser, position if position < 6 else None)
+        position = cast(browser, [("click", "vote-a"), ("key", "2"), ("key", Keys.ARROW_DOWN)], 0)
+        browser.refresh()  # resumes where it was: the cookie names the session
+        wait_ready(browser, position)
+        assert browser.find_element("id", "progress-text").text == "3 of 6 done"
+    with running(folder, db_path) as url:  # the server stopped and started again (another port)
+        browser.get(url)
+        wait_ready(browser, position)
+        assert browser.find_element("id", "progress-text").text == "3 of 6 done"
+        votes = [("key", Keys.ARROW_LEFT), ("click", "vote-same"), ("key", Keys.ARROW_RIGHT)]
+        assert cast(browser, votes, position) == 6
         assert browser.find_element("id", "progress-text").text == "6 of 6 done"
         rows = sqlite3.connect(db_path).execute(
             "SELECT s.rater, v.position, v.choice, v.seconds FROM votes v"
             " JOIN sessions s ON s.id = v.session ORDER BY v.rowid"
         )
         rows = rows.fetchall()
-        assert [(r[0], r[1], r[2]) for r in rows] == [
-            ("Ann", i, choice) for i, choice in enumerate(c for h, _, c in cast if h != "reload")
-        ]
+        choices = ["a", "b", "same", "a", "same", "b"]
+        assert [r[:3] for r in rows] == [("Ann", i, c) for i, c in enumerate(choices)]
         assert all(0 < r[3] < 60 for r in rows)  # seconds on each comparison, measured by the page
         browser.find_element("link text", "Results").click()
         summary = browser.find_element("id", "summary").text
@@ -120,6 +128,7 @@ def test_vote_by_click_and_keyboard_reload_and_results(
         assert sorted(r.find_elements("tag name", "td")[0].text for r in scores) == [
             "ispl", "none", "wipa"
         ]  # fmt: skip
+        assert len(browser.find_elements("css selector", "#pairs tr")) == 4  # 3 pairs + header
         browser.save_screenshot(str(tmp_path / "study-results.png"))
     _publish(tmp_path, ("study.png", "study-results.png"))
 

@@ -10,6 +10,8 @@ import json
 import sqlite3
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 from study_support import Client, copy_study, running, shared_study
 
@@ -140,12 +142,17 @@ def test_bad_requests_are_json_4xx(study_source: Path, tmp_path: Path) -> None:
             assert error["message"]
         status, data = rater.call("api/votes", raw=b"{not json")
         assert status == 400 and json.loads(data)["error"]["code"] == "bad_request"
+    for png in (folder / "clean").iterdir():  # TIFF, which browsers do not show: sent as PNG
+        cv2.imwrite(str(png.with_suffix(".tif")), cv2.imread(str(png)))
+        png.unlink()
     with running(folder, tmp_path / "clean.sqlite", show_clean=True) as url:
         rater = Client(url)
         _, state = rater.json("api/sessions", {"rater": "ann"})
         item = state["task"]["item"]
         status, body = rater.call(state["task"]["images"]["clean"])
-        assert status == 200 and body == (folder / "clean" / f"{item}.png").read_bytes()
+        assert status == 200 and body.startswith(b"\x89PNG")
+        served = cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR)
+        assert np.array_equal(served, cv2.imread(str(folder / "clean" / f"{item}.tif")))
 
 
 def test_page_loads_nothing_from_outside() -> None:
