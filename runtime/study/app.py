@@ -29,6 +29,7 @@ from facert.serve.core import RequestError
 from facert.study.db import Session, StudyDB, VoteError
 from facert.study.items import StudySet, plan
 from facert.study.report import results_html, results_json, results_of, votes_csv
+from facert.study.scoring import Results
 
 log = logging.getLogger("facert.study")
 COOKIE = "facert_study"
@@ -63,26 +64,37 @@ def create_app(study: StudySet, db: StudyDB, options: StudyOptions) -> FastAPI:
     """The app over ``study`` (the scanned folder) and ``db`` (opened by the caller)."""
     app = FastAPI(title="facert study", version=__version__, docs_url=None, redoc_url=None)
     _add_error_handlers(app)
+    _add_rating(app, study, db, options)
+    _add_images(app, study, db, options)
+    _add_results(app, study, db, options)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, Any]:
+        return {"status": "ok", "methods": list(study.methods), "items": len(study.items)}
+
+    return app
+
+
+def _session_of(db: StudyDB, request: Request, given: str | None = None) -> Session | None:
+    """The session named by ``given``, else by ``?session=``, else by the cookie (None: none)."""
+    sid = given or request.query_params.get("session") or request.cookies.get(COOKIE)
+    return db.session(sid) if sid else None
+
+
+def _add_rating(app: FastAPI, study: StudySet, db: StudyDB, options: StudyOptions) -> None:
     html = page()
-
-    def session_of(request: Request, given: str | None = None) -> Session | None:
-        sid = given or request.query_params.get("session") or request.cookies.get(COOKIE)
-        return db.session(sid) if sid else None
-
-    def state(session: Session | None) -> dict[str, Any]:
-        return _state(study, options, session)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def index(request: Request) -> Response:
         response = HTMLResponse(html, headers={"Cache-Control": "no-store"})
-        session = session_of(request)
+        session = _session_of(db, request)
         if session is not None:
             _set_cookie(response, session.id)
         return response
 
     @app.get("/api/state")
     def get_state(request: Request) -> dict[str, Any]:
-        return state(session_of(request))
+        return _state(study, options, _session_of(db, request))
 
     @app.post("/api/sessions")
     def new_session(body: NewSession, response: Response) -> dict[str, Any]:
@@ -90,11 +102,11 @@ def create_app(study: StudySet, db: StudyDB, options: StudyOptions) -> FastAPI:
         seed = secrets.randbits(31)
         sid = db.create_session(rater, seed, plan(study, seed))
         _set_cookie(response, sid)
-        return state(db.session(sid))
+        return _state(study, options, db.session(sid))
 
     @app.post("/api/votes")
     def vote(body: NewVote, request: Request) -> dict[str, Any]:
-        session = session_of(request, body.session)
+        session = _session_of(db, request, body.session)
         if session is None:
             raise RequestError(404, "unknown_session", "no rater session: start one at /")
         try:
@@ -102,8 +114,10 @@ def create_app(study: StudySet, db: StudyDB, options: StudyOptions) -> FastAPI:
         except VoteError as exc:
             status = 409 if exc.reason == "conflict" else 404
             raise RequestError(status, exc.reason, str(exc)) from None
-        return {"recorded": recorded, **state(db.session(session.id))}
+        return {"recorded": recorded, **_state(study, options, db.session(session.id))}
 
+
+def _add_images(app: FastAPI, study: StudySet, db: StudyDB, options: StudyOptions) -> None:
     @app.get("/api/image/{sid}/{position}/{side}")
     def image(sid: str, position: int, side: Literal["a", "b", "input", "clean"]) -> Response:
         path = _image_path(study, options, db.session(sid), position, side)
@@ -114,17 +128,19 @@ def create_app(study: StudySet, db: StudyDB, options: StudyOptions) -> FastAPI:
         data = _as_png(path, options.max_pixels)  # TIFF: browsers do not show it
         return Response(data, media_type="image/png", headers=headers)
 
+
+def _add_results(app: FastAPI, study: StudySet, db: StudyDB, options: StudyOptions) -> None:
+    def results() -> tuple[Results, int]:
+        rows = db.votes()
+        return results_of(study.methods, rows, options.draws), len({r.session for r in rows})
+
     @app.get("/api/results")
     def get_results() -> dict[str, Any]:
-        rows = db.votes()
-        raters = len({r.session for r in rows})
-        return results_json(results_of(study.methods, rows, options.draws), raters)
+        return results_json(*results())
 
     @app.get("/results", response_class=HTMLResponse, include_in_schema=False)
     def results_page() -> str:
-        rows = db.votes()
-        raters = len({r.session for r in rows})
-        return results_html(results_of(study.methods, rows, options.draws), raters)
+        return results_html(*results())
 
     @app.get("/votes.csv", response_class=PlainTextResponse)
     def csv_export() -> Response:
@@ -134,12 +150,6 @@ def create_app(study: StudySet, db: StudyDB, options: StudyOptions) -> FastAPI:
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": disposition},
         )
-
-    @app.get("/healthz")
-    def healthz() -> dict[str, Any]:
-        return {"status": "ok", "methods": list(study.methods), "items": len(study.items)}
-
-    return app
 
 
 def _set_cookie(response: Response, sid: str) -> None:

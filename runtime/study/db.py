@@ -102,7 +102,7 @@ class StudyDB:
             self._prepare()
         except sqlite3.Error as exc:
             self._db.close()
-            raise UsageError(f"not a study database ({exc})", path=str(path)) from None
+            raise UsageError(f"cannot use this study database ({exc})", path=str(path)) from None
 
     def _prepare(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]

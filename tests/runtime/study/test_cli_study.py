@@ -54,7 +54,10 @@ def test_bad_folders_are_one_line_errors(
             ([study_source, "--methods", "ispl", "gfpgan"], "no method folder gfpgan"),
             ([study_source, "--methods", "ispl"], "found 1 (ispl"),
             ([apart, "--methods", "ispl", "wipa"], "no image name is in two of the method folders"),
-            ([study_source, "--db", tmp_path / "foreign.sqlite"], "not a study database"),
+            (
+                [study_source, "--db", tmp_path / "foreign.sqlite"],
+                "cannot use this study database (file is not",
+            ),
             ([study_source, "--db", tmp_path], "must be a file"),
             ([study_source, "--db", tmp_path / "x.sqlite", "--port", busy], "cannot listen"),
         ]:
