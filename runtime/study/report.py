@@ -80,12 +80,33 @@ def interval_text(low: float, high: float) -> str:
     return f"[{low:+.2f}, {high:+.2f}]"
 
 
+def _bars(results: Results) -> list[str]:
+    """Per method, an inline SVG of its interval (line), score (dot) and 0 (grey), on one scale."""
+    ends = [v for s in results.scores for v in (s.low, s.high, s.score) if math.isfinite(v)]
+    low, high = min([*ends, -0.5]), max([*ends, 0.5])
+
+    def x(value: float) -> float:
+        return 4 + 192 * (value - low) / (high - low)
+
+    bars = []
+    for s in results.scores:
+        line = ""
+        if math.isfinite(s.low) and math.isfinite(s.high):
+            line = f'<line x1="{x(s.low):.1f}" x2="{x(s.high):.1f}" y1="7" y2="7" stroke="#333"/>'
+        bars.append(
+            f'<svg width="200" height="14" role="img" aria-label="interval">'
+            f'<line x1="{x(0):.1f}" x2="{x(0):.1f}" y1="0" y2="14" stroke="#bbb"/>{line}'
+            f'<circle cx="{x(s.score):.1f}" cy="7" r="3.5" fill="#c33"/></svg>'
+        )
+    return bars
+
+
 def results_html(results: Results, raters: int) -> str:
     """The results page: scores with intervals, win rates per pair, links to the CSV and JSON."""
     score_rows = "".join(
         f"<tr><td>{escape(s.method)}</td><td>{s.score:+.2f}</td><td>{interval_text(s.low, s.high)}"
-        f"</td><td>{s.votes}</td><td>{s.wins:g}</td></tr>"
-        for s in results.scores
+        f"</td><td>{bar}</td><td>{s.votes}</td><td>{s.wins:g}</td></tr>"
+        for s, bar in zip(results.scores, _bars(results), strict=True)
     )
     pair_rows = "".join(
         f"<tr><td>{escape(p.a)} vs {escape(p.b)}</td><td>{p.votes}</td><td>{p.a_wins}</td>"
@@ -98,8 +119,8 @@ def results_html(results: Results, raters: int) -> str:
 <p id="summary">{results.votes} votes from {raters} rater session{"" if raters == 1 else "s"}.
 <a href="votes.csv">Votes (CSV)</a> · <a href="api/results">JSON</a> · <a href="./">Study</a></p>
 <h2>Bradley-Terry scores</h2>
-<table id="scores"><tr><th>method</th><th>score</th><th>95% interval</th><th>votes</th>
-<th>wins</th></tr>{score_rows}</table>
+<table id="scores"><tr><th>method</th><th>score</th><th>95% interval</th><th></th>
+<th>votes</th><th>wins</th></tr>{score_rows}</table>
 <p class="note">Score: the log strength of the Bradley-Terry model (methods average 0; a lead
 of 1 means winning with odds e : 1), fitted by MM iteration with a tie counted as half a win each
 way, after {results.prior:g} virtual tie per pair of methods (keeps an unbeaten method finite).
