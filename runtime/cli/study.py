@@ -24,7 +24,7 @@ def add_parser(commands: Any) -> None:
         description="Serve a rating page on this machine: each screen shows an input and two "
         "restorations of it by different methods in a random, hidden order; the rater picks "
         "the better one or 'same' (keys 1/2/0 or arrows). Votes go to an SQLite file; /results "
-        "shows win rates and Bradley-Terry scores with 95%% intervals, /votes.csv the votes. "
+        "shows win rates and Bradley-Terry scores with 95% intervals, /votes.csv the votes. "
         "DIR holds one folder per method with restorations under the same names, plus the "
         "optional folders input/ (shown as the reference) and clean/ (--show-clean).",
     )
@@ -69,10 +69,12 @@ def print_results(methods: tuple[str, ...], db: Any) -> None:
     from facert.study.report import interval_text, results_of
 
     results = results_of(methods, db.votes())
-    print(f"{results.votes} votes; Bradley-Terry score (95% bootstrap interval):")
+    count = f"{results.votes} vote{'' if results.votes == 1 else 's'}"
+    print(f"{count}; Bradley-Terry score, 95% bootstrap interval:")
     for s in results.scores:
         interval = interval_text(s.low, s.high)
-        print(f"  {s.method:<16} {s.score:+.2f} {interval:<16} {s.votes} votes")
+        votes = f"{s.votes} vote{'' if s.votes == 1 else 's'}"
+        print(f"  {s.method:<16} {s.score:+.2f} {interval:<16} {votes}")
 
 
 def _serve(args: argparse.Namespace, study: Any, db: Any, settings: Settings) -> int:
