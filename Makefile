@@ -16,7 +16,7 @@ LOCK_PYTHON  := 3.11
 TORCH  ?= torch==2.13.0+cpu
 PIP_TOOLS := pip-tools==7.7.0
 
-.PHONY: venv models demo test test-fast test-slow test-ray test-wheel test-latest lock lint bench gpu-check gpu-wheels kernels-fatbin clean
+.PHONY: venv models demo test test-fast test-slow test-ray test-wheel test-latest lock lint bench study-screenshot gpu-check gpu-wheels kernels-fatbin clean
 
 venv: $(STAMP)
 
@@ -104,6 +104,12 @@ test-latest:
 
 bench: $(MODELS)
 	$(BIN)/python bench/run_all.py
+
+# The README's screenshots of `facert study` (docs/study.png, docs/study-results.png), taken by its
+# browser test (headless Chromium); the default test run writes them to its temporary folder only.
+study-screenshot: $(MODELS)
+	mkdir -p docs
+	FACERT_STUDY_SCREENSHOTS=docs $(BIN)/pytest -q -p no:cacheprovider tests/runtime/study/test_browser_study.py
 
 # One command for a lent NVIDIA machine (bench/gpu_check.py): every gpu/trt marked test and the GPU
 # bench, one JSON report. It needs no venv (the lent machines run their own python3, with PyTorch);

@@ -5,6 +5,7 @@ restored from the ONNX models already exported into the cache by `make models`."
 from __future__ import annotations
 
 import importlib
+import importlib.resources
 import importlib.util
 import subprocess
 import sys
@@ -86,6 +87,10 @@ def main() -> int:
         assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr
         assert f"{weights}: no export of this file" in run.stderr, run.stderr
         assert "pip install 'facert[export]'" in run.stderr and not (Path(out) / "y").exists()
+        # The study page ships as package data; without the serve extra the command says so.
+        assert importlib.resources.files("facert.study").joinpath("page.html").is_file()
+        study = facert("study", out)
+        assert study.returncode == 2 and "pip install 'facert[serve]'" in study.stderr, study
     where = Path(package.__file__).parent
     print(f"wheel OK: facert {version.stdout.split()[1]} from {where}, {packages} packages")
     return 0

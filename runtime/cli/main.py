@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         evaluate,
         models,
         serve,
+        study,
         video,
     )
 
@@ -62,7 +63,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for module in (enhance, video, camera, serve, detect, models, demo, doctor, bench, evaluate):
+    for module in (
+        enhance,
+        video,
+        camera,
+        serve,
+        study,
+        detect,
+        models,
+        demo,
+        doctor,
+        bench,
+        evaluate,
+    ):
         module.add_parser(commands)
     return parser
 
