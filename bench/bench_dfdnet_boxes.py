@@ -97,8 +97,38 @@ def main() -> None:
         "largest 68-point box side per part (px):",
         dict(zip(parts.PARTS, sides.tolist(), strict=True)),
     )
+    rectangles(named)
     if args.graph:
         cost(args.graph, named[: args.psnr_faces], boxes_a, five_a)
+
+
+def rectangles(named: list) -> None:
+    """Which face rectangle to give dlib's predictor on an aligned crop: the whole crop and the
+    fixed DLIB_RECT_512, each against dlib's own detector box on that crop (68-point boxes)."""
+    import dlib
+
+    detector = dlib.get_frontal_face_detector()
+    predictor = parts._predictor()
+
+    def boxes(rgb: np.ndarray, rect: object) -> np.ndarray:
+        shape = predictor(rgb, rect)
+        return parts.boxes_from_68([[shape.part(i).x, shape.part(i).y] for i in range(68)])
+
+    whole, fixed = [], []
+    for _name, image in named:
+        rgb = np.ascontiguousarray(image[:, :, ::-1])
+        found = detector(rgb, 1)
+        if not found:
+            continue
+        reference = boxes(rgb, max(found, key=lambda r: r.area()))
+        whole.append(np.abs(boxes(rgb, dlib.rectangle(0, 0, 511, 511)) - reference))
+        fixed.append(np.abs(boxes(rgb, dlib.rectangle(*parts.DLIB_RECT_512)) - reference))
+    for label, diff in (("whole crop", whole), ("DLIB_RECT_512", fixed)):
+        values = np.stack(diff)
+        print(
+            f"68-point boxes, rectangle {label} vs dlib's detector box ({len(diff)} faces): "
+            f"mean {values.mean():.1f} px, max {values.max():.0f} px"
+        )
 
 
 def cost(graph: Path, named: list, boxes68: np.ndarray, five: np.ndarray) -> None:

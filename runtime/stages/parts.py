@@ -10,7 +10,9 @@ Two ways to get them (:data:`METHODS`):
 - ``"68"``: dlib's 68-point shape predictor (the ``landmarks`` extra: ``dlib`` and
   ``face_recognition_models``), run on the crop with a fixed face rectangle, the box dlib's own
   frontal detector gives on FFHQ-aligned 512 crops (:data:`DLIB_RECT_512`; the whole crop as the
-  rectangle puts the points on the forehead). The official code uses FAN instead, which downloads
+  rectangle puts the points on the forehead: on 26 aligned faces its boxes are 22.1 px from those
+  with dlib's own detector box on average, up to 187 px; the fixed rectangle's 0.7 px, up to 12
+  px; bench/bench_dfdnet_boxes.py). The official code uses FAN instead, which downloads
   its weights; dlib's model was trained on iBUG 300-W, whose annotations are for non-commercial
   use only.
 - ``"5"``: from the five alignment landmarks in crop pixels alone (:func:`boxes_from_5`): each part's

@@ -29,7 +29,7 @@ from facert.export.families.dfdnet.matching import PartMatch
 from facert.export.families.dfdnet.net import DFDNet, load_dfdnet
 
 # The largest box side handled, in 512 crop pixels: twice each part's dictionary size (boxes
-# measured on the check faces and sample photos stay under 0.8 of it; see the spec's notes).
+# measured on 26 aligned real faces are at most 0.75 of it; see the spec's notes).
 WINDOWS_512 = tuple(2 * size for size in PART_SIZES)
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -201,8 +200,3 @@ def official_shapes() -> dict[str, tuple[int, ...]]:
     with torch.device("meta"):
         model = DFDNet({})
     return {**{k: tuple(v.shape) for k, v in model.state_dict().items()}, **UNUSED}
-
-
-def boxes_array(boxes: np.ndarray) -> torch.Tensor:
-    """(N, 4, 4) boxes as the int64 tensor :meth:`DFDNet.forward` takes."""
-    return torch.from_numpy(np.asarray(boxes)).to(torch.int64)
