@@ -41,6 +41,7 @@ def _ensure_loaded() -> None:
         return
     _LOADED = True
     from facert.export.families.codeformer.export import export_codeformer
+    from facert.export.families.dfdnet.exporter import export_dfdnet_model
     from facert.export.families.gfpgan.export import export_gfpgan
     from facert.export.families.gpen.export import export_gpen
     from facert.export.families.ispl.net import export_ispl
@@ -57,6 +58,7 @@ def _ensure_loaded() -> None:
     register_exporter("codeformer", export_codeformer)
     register_exporter("restoreformer", export_restoreformer)
     register_exporter("yunet", export_yunet)
+    register_exporter("dfdnet", export_dfdnet_model)
 
 
 def exporter_names() -> list[str]:

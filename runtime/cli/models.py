@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -140,9 +141,24 @@ def run_fetch(args: argparse.Namespace, settings: Settings) -> int:
     if not spec.needs_weights:
         print(f"{spec.name} needs no weights")
         return 0
-    for path in fetch_weights(spec, settings.cache_dir):
+    paths = fetch_weights(spec, settings.cache_dir)
+    for path in paths:
         print(path)
+    if any(weight.manual for weight in spec.weights):
+        print(check_by_hand(spec, paths))
     return 0
+
+
+def check_by_hand(spec: ModelSpec, paths: list[Path]) -> str:
+    """Check files put into the cache by hand (keys and shapes, by the model's exporter: torch)."""
+    if importlib.util.find_spec("torch") is None:
+        return "keys and shapes not checked (needs torch: pip install 'facert[export]')"
+    from facert.export.exporters import exporter_for
+
+    check = getattr(exporter_for(spec), "check_sources", None)
+    if check is not None:
+        check(spec, paths)
+    return "keys and shapes checked"
 
 
 def run_build(args: argparse.Namespace, settings: Settings) -> int:

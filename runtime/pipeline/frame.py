@@ -29,6 +29,7 @@ from facert.stages.blend.color import ColorCorrection, check_method, correct_col
 from facert.stages.blend.paste import paste_faces, upscale_background
 from facert.stages.detect import Detector, build_detector, detector_spec
 from facert.stages.faces import Face, select_faces
+from facert.stages.parts import crop_landmarks, extra_inputs
 from facert.stages.restore.correction import deblocked_crops, paste_corrections
 from facert.stages.restore.frame import FrameRestorer
 from facert.stages.restore.restorer import Restorer
@@ -76,13 +77,15 @@ class EnhanceResult:
 @dataclass
 class PreparedFaces:
     """The faces of one frame ready for the restorer: ``crops`` (N, S, S, 3) uint8 BGR, their
-    frame -> crop ``affines``, the restorer's ``inputs`` (the crops, or deblocked crops) and
-    ``scales`` (N,) float32 crop pixels per frame pixel."""
+    frame -> crop ``affines``, the restorer's ``inputs`` (the crops, or deblocked crops),
+    ``scales`` (N,) float32 crop pixels per frame pixel, and the spec's per-face ``extras``
+    ((N, *shape) each, :func:`facert.stages.parts.extra_inputs`; empty for most models)."""
 
     crops: np.ndarray
     affines: list[np.ndarray]
     inputs: np.ndarray
     scales: np.ndarray
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 class Pipeline(Lifecycle):
@@ -212,7 +215,9 @@ class Pipeline(Lifecycle):
             start = time.perf_counter()
         values = self.restorer.face_options(prepared.inputs, prepared.scales) if faces else {}
         restored = (
-            self.restorer.restore(prepared.inputs, prepared.scales, values) if faces else crops
+            self.restorer.restore(prepared.inputs, prepared.scales, values, extras=prepared.extras)
+            if faces
+            else crops
         )
         timings["restore"] = time.perf_counter() - start
         start = time.perf_counter()
@@ -231,7 +236,13 @@ class Pipeline(Lifecycle):
             deblocked = deblocked_crops(image, faces, affines, spec.input_size, spec.crop_border)
             inputs = crops if deblocked is None else deblocked
         scales = np.array([crop_scale(a) for a in affines], np.float32)
-        return PreparedFaces(crops, affines, inputs, scales)
+        extras = {}
+        if spec.extra_inputs:
+            landmarks = [
+                crop_landmarks(face, affine) for face, affine in zip(faces, affines, strict=True)
+            ]
+            extras = extra_inputs(spec, inputs, np.array(landmarks).reshape(len(faces), 5, 2))
+        return PreparedFaces(crops, affines, inputs, scales, extras)
 
     def blend(
         self,

@@ -197,11 +197,14 @@ class StreamPipeline(Lifecycle):
             restorer = self.pipeline.restorer
             inputs = np.concatenate([h.prepared.inputs for h in held])
             scales = np.concatenate([h.prepared.scales for h in held])
+            names = held[0].prepared.extras  # the spec's per-face extra inputs (DFDNet's boxes)
+            extras = {n: np.concatenate([h.prepared.extras[n] for h in held]) for n in names}
             outputs = []
             for first in range(0, len(inputs), self._batch()):
                 part = slice(first, first + self._batch())
                 values = restorer.face_options(inputs[part], scales[part])
-                outputs.append(restorer.restore(inputs[part], scales[part], values))
+                extra = {n: v[part] for n, v in extras.items()}
+                outputs.append(restorer.restore(inputs[part], scales[part], values, extras=extra))
                 self.batches.append(len(outputs[-1]))
             restored = np.split(np.concatenate(outputs), np.cumsum(counts)[:-1])
         self._time("restore", start)

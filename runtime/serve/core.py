@@ -375,12 +375,18 @@ class Restorers:
             scales = np.concatenate([item.prepared.scales for item in with_faces])
             names = with_faces[0].values.keys()
             values = {n: np.concatenate([item.values[n] for item in with_faces]) for n in names}
+            extra_names = with_faces[0].prepared.extras  # per-face extra inputs (DFDNet's boxes)
+            extras = {
+                n: np.concatenate([item.prepared.extras[n] for item in with_faces])
+                for n in extra_names
+            }
             size = restorer.max_batch
             outputs, calls = [], np.zeros(len(inputs), np.int64)
             for first in range(0, len(inputs), size):
                 part = slice(first, first + size)
                 parts = {n: v[part] for n, v in values.items()}
-                outputs.append(restorer.restore(inputs[part], scales[part], parts))
+                extra = {n: v[part] for n, v in extras.items()}
+                outputs.append(restorer.restore(inputs[part], scales[part], parts, extras=extra))
                 calls[part] = len(outputs[-1])
                 self.batches[len(outputs[-1])] += 1
             ends = np.cumsum([len(item.faces) for item in with_faces])

@@ -1,6 +1,16 @@
 """Every model facert knows, registered by importing the modules in this explicit list."""
 
-from facert.models.specs import codeformer, gfpgan, gpen, ispl, mtcnn, restoreformer, wipa, yunet
+from facert.models.specs import (
+    codeformer,
+    dfdnet,
+    gfpgan,
+    gpen,
+    ispl,
+    mtcnn,
+    restoreformer,
+    wipa,
+    yunet,
+)
 
 # The embedded default: runs on a fresh machine with nothing to download beyond package installs.
 DEFAULT_DETECTOR = "mtcnn"
@@ -10,6 +20,7 @@ __all__ = [
     "DEFAULT_DETECTOR",
     "DEFAULT_RESTORER",
     "codeformer",
+    "dfdnet",
     "gfpgan",
     "gpen",
     "ispl",
