@@ -45,6 +45,7 @@ def _ensure_loaded() -> None:
     from facert.export.families.gpen.export import export_gpen
     from facert.export.families.ispl.net import export_ispl
     from facert.export.families.mtcnn.export import export_mtcnn
+    from facert.export.families.psfrgan.exporter import export_psfrgan
     from facert.export.families.restoreformer.export import export_restoreformer
     from facert.export.families.wipa.net import export_wipa
 
@@ -55,6 +56,7 @@ def _ensure_loaded() -> None:
     register_exporter("gpen", export_gpen)
     register_exporter("codeformer", export_codeformer)
     register_exporter("restoreformer", export_restoreformer)
+    register_exporter("psfrgan", export_psfrgan)
 
 
 def exporter_names() -> list[str]:

@@ -89,9 +89,23 @@ def export_learned(
         raise ExportError(f"{spec.name}: expected one checkpoint file, got {len(sources)}")
     if set(spec.onnx_files) != {FP32_FILE, FP16_FILE}:
         raise ExportError(f"{spec.name}: onnx_files must be {FP32_FILE} and {FP16_FILE}")
-    source = sources[0]
+    state = load_state_dict(sources[0], spec.weights[0])
+    return export_learned_state(spec, state, sources[0], workdir, build, faces, extra_faces)
+
+
+def export_learned_state(
+    spec: ModelSpec,
+    state: Mapping[str, torch.Tensor],
+    source: Path,
+    workdir: Path,
+    build: Build,
+    faces: Sequence[Path | checks.FaceImage] | None = None,
+    extra_faces: Sequence[Path] = (),
+) -> dict[str, Any]:
+    """:func:`export_learned` from a loaded ``state`` (``source`` names the file in errors): what a
+    family with several checkpoint files calls with its merged state dict (PSFR-GAN). Writes
+    ``model.onnx`` and ``model.fp16.onnx``; other files of ``spec.onnx_files`` are the caller's."""
     cases = option_cases(spec)
-    state = load_state_dict(source, spec.weights[0])
     chosen = [*(faces or checks.default_faces()), *extra_faces]
     batch, names = checks.load_faces(spec, chosen, max(checks.BATCH, len(chosen)))
     reference = build_module(build, state, FP32, source)
