@@ -182,11 +182,12 @@ def psfrgan_files(workdir: Path) -> list[Path]:
     folder = workdir / "weights" / "psfrgan-fill"
     files = [folder / weight.filename for weight in get_spec("psfrgan").weights]
     if not all(path.is_file() for path in files):
+        from facert.export.harness.fill import spectral_state_dict
+
         path = PSFRGANPath()
-        path.load_state_dict(psfrgan_fill(path), strict=True)
         folder.mkdir(parents=True, exist_ok=True)
-        torch.save(path.generator.state_dict(), files[0])
-        torch.save(path.parse.state_dict(), files[1])
+        torch.save(spectral_state_dict(path.generator), files[0])
+        torch.save(deterministic_state_dict(path.parse), files[1])
     return files
 
 

@@ -8,6 +8,7 @@ cache; offline, the error says where to put the file by hand.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
@@ -169,13 +170,11 @@ def files_in_folder(spec: ModelSpec, folder: Path) -> list[Path]:
 
 def combined_sha256(paths: list[Path]) -> str:
     """The identity of several weight files together: sha256 of their "name sha256" lines."""
-    import hashlib
-
-    lines = "".join(f"{p.name} {verify_weights_file_digest(p)}\n" for p in paths)
+    lines = "".join(f"{p.name} {_nonempty_sha256(p)}\n" for p in paths)
     return hashlib.sha256(lines.encode()).hexdigest()
 
 
-def verify_weights_file_digest(path: Path) -> str:
+def _nonempty_sha256(path: Path) -> str:
     if os.path.getsize(path) == 0:
         raise WeightsError("empty file (0 bytes)", path=str(path))
     return sha256_of(path)

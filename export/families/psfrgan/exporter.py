@@ -3,10 +3,17 @@
 ``sources`` are the spec's two files in its ``weights`` order: the generator
 (``psfrgan_epoch15_net_G.pth``), then ParseNet (``parse_multi_iter_90000.pth``). Each is read with
 ``torch.load(weights_only=True)`` and checked against its network on the ``meta`` device before any
-work, a wrong file refused in one line naming it. The restorer graphs are written and checked by the
-shared harness (:func:`facert.export.harness.learned.export_learned_state`: ONNX Runtime FP32 vs
-PyTorch, FP16 >= 40 dB, batch rows = single runs); ``parsenet.onnx`` (FP32) is checked here the
-same way: ONNX Runtime vs the PyTorch export form within the FP32 tolerance, batch rows = single runs.
+work, a wrong file refused in one line naming it.
+
+``parsenet.onnx`` (FP32) is written and checked first: ONNX Runtime's logits vs PyTorch's within
+the FP32 tolerance (1e-4 of their scale), batch rows = single runs; the pixels whose one-hot differs
+between the two are counted. Then the restorer graphs, by the shared harness
+(:func:`facert.export.harness.learned.export_learned_state`: ONNX Runtime FP32 vs the reference
+within 1e-4, FP16 >= 40 dB, batch rows = single runs), with the reference PyTorch's FP32 generator on
+the one-hot of ONNX Runtime's ParseNet logits: the one-hot is a discrete choice, and a logit gap of
+a few float32 ulps (ONNX Runtime and PyTorch sum convolutions in different orders) flips a pixel's
+class and moves the output there by up to 0.07 (measured on a full-size fill export, astronaut
+face), which a max-abs check of the whole path cannot tell from a wrong graph.
 """
 
 from __future__ import annotations
@@ -21,7 +28,6 @@ import torch
 from facert.backends import engine_for
 from facert.errors import ExportError
 from facert.export.families.psfrgan.export import (
-    GENERATOR,
     PARSE,
     build_parsenet_export,
     merged_state,
@@ -29,16 +35,26 @@ from facert.export.families.psfrgan.export import (
     split_state,
 )
 from facert.export.families.psfrgan.export_layers import ParseNetExport
-from facert.export.families.psfrgan.generator import GeneratorConfig, load_generator
+from facert.export.families.psfrgan.generator import (
+    GeneratorConfig,
+    load_generator,
+    one_hot_of_max,
+)
 from facert.export.families.psfrgan.parsenet import ParseNetConfig
 from facert.export.harness import checks
 from facert.export.harness.checkpoint import load_state_dict
 from facert.export.harness.learned import export_learned_state
 from facert.export.harness.onnx import write_onnx
 from facert.export.harness.source_check import LearnedExporter, check_state
+from facert.export.precision.policy import FP32
 from facert.models.registry import ModelSpec
 
 PARSENET_FILE = "parsenet.onnx"
+REFERENCE = (
+    "PyTorch's FP32 generator on the one-hot of ONNX Runtime's ParseNet logits (parsenet.onnx, "
+    "checked against PyTorch's logits under 'parsenet'), so a pixel whose class float32 rounding "
+    "flips at a near-tie is not counted as a difference; the flips are counted there"
+)
 PARSING_OUTPUT = "parsing"
 
 
@@ -84,15 +100,25 @@ class PSFRGANExporter(LearnedExporter):
     ) -> dict[str, Any]:
         build = self.build_for(spec)  # refuses a size other than the networks' first
         state = load_sources(spec, sources, self.parse_config, self.generator_config)
-        facts = export_learned_state(
-            spec, state, sources[0], workdir, build, faces=self.faces, extra_faces=extra_faces
-        )
         parse = build_parsenet_export(split_state(state, PARSE), self.parse_config)
         chosen = [*(self.faces or checks.default_faces()), *extra_faces]
         faces, names = checks.load_faces(spec, chosen, max(checks.BATCH, len(chosen)))
-        facts["parsenet"] = write_parsenet(parse, faces, names, workdir / PARSENET_FILE)
-        facts["parsenet"]["source"] = sources[1].name
-        facts["graph"]["generator_keys"] = sum(k.startswith(GENERATOR) for k in state)
+        parse_facts = write_parsenet(parse, faces, names, workdir / PARSENET_FILE)
+        generator = build(state, FP32).generator.eval()
+        with engine_for(workdir / PARSENET_FILE) as session:
+
+            def reference_run(image: np.ndarray) -> np.ndarray:
+                """PyTorch's generator on the one-hot of ONNX Runtime's ParseNet logits."""
+                logits = torch.from_numpy(session.run({"image": image})[PARSING_OUTPUT])
+                x = torch.from_numpy(image)
+                with torch.no_grad():
+                    return generator(x, one_hot_of_max(logits)).numpy()
+
+            facts = export_learned_state(
+                spec, state, sources[0], workdir, build, self.faces, extra_faces, reference_run
+            )
+        facts["parsenet"] = {**parse_facts, "source": sources[1].name}
+        facts["parity"]["fp32_reference"] = REFERENCE
         return facts
 
     def check_sources(self, spec: ModelSpec, sources: list[Path]) -> None:
@@ -124,7 +150,7 @@ def write_parsenet(
     rows = checks.check_close(
         f"ParseNet FP32 batch of {len(names)} vs single runs", single, batch, names, path
     )
-    flips = int((reference.argmax(1) != single.argmax(1)).sum())
+    flips = int((_one_hot(reference) != _one_hot(single)).any(axis=1).sum())
     return {
         "inputs": ["image"],
         "outputs": [PARSING_OUTPUT],
@@ -132,8 +158,12 @@ def write_parsenet(
         "output_scale": checks.output_scale(reference),
         "ort_fp32_vs_torch_max_abs": parity,
         "fp32_batch_vs_single_max_abs": rows,
-        "ort_vs_torch_class_flips": flips,
+        "ort_vs_torch_onehot_pixels_differing": flips,
     }
+
+
+def _one_hot(logits: np.ndarray) -> np.ndarray:
+    return logits == logits.max(axis=1, keepdims=True)
 
 
 # The exporter of the psfrgan spec.

@@ -52,6 +52,9 @@ PSFRGAN = register(
         ),
         onnx_files=("model.onnx", "model.fp16.onnx", "parsenet.onnx"),
         exporter="psfrgan",
+        # No INT8 plans: they would quantize ParseNet, which the precision policy keeps FP32 (its
+        # one-hot flips where logits are near-tied). OpenVINO BF16 keeps the FP16 graph's pins f32.
+        cpu_plans=(("ort", "fp32"), ("openvino", "fp32"), ("openvino", "bf16")),
         notes=(
             "PSFRGAN's README licenses the work under CC BY-NC-SA 4.0 (non-commercial, share "
             "alike); the networks were trained on FFHQ (CC BY-NC-SA 4.0 images) with parsing "
@@ -60,7 +63,7 @@ PSFRGAN = register(
             "Download parse_multi_iter_90000.pth and psfrgan_epoch15_net_G.pth from the v0.1.0 "
             "release and pass the folder holding them with --weights FOLDER (or put them in the "
             "cache's psfrgan/weights/): their keys and shapes are checked before the export.",
-            "The generator's files hold spectral-norm u and v: facert folds the eval-mode weight "
+            "The generator's file holds spectral-norm u and v: facert folds the eval-mode weight "
             "weight_orig / (u . W v) into each conv (no power iteration, as the official eval).",
             "Deterministic: no noise anywhere; one network pass each for ParseNet and generator.",
             "The official post-processing truncates to uint8 (no rounding); facert rounds.",

@@ -109,3 +109,20 @@ def test_swapped_files_are_refused_naming_the_file(tmp_path: Path) -> None:
     with pytest.raises(WeightsError) as caught:
         PSFRGANExporter(TINY_P, TINY_G).check_sources(get_spec("psfrgan"), files[::-1])
     assert str(files[1]) in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_openvino_bf16_passes_the_accuracy_gate_with_parsenet_kept_f32(
+    exported: tuple, tmp_path: Path
+) -> None:
+    # BF16 keeps the FP16 graph's pins (ParseNet, the instance norms) in f32, as FP16 does; the
+    # gate's 40 dB on the check faces. On a CPU without BF16 OpenVINO runs f32 (the gate passes).
+    pytest.importorskip("openvino")
+    from facert.backends.choice import Chooser
+    from facert.backends.openvino import pinned_ops
+
+    artifact, _ = exported
+    pins = pinned_ops(artifact.path("model.fp16.onnx"))
+    assert any("parse" in name for name in pins)
+    compiled, _ = Chooser(tmp_path, artifact, threads=2).openvino_artifact("bf16")
+    gate = compiled.manifest["gate"]
+    assert gate["passed"] and float(gate["min_psnr_db"]) >= 40.0 and gate["finite"]
