@@ -8,7 +8,8 @@ u and v make sigma W's largest singular value, as training leaves them). Recipe 
 tests/golden/psfrgan/.
 
 Measured: at 64 the port gives the official logits and output bit for bit (max abs 0.0), the export
-form 9.5e-7 from the port.
+form 9.5e-7 from the port; at 512 the labels and the float32 centre exactly, the whole output within
+the stored float16 (4.9e-4), the export form 1.7e-6 from the port.
 """
 
 from __future__ import annotations
