@@ -1,7 +1,7 @@
 """Learned restorers on CPU: size, compute, ONNX Runtime against PyTorch eager, memory, end to end.
 
 For each model (bench/learned_models.py: GFPGAN, CodeFormer at w = 0.5, GPEN-BFR 256/512/1024,
-RestoreFormer, RestoreFormer++), with the deterministic fill standing in for the official weights
+RestoreFormer, RestoreFormer++, PSFR-GAN's restorer graph and its ParseNet alone), with the deterministic fill standing in for the official weights
 (cost does not depend on the values), per face at the model's input size:
 
 - parameters of the faithful module, and GFLOPs counted by ``torch.utils.flop_counter.
@@ -14,10 +14,14 @@ RestoreFormer, RestoreFormer++), with the deterministic fill standing in for the
 - GFPGAN only: the peak resident set size of a fresh process that loads the model and runs one face
   (ORT and eager; ``ru_maxrss``, absolute and above the process's baseline after its imports);
 - GFPGAN only: end to end on a 1080p photo, ``facert enhance`` against the official GFPGANer
-  (bench/learned_e2e.py; ``--reference-python`` names the reference environment's interpreter).
+  (bench/learned_e2e.py; ``--reference-python`` names the reference environment's interpreter);
+- PSFR-GAN: the official code's own ParseNet, generator and whole path, timed in its environment
+  (bench/reference_psfrgan.py: ``--psfrgan-python`` with torch, ``--psfrgan-official`` a copy of
+  chaofengc/PSFRGAN) right after facert's rows, as official eager / facert ORT.
 
     .venv/bin/python bench/bench_learned.py [--models gfpgan ...] [--runs 5] [--quick]
         [--reference-python /path/to/refvenv/bin/python] [--workdir DIR]
+        [--psfrgan-python /path/to/scratch/bin/python --psfrgan-official /path/to/PSFRGAN]
 
 The fill checkpoints and their exports are built once into ``--workdir`` (default:
 ``$XDG_CACHE_HOME/facert-bench``, i.e. ``~/.cache/facert-bench``): the first run exports each model
@@ -27,8 +31,10 @@ through the harness (minutes per model on 2 cores). Timings on a shared machine 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -72,7 +78,7 @@ def bench_model(model: LearnedModel, workdir: Path, runs: int, threads: int) -> 
     module = faithful_module(model)
     tensor = torch.from_numpy(face_input(model.spec.input_size))
     feed = model_feed(model)
-    with torch.no_grad(), OrtSession(artifact.path("model.onnx"), threads=threads) as session:
+    with torch.no_grad(), OrtSession(artifact.path(model.graph), threads=threads) as session:
         with FlopCounterMode(display=False) as counter:  # the eager warm-up run, counted
             model.call(module, tensor)
         session.run(feed)  # warm-up
@@ -157,6 +163,28 @@ def memory_report(workdir: Path, threads: int) -> None:
         )
 
 
+def official_psfrgan(
+    python: str, repo: Path, threads: int, runs: int, ours: dict[str, dict[str, float]]
+) -> None:
+    """The official PSFR-GAN code timed in its own environment (bench/reference_psfrgan.py), beside
+    facert's ONNX Runtime rows of this run: official eager / facert ORT."""
+    script = Path(__file__).resolve().parent / "reference_psfrgan.py"
+    command = [python, str(script), "--psfrgan", str(repo), "--threads", str(threads)]
+    result = subprocess.run(
+        [*command, "--runs", str(runs)], capture_output=True, text=True, timeout=1800
+    )
+    if result.returncode != 0:
+        print(f"official PSFR-GAN: failed ({(result.stderr.strip().splitlines() or ['?'])[-1]})")
+        return
+    official = json.loads(result.stdout.strip().splitlines()[-1])
+    print(f"\nofficial PSFR-GAN code (PyTorch eager, {threads} threads, load {load()}):")
+    pairs = (("path", "psfrgan"), ("parsenet", "psfrgan-parsenet"), ("generator", None))
+    for step, label in pairs:
+        row = ours.get(label or "")
+        side = f", facert ORT {row['ort']:.2f} s: {official[step] / row['ort']:.2f}x" if row else ""
+        print(f"  {step:10s} {official[step]:6.2f} s{side}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", choices=list(BY_LABEL), default=list(BY_LABEL))
@@ -170,6 +198,17 @@ def main() -> None:
         help="interpreter of the GFPGANer environment (default: $FACERT_BENCH_REFERENCE_PYTHON)",
     )
     parser.add_argument("--skip-e2e", action="store_true")
+    parser.add_argument(
+        "--psfrgan-python",
+        default=os.environ.get("FACERT_BENCH_PSFRGAN_PYTHON"),
+        help="interpreter with torch for the official PSFR-GAN code (bench/reference_psfrgan.py)",
+    )
+    parser.add_argument(
+        "--psfrgan-official",
+        type=Path,
+        default=os.environ.get("FACERT_BENCH_PSFRGAN_REPO"),
+        help="a copy of chaofengc/PSFRGAN (its models/ package)",
+    )
     parser.add_argument(
         "--workdir", type=Path, default=load_settings().cache_dir.parent / "facert-bench"
     )
@@ -185,9 +224,13 @@ def main() -> None:
         f"GFLOPs = 2 x MACs; deterministic fill weights"
     )
     print(HEADER)
+    results = {}
     for model in [m for m in MODELS if m.label in labels]:
         before = load()
-        print_row(model, bench_model(model, args.workdir, runs, args.threads), before)
+        results[model.label] = bench_model(model, args.workdir, runs, args.threads)
+        print_row(model, results[model.label], before)
+    if "psfrgan" in labels and args.psfrgan_python and args.psfrgan_official:
+        official_psfrgan(args.psfrgan_python, args.psfrgan_official, args.threads, 3, results)
     if "gfpgan" in labels:
         profile_report(args.workdir, args.threads)
         memory_report(args.workdir, args.threads)

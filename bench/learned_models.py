@@ -53,6 +53,8 @@ class LearnedModel:
     equalized: bool = False  # GPEN: fill with equalized_state_dict
     call: Call = plain_call
     note: str = ""
+    graph: str = "model.onnx"  # the export's graph timed (psfrgan-parsenet: parsenet.onnx)
+    fill: Callable[[nn.Module], dict[str, torch.Tensor]] | None = None  # else by ``equalized``
 
     @property
     def spec(self) -> ModelSpec:
@@ -89,6 +91,47 @@ def _restoreformer(variant: str) -> Callable[[], nn.Module]:
     return build
 
 
+class PSFRGANPath(nn.Module):
+    """PSFR-GAN's test-time path (official ``enhance_faces``): ParseNet, the one-hot of the max,
+    the generator. Keys ``parse.*`` and ``generator.*``, as the exporter merges the two files."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from facert.export.families.psfrgan.generator import PSFRGenerator
+        from facert.export.families.psfrgan.parsenet import ParseNet
+
+        self.parse = ParseNet()
+        self.generator = PSFRGenerator()
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        from facert.export.families.psfrgan.generator import one_hot_of_max
+
+        return self.generator(image, one_hot_of_max(self.parse(image)[0]))
+
+
+def psfrgan_fill(module: nn.Module) -> dict[str, torch.Tensor]:
+    """The fill of the tests: ParseNet deterministic, the generator's spectral norms power-iterated."""
+    from facert.export.harness.fill import spectral_state_dict
+
+    path = module if isinstance(module, PSFRGANPath) else None
+    if path is None:  # ParseNet alone (the psfrgan-parsenet row)
+        return deterministic_state_dict(module)
+    return {
+        **{f"parse.{k}": v for k, v in deterministic_state_dict(path.parse).items()},
+        **{f"generator.{k}": v for k, v in spectral_state_dict(path.generator).items()},
+    }
+
+
+def _parsenet() -> nn.Module:
+    from facert.export.families.psfrgan.parsenet import ParseNet
+
+    return ParseNet()
+
+
+def parsenet_call(module: nn.Module, image: torch.Tensor) -> torch.Tensor:
+    return module(image)[0]  # the parsing logits (the image head is computed too, as officially)
+
+
 MODELS = [
     LearnedModel("gfpgan", "gfpgan-1.4", _gfpgan, note="v1.2, v1.3, v1.4: one architecture"),
     LearnedModel("codeformer", "codeformer", _codeformer, call=codeformer_call, note="w = 0.5"),
@@ -97,6 +140,18 @@ MODELS = [
     LearnedModel("gpen-bfr-1024", "gpen-bfr-1024", _gpen(1024), equalized=True),
     LearnedModel("restoreformer", "restoreformer", _restoreformer("restoreformer")),
     LearnedModel("restoreformer-pp", "restoreformer-pp", _restoreformer("restoreformer-pp")),
+    LearnedModel(
+        "psfrgan", "psfrgan", PSFRGANPath, fill=psfrgan_fill, note="ParseNet + one-hot + G"
+    ),
+    LearnedModel(
+        "psfrgan-parsenet",
+        "psfrgan",
+        _parsenet,
+        fill=psfrgan_fill,
+        call=parsenet_call,
+        graph="parsenet.onnx",
+        note="ParseNet alone",
+    ),
 ]
 BY_LABEL = {model.label: model for model in MODELS}
 
@@ -104,7 +159,7 @@ BY_LABEL = {model.label: model for model in MODELS}
 def faithful_module(model: LearnedModel) -> nn.Module:
     """The faithful module holding the fill, in eval mode (float32, CPU)."""
     module = model.build()
-    fill = equalized_state_dict if model.equalized else deterministic_state_dict
+    fill = model.fill or (equalized_state_dict if model.equalized else deterministic_state_dict)
     module.load_state_dict(fill(module), strict=True)
     return module.eval()
 
@@ -122,23 +177,42 @@ def checkpoint_path(model: LearnedModel, workdir: Path) -> Path:
     return workdir / "weights" / f"{model.spec_name}-fill.pth"
 
 
+def psfrgan_files(workdir: Path) -> list[Path]:
+    """PSFR-GAN's two fill files under their official names (written once), in the spec's order."""
+    folder = workdir / "weights" / "psfrgan-fill"
+    files = [folder / weight.filename for weight in get_spec("psfrgan").weights]
+    if not all(path.is_file() for path in files):
+        from facert.export.harness.fill import spectral_state_dict
+
+        path = PSFRGANPath()
+        folder.mkdir(parents=True, exist_ok=True)
+        torch.save(spectral_state_dict(path.generator), files[0])
+        torch.save(deterministic_state_dict(path.parse), files[1])
+    return files
+
+
 def ensure_export(
     model: LearnedModel, workdir: Path, log: Callable[[str], None] = print
 ) -> Artifact:
     """The cached export of ``model`` built from its fill checkpoint (written and exported first)."""
     from facert.export.harness.api import export_model
+    from facert.models.weights import combined_sha256, several_files
 
-    checkpoint = checkpoint_path(model, workdir)
-    if not checkpoint.is_file():
-        write_checkpoint(model, faithful_module(model), checkpoint)
-    sha256 = sha256_of(checkpoint)
+    if several_files(model.spec):
+        files = psfrgan_files(workdir)
+        sha256 = combined_sha256(files)
+    else:
+        checkpoint = checkpoint_path(model, workdir)
+        if not checkpoint.is_file():
+            write_checkpoint(model, faithful_module(model), checkpoint)
+        files, sha256 = [checkpoint], sha256_of(checkpoint)
     cache = workdir / "cache"
     try:
         return find_artifact(cache, model.spec, sha256)
     except ArtifactError:  # not exported yet, or by another version of the graph: export
         pass
-    log(f"exporting {model.spec_name} from {checkpoint} (once; minutes on 2 cores)")
-    export_model(model.spec, [checkpoint], artifact_dir(cache, model.spec, sha256), sha256)
+    log(f"exporting {model.spec_name} from {files[0].parent} (once; minutes on 2 cores)")
+    export_model(model.spec, files, artifact_dir(cache, model.spec, sha256), sha256)
     return find_artifact(cache, model.spec, sha256)
 
 

@@ -46,6 +46,7 @@ def _ensure_loaded() -> None:
     from facert.export.families.gpen.export import export_gpen
     from facert.export.families.ispl.net import export_ispl
     from facert.export.families.mtcnn.export import export_mtcnn
+    from facert.export.families.psfrgan.exporter import export_psfrgan
     from facert.export.families.restoreformer.export import export_restoreformer
     from facert.export.families.wipa.net import export_wipa
     from facert.export.families.yunet.export import export_yunet
@@ -59,6 +60,7 @@ def _ensure_loaded() -> None:
     register_exporter("restoreformer", export_restoreformer)
     register_exporter("yunet", export_yunet)
     register_exporter("dfdnet", export_dfdnet_model)
+    register_exporter("psfrgan", export_psfrgan)
 
 
 def exporter_names() -> list[str]:

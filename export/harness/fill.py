@@ -85,3 +85,34 @@ def equalized_state_dict(module: torch.nn.Module) -> dict[str, torch.Tensor]:
         if isinstance(lr_mul, float | int) and f"{prefix}bias" in state:
             state[f"{prefix}bias"] = state[f"{prefix}bias"] / lr_mul
     return state
+
+
+SPECTRAL_POWER_STEPS = 5  # power iterations giving the fill's u and v (float64)
+
+
+def spectral_state_dict(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """:func:`deterministic_state_dict` for convs under torch's spectral_norm (PSFR-GAN's generator).
+
+    The plain fill would give ``weight_orig``, ``weight_u`` and ``weight_v`` standard normal values,
+    so sigma = u . (W v) is a random number near zero and the eval-mode weight W / sigma explodes.
+    Here each ``<prefix>weight_orig`` holds the fill of ``<prefix>weight`` (an ordinary conv weight),
+    and u, v come from :data:`SPECTRAL_POWER_STEPS` power iterations on it started from the fill of
+    ``<prefix>weight_u`` (what training leaves: sigma is about W's largest singular value).
+    """
+    state = deterministic_state_dict(module)
+    for key in [k for k in state if k.endswith("weight_orig")]:
+        prefix = key[: -len("weight_orig")]
+        weight = fill_value(f"{prefix}weight", tuple(state[key].shape), state[key].dtype)
+        matrix = weight.to(torch.float64).flatten(1)
+        u = fill_value(f"{prefix}weight_u", (matrix.shape[0],), torch.float64)
+        u = u / u.norm()
+        v = matrix.T @ u
+        for _ in range(SPECTRAL_POWER_STEPS):
+            v = matrix.T @ u
+            v = v / v.norm()
+            u = matrix @ v
+            u = u / u.norm()
+        state[key] = weight
+        state[f"{prefix}weight_u"] = u.to(weight.dtype)
+        state[f"{prefix}weight_v"] = v.to(weight.dtype)
+    return state

@@ -51,7 +51,11 @@ def add_restorer_arguments(parser: argparse.ArgumentParser, *, upscale: bool = T
     parser.add_argument(
         "--model", default=DEFAULT_RESTORER, help=f"restorer (default: {DEFAULT_RESTORER})"
     )
-    parser.add_argument("--weights", type=Path, help="official checkpoint for learned models")
+    parser.add_argument(
+        "--weights",
+        type=Path,
+        help="official checkpoint for learned models (psfrgan: the folder holding its two files)",
+    )
     parser.add_argument(
         "--detector",
         default=DEFAULT_DETECTOR,
@@ -165,7 +169,7 @@ def open_pipeline(args: argparse.Namespace, settings: Settings) -> Pipeline | Gp
         max_face_size=args.max_face,
         min_score=args.min_score,
     )
-    if args.weights is not None and not args.weights.is_file():
+    if args.weights is not None and not args.weights.exists():
         raise UsageError("no such weights file", path=str(args.weights))
     opener = GpuPipeline.open if getattr(args, "device", "cpu") == "cuda" else Pipeline.open
     return opener(

@@ -23,7 +23,13 @@ from facert.models.artifacts import Artifact, check_artifact, find_artifact
 from facert.models.cache import artifact_dir
 from facert.models.provenance import unofficial_notice
 from facert.models.registry import ModelSpec
-from facert.models.weights import cached_weights, verify_weights_file
+from facert.models.weights import (
+    cached_weights,
+    combined_sha256,
+    files_in_folder,
+    several_files,
+    verify_weights_file,
+)
 
 log = logging.getLogger(__name__)
 
@@ -86,13 +92,16 @@ def resolve_sources(
             raise WeightsError(f"model {spec.name} takes no weights file", path=str(weights))
         return [], None
     if weights is not None:
-        return [weights], weights_sha256 or verify_weights_file(spec, weights)
+        sha = weights_sha256 or verify_weights_file(spec, weights)
+        return (files_in_folder(spec, weights) if several_files(spec) else [weights]), sha
     cached = cached_weights(spec, cache_dir)
     if cached is None:
         hint = f"run `facert models fetch {spec.name}`"
         if not spec.weights[0].pip_requirement:
             hint += " or pass --weights FILE"
         raise WeightsError(f"the weights of {spec.name} are not in the cache; {hint}")
+    if several_files(spec):  # no published sha256 (PSFR-GAN): identified by the files' own
+        return cached, combined_sha256(cached)
     official = spec.weights[0].sha256
     if len(cached) != 1:  # files extracted from a wheel whose sha256 `fetch` checked (MTCNN)
         return cached, official

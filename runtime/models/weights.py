@@ -8,6 +8,7 @@ cache; offline, the error says where to put the file by hand.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
@@ -119,9 +120,15 @@ def fetch_weights(spec: ModelSpec, cache_dir: Path) -> list[Path]:
             paths.append(folder / weight.filename)
             continue
         if not weight.sha256:
+            how = (
+                "pass it with --weights FILE"
+                if len(spec.weights) == 1
+                else f"pass the folder holding {' and '.join(w.filename for w in spec.weights)} "
+                f"with --weights FOLDER, or put them in {folder}"
+            )
             raise DownloadError(
                 f"{spec.name}: no published sha256 for {weight.filename}, so facert cannot verify "
-                f"a download; get {weight.url} yourself and pass it with --weights FILE"
+                f"a download; get {weight.url} yourself and {how}"
             )
         dest = folder / weight.filename
         if dest.is_file() and sha256_of(dest) == weight.sha256:
@@ -147,13 +154,48 @@ def cached_weights(spec: ModelSpec, cache_dir: Path) -> list[Path] | None:
     return paths if all(p.is_file() for p in paths) else None
 
 
+def several_files(spec: ModelSpec) -> bool:
+    """True when ``spec`` is built from several files the user supplies (PSFR-GAN's two
+    networks): ``--weights`` then names the folder holding them by their official names."""
+    return len(spec.weights) > 1 and not any(w.pip_requirement for w in spec.weights)
+
+
+def files_in_folder(spec: ModelSpec, folder: Path) -> list[Path]:
+    """The files of a :func:`several_files` spec in ``folder``, in the spec's order; WeightsError
+    naming the folder and the files it lacks."""
+    if not folder.is_dir():
+        names = " and ".join(w.filename for w in spec.weights)
+        raise WeightsError(f"{spec.name} takes a folder holding {names}", path=str(folder))
+    paths = [folder / w.filename for w in spec.weights]
+    missing = [p.name for p in paths if not p.is_file()]
+    if missing:
+        raise WeightsError(f"no {' and no '.join(missing)} in this folder", path=str(folder))
+    return paths
+
+
+def combined_sha256(paths: list[Path]) -> str:
+    """The identity of several weight files together: sha256 of their "name sha256" lines."""
+    lines = "".join(f"{p.name} {_nonempty_sha256(p)}\n" for p in paths)
+    return hashlib.sha256(lines.encode()).hexdigest()
+
+
+def _nonempty_sha256(path: Path) -> str:
+    if os.path.getsize(path) == 0:
+        raise WeightsError("empty file (0 bytes)", path=str(path))
+    return sha256_of(path)
+
+
 def verify_weights_file(spec: ModelSpec, path: Path) -> str:
     """Check that a user-supplied checkpoint is a non-empty file; return its sha256.
 
     Its sha256 decides only whether it is the official release (:mod:`facert.models.provenance`): a file
     that is not is still run when its keys and shapes match the spec, which the export checks
-    (``torch.load(weights_only=True)``) before it writes anything.
+    (``torch.load(weights_only=True)``) before it writes anything. For a spec built from several
+    files (:func:`several_files`) ``path`` is the folder holding them, and the result their
+    :func:`combined_sha256`.
     """
+    if several_files(spec):
+        return combined_sha256(files_in_folder(spec, path))
     if not path.is_file():
         raise WeightsError("no such file", path=str(path))
     if os.path.getsize(path) == 0:

@@ -23,6 +23,7 @@ FAMILIES = {
     "gpen",
     "ispl",
     "mtcnn",
+    "psfrgan",
     "restoreformer",
     "wipa",
     "yunet",
