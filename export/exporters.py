@@ -45,6 +45,7 @@ def _ensure_loaded() -> None:
     from facert.export.families.gpen.export import export_gpen
     from facert.export.families.ispl.net import export_ispl
     from facert.export.families.mtcnn.export import export_mtcnn
+    from facert.export.families.realesrgan.export import export_realesrgan
     from facert.export.families.restoreformer.export import export_restoreformer
     from facert.export.families.wipa.net import export_wipa
     from facert.export.families.yunet.export import export_yunet
@@ -57,6 +58,7 @@ def _ensure_loaded() -> None:
     register_exporter("codeformer", export_codeformer)
     register_exporter("restoreformer", export_restoreformer)
     register_exporter("yunet", export_yunet)
+    register_exporter("realesrgan", export_realesrgan)
 
 
 def exporter_names() -> list[str]:

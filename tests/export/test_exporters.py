@@ -16,7 +16,17 @@ from facert.export.families.mtcnn.export import export_mtcnn
 from facert.export.families.wipa.net import export_wipa
 from facert.models.registry import get_spec, list_specs
 
-FAMILIES = {"codeformer", "gfpgan", "gpen", "ispl", "mtcnn", "restoreformer", "wipa", "yunet"}
+FAMILIES = {
+    "codeformer",
+    "gfpgan",
+    "gpen",
+    "ispl",
+    "mtcnn",
+    "realesrgan",
+    "restoreformer",
+    "wipa",
+    "yunet",
+}
 
 
 def test_every_spec_names_its_family_s_registered_exporter() -> None:

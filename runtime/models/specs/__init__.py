@@ -1,6 +1,16 @@
 """Every model facert knows, registered by importing the modules in this explicit list."""
 
-from facert.models.specs import codeformer, gfpgan, gpen, ispl, mtcnn, restoreformer, wipa, yunet
+from facert.models.specs import (
+    codeformer,
+    gfpgan,
+    gpen,
+    ispl,
+    mtcnn,
+    realesrgan,
+    restoreformer,
+    wipa,
+    yunet,
+)
 
 # The embedded default: runs on a fresh machine with nothing to download beyond package installs.
 DEFAULT_DETECTOR = "mtcnn"
@@ -14,6 +24,7 @@ __all__ = [
     "gpen",
     "ispl",
     "mtcnn",
+    "realesrgan",
     "restoreformer",
     "wipa",
     "yunet",
