@@ -34,14 +34,17 @@ from facert.stages.faces import Face, select_faces
 from facert.stages.restore.background import (
     Background,
     TiledRestorer,
+    build_upsampler,
     check_background,
-    check_restorable,
     default_background,
+    needs_upsampler,
     resized,
+    upsampled,
 )
 from facert.stages.restore.correction import deblocked_crops, paste_corrections
 from facert.stages.restore.frame import FrameRestorer
 from facert.stages.restore.restorer import Restorer
+from facert.stages.restore.upsampler import Upsampler
 
 MAX_UPSCALE = 8.0
 
@@ -105,7 +108,8 @@ class Pipeline(Lifecycle):
     The pipeline owns its parts: opening it opens them (the restorer, the frame stage, the
     detector), closing it closes them. :meth:`open` (a class method) builds and opens them.
     ``background``: the options' background, or the restorer's default; ``restore`` without a
-    frame stage runs the restorer's face graph over the whole photo (:class:`TiledRestorer`).
+    frame stage runs the restorer's face graph over the whole photo (:class:`TiledRestorer`) for
+    a weight-free restorer, ``upsampler`` (Real-ESRGAN, owned like the other parts) for a learned one.
     """
 
     def __init__(
@@ -114,6 +118,7 @@ class Pipeline(Lifecycle):
         restorer: Restorer,
         options: EnhanceOptions | None = None,
         frame: FrameRestorer | None = None,
+        upsampler: Upsampler | None = None,
     ) -> None:
         self.detector = detector
         self.restorer = restorer
@@ -121,8 +126,11 @@ class Pipeline(Lifecycle):
         self.frame = frame
         self.background: Background = self.options.background or default_background(restorer.spec)
         self.tiles: TiledRestorer | None = None
-        if self.background == "restore" and restorer.spec.frame_stage is None:
-            check_restorable(restorer.spec)
+        self.upsampler = upsampler
+        if needs_upsampler(restorer.spec, self.background):
+            if upsampler is None:
+                raise UsageError(f"--background restore with {restorer.spec.name}: no upsampler")
+        elif self.background == "restore" and restorer.spec.frame_stage is None:
             self.tiles = TiledRestorer(restorer)
 
     @classmethod
@@ -151,9 +159,11 @@ class Pipeline(Lifecycle):
             raise UsageError(f"{model} is a {spec.role}, not a restorer")
         face_template(spec.input_size, spec.template)  # its alignment template exists
         detector_spec(detector)
-        background = (options or EnhanceOptions()).background or default_background(spec)
-        if background == "restore":
-            check_restorable(spec)
+        options = options or EnhanceOptions()
+        background = options.background or default_background(spec)
+        upsampler = None
+        if needs_upsampler(spec, background):
+            upsampler = build_upsampler(settings.cache_dir, options.upscale, settings.threads)
         artifact = ensure_artifact(spec, settings.cache_dir, weights)
         face_options = dict(model_options or {})
         frame = None
@@ -175,17 +185,20 @@ class Pipeline(Lifecycle):
         face_detector = build_detector(settings, detector, **dict(detector_options or {}))
         # Opened in _acquire: the restorer, the frame stage, the detector, in that order, and
         # those already opened closed again when a later one fails.
-        return Lifecycle.open(cls(face_detector, restorer, options, frame))
+        return Lifecycle.open(cls(face_detector, restorer, options, frame, upsampler))
 
     def _acquire(self) -> None:
         frame = [self.frame] if self.frame is not None else []
-        open_all([self.restorer, *frame, self.detector])
+        upsampler = [self.upsampler] if self.upsampler is not None else []
+        open_all([self.restorer, *frame, *upsampler, self.detector])
 
     def _release(self) -> None:
         self.detector.close()
         self.restorer.close()
         if self.frame is not None:
             self.frame.close()
+        if self.upsampler is not None:
+            self.upsampler.close()
 
     def detect(self, image: np.ndarray, options: EnhanceOptions | None = None) -> list[Face]:
         """The faces to restore in ``image`` ((H, W, 3) uint8 BGR), after the selection options
@@ -261,6 +274,8 @@ class Pipeline(Lifecycle):
         """The background the faces of ``image`` ((H, W, 3) uint8 BGR, after the frame stage)
         are pasted on, ``upscale`` times its size: (Hu, Wu, 3) uint8 BGR, a new array
         (:mod:`facert.stages.restore.background`)."""
+        if self.upsampler is not None:
+            return upsampled(self.upsampler, image, upscale)
         return resized(self.restore_background(image), upscale, self.background)
 
     def restore_background(self, image: np.ndarray) -> np.ndarray:
@@ -282,7 +297,10 @@ class Pipeline(Lifecycle):
         ``prepared``) pasted back as the restorer's spec says."""
         upscale = self.options.upscale if upscale is None else upscale
         frame = self.restore_background(image)
-        background = resized(frame, upscale, self.background)
+        if self.upsampler is not None:
+            background = upsampled(self.upsampler, image, upscale)
+        else:
+            background = resized(frame, upscale, self.background)
         if not faces:
             return background
         if self.options.color_correction != "none":

@@ -21,24 +21,30 @@ is made up, the photo is only enlarged.
   corrected twice and its pixels still never go through the crop and back (pasting the restored
   faces whole scored 0.6 dB more on one noisy photo's face, but loses detail on faces larger than
   the crop);
-* a learned face restorer needs a learned background upsampler (Real-ESRGAN), which this build
-  does not have yet: :func:`check_restorable` refuses it in one line.
+* a learned face restorer takes Real-ESRGAN (:func:`build_upsampler`: x2 up to ``upscale`` 2,
+  x4 above), run tiled over the photo (:mod:`facert.stages.restore.upsampler`), its output resized
+  to the asked size with ``cv2.INTER_LANCZOS4`` as the official RealESRGANer's ``outscale`` does
+  (at ``upscale`` 1: x2, then halved); without its export or weights in the cache, a one-line
+  :class:`UsageError` names the command that fetches them.
 
 What each option leaves unchanged when no face is found is the same background.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 import cv2
 import numpy as np
 
-from facert.errors import UsageError
-from facert.models.registry import FrameStage, ModelSpec
+from facert.errors import FacertError, UsageError
+from facert.models.exporting import ensure_artifact
+from facert.models.registry import FrameStage, ModelSpec, get_spec
 from facert.stages.blend.paste import upscale_background
 from facert.stages.restore.frame import restore_by_tiles
 from facert.stages.restore.restorer import Restorer, option_feed
+from facert.stages.restore.upsampler import Upsampler
 
 Background = Literal["none", "upscale", "restore"]
 BACKGROUNDS: tuple[Background, ...] = ("none", "upscale", "restore")
@@ -58,15 +64,40 @@ def default_background(spec: ModelSpec) -> Background:
     return "restore" if spec.frame_stage is not None else "upscale"
 
 
-def check_restorable(spec: ModelSpec) -> None:
-    """A one-line :class:`UsageError` when ``--background restore`` cannot run with restorer
-    ``spec``: learned restorers need Real-ESRGAN, not in this build."""
-    if spec.frame_stage is None and spec.needs_weights:
+def needs_upsampler(spec: ModelSpec, background: Background) -> bool:
+    """Whether restorer ``spec`` restores the ``background`` with Real-ESRGAN (learned ones)."""
+    return background == "restore" and spec.frame_stage is None and spec.needs_weights
+
+
+def upsampler_name(upscale: float) -> str:
+    """The Real-ESRGAN spec for an output ``upscale`` times the photo: x2 up to 2, else x4."""
+    return "realesrgan-x2" if upscale <= 2.0 else "realesrgan-x4"
+
+
+def build_upsampler(cache_dir: Path, upscale: float, threads: int = 0) -> Upsampler:
+    """The Real-ESRGAN upsampler (not opened) for ``upscale``, from its export in ``cache_dir``
+    (exported first when its weights are there and torch is installed); a one-line
+    :class:`UsageError` naming what to fetch otherwise."""
+    name = upsampler_name(upscale)
+    try:
+        artifact = ensure_artifact(get_spec(name), cache_dir)
+    except FacertError as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise UsageError(
-            f"--background restore with {spec.name} needs a learned background upsampler "
-            "(Real-ESRGAN x2/x4), which this facert does not have yet; use --background upscale "
-            "or a weight-free restorer (ispl, wipa)"
-        )
+            f"--background restore with a learned restorer needs {name} (Real-ESRGAN): run "
+            f"`facert models fetch {name}` (or use --background upscale); {reason}"
+        ) from None
+    return Upsampler.from_artifact(artifact, threads=threads)
+
+
+def upsampled(upsampler: Upsampler, frame: np.ndarray, upscale: float) -> np.ndarray:
+    """``frame`` ((H, W, 3) uint8 BGR) restored by ``upsampler`` and resized (Lanczos) to
+    ``(int(W * upscale), int(H * upscale))``: a new uint8 BGR array."""
+    big = upsampler.upscale(frame)
+    size = (int(frame.shape[1] * upscale), int(frame.shape[0] * upscale))
+    if (big.shape[1], big.shape[0]) == size:
+        return big
+    return cv2.resize(big, size, interpolation=cv2.INTER_LANCZOS4)
 
 
 def resized(frame: np.ndarray, upscale: float, background: Background) -> np.ndarray:

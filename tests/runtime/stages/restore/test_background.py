@@ -6,7 +6,9 @@ Runs the real pipeline (MTCNN, ISPL and WIPA from the cache `make models` fills)
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -82,12 +84,16 @@ def test_defaults_keep_what_facert_did() -> None:
     assert default_background(get_spec("gpen-bfr-512")) == "upscale"
 
 
-def test_a_learned_restorer_cannot_restore_the_background_yet(settings: Settings) -> None:
-    options = EnhanceOptions(background="restore")
-    with pytest.raises(UsageError) as info:
-        Pipeline.open(settings, "gpen-bfr-512", options=options)
-    message = str(info.value)
-    assert "\n" not in message and "Real-ESRGAN" in message and "--background upscale" in message
+def test_a_learned_restorer_without_real_esrgan_says_what_to_fetch(
+    settings: Settings, tmp_path: Path
+) -> None:
+    empty = dataclasses.replace(settings, cache_dir=tmp_path)
+    for upscale, name in ((1.0, "realesrgan-x2"), (3.0, "realesrgan-x4")):
+        options = EnhanceOptions(upscale=upscale, background="restore")
+        with pytest.raises(UsageError) as info:
+            Pipeline.open(empty, "gpen-bfr-512", options=options)
+        message = str(info.value)
+        assert "\n" not in message and f"`facert models fetch {name}`" in message
 
 
 def test_the_gpu_pipeline_refuses_restore_in_one_line() -> None:

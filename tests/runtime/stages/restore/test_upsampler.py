@@ -7,6 +7,7 @@ exporter (checked against PyTorch) and run by a real ONNX Runtime session, on a 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -16,11 +17,17 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from facert.backends import engine_for  # noqa: E402
+from facert.backends.base import Lifecycle  # noqa: E402
 from facert.errors import UsageError  # noqa: E402
 from facert.export.families.realesrgan.export import TOLERANCE, export_rrdbnet  # noqa: E402
 from facert.export.families.realesrgan.net import RRDBConfig, RRDBNet  # noqa: E402
 from facert.export.harness.fill import fill_deterministic  # noqa: E402
+from facert.models.artifacts import Artifact  # noqa: E402
 from facert.models.registry import get_spec  # noqa: E402
+from facert.pipeline.frame import EnhanceOptions, Pipeline  # noqa: E402
+from facert.stages.detect.mtcnn import MtcnnDetector  # noqa: E402
+from facert.stages.restore.background import upsampled  # noqa: E402
+from facert.stages.restore.restorer import Restorer  # noqa: E402
 from facert.stages.restore.upsampler import Upsampler, tile_cores, to_planes  # noqa: E402
 
 # The tiny net's reach: 17 convs at the trunk's scale (x2: half the input's) and a few after the
@@ -112,3 +119,37 @@ def test_bad_tiles_and_roles_are_refused(tmp_path: Path) -> None:
         Upsampler(get_spec("ispl"), engine_for(tmp_path / "x.onnx"))
     with pytest.raises(UsageError, match="tile must be 8 or more"):
         Upsampler(get_spec("realesrgan-x4"), engine_for(tmp_path / "x.onnx"), tile=4)
+
+
+def test_a_learned_restorer_pastes_its_faces_on_the_upsampled_photo(
+    graph: tuple[int, Path, dict],
+    tiny_learned: Callable[[str], Artifact],
+    mtcnn_artifact: Artifact,
+    grace_hopper: np.ndarray,
+) -> None:
+    """--background restore with a learned restorer: the photo through Real-ESRGAN (tiled),
+    resized to the output size (Lanczos; at --upscale 1 the x2 output halved), the faces pasted
+    on it; the background equals the upsampler's output wherever no face is pasted. x2 at
+    --upscale 1 (halved), x4 at --upscale 2 (Lanczos from 4x)."""
+    scale, path, _ = graph
+    upscale = 1.0 if scale == 2 else 2.0
+    options = EnhanceOptions(upscale=upscale, background="restore")
+    pipeline = Pipeline(
+        MtcnnDetector.from_artifact(mtcnn_artifact, threads=1),
+        Restorer.from_artifact(tiny_learned("gfpgan"), threads=1),
+        options,
+        upsampler=upsampler(scale, path, 128, 8),
+    )
+    with Lifecycle.open(pipeline):
+        result = pipeline.enhance(grace_hopper)
+        assert pipeline.upsampler is not None
+        expected = upsampled(pipeline.upsampler, grace_hopper, upscale)
+    height, width = grace_hopper.shape[:2]
+    assert result.image.shape == expected.shape == (int(height * upscale), int(width * upscale), 3)
+    assert len(result.faces) == 1
+    x1, y1, x2, y2 = (int(v * upscale) for v in result.faces[0].box)
+    margin = int(0.6 * (y2 - y1))  # the pasted crop reaches past the face box
+    outside = np.ones(expected.shape[:2], bool)
+    outside[max(0, y1 - margin) : y2 + margin, max(0, x1 - margin) : x2 + margin] = False
+    assert np.array_equal(result.image[outside], expected[outside])
+    assert not np.array_equal(result.image, expected)  # the face was pasted
