@@ -129,7 +129,10 @@ class Pipeline(Lifecycle):
         self.upsampler = upsampler
         if needs_upsampler(restorer.spec, self.background):
             if upsampler is None:
-                raise UsageError(f"--background restore with {restorer.spec.name}: no upsampler")
+                raise UsageError(
+                    f"--background restore with {restorer.spec.name} needs an upsampler "
+                    "(Real-ESRGAN, facert.stages.restore.background.build_upsampler)"
+                )
         elif self.background == "restore" and restorer.spec.frame_stage is None:
             self.tiles = TiledRestorer(restorer)
 
@@ -183,8 +186,8 @@ class Pipeline(Lifecycle):
             weights=weights,
         )
         face_detector = build_detector(settings, detector, **dict(detector_options or {}))
-        # Opened in _acquire: the restorer, the frame stage, the detector, in that order, and
-        # those already opened closed again when a later one fails.
+        # Opened in _acquire: the restorer, the frame stage, the upsampler, the detector, in that
+        # order, and those already opened closed again when a later one fails.
         return Lifecycle.open(cls(face_detector, restorer, options, frame, upsampler))
 
     def _acquire(self) -> None:

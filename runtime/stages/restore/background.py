@@ -134,7 +134,7 @@ class TiledRestorer:
         values.update(dict.fromkeys(restorer.estimated, 0.0))
         self.values = {name: np.full(1, value, np.float32) for name, value in values.items()}
 
-    def _run(self, tile: np.ndarray, means: np.ndarray) -> np.ndarray:
+    def run_tile(self, tile: np.ndarray, means: np.ndarray | None = None) -> np.ndarray:
         """(1, 3, T, T) float32 tile in the spec's colours -> the restored tile (``means``
         unused: the face graph takes none)."""
         feed = option_feed(self.restorer.spec, self.values, np.ones(1, np.float32))
@@ -143,4 +143,4 @@ class TiledRestorer:
 
     def restore(self, frame: np.ndarray) -> np.ndarray:
         """``frame`` (H, W, 3) uint8 BGR -> the restored (H, W, 3) uint8 BGR photo."""
-        return restore_by_tiles(frame, self.stage, self.restorer.spec, self._run)
+        return restore_by_tiles(frame, self.stage, self.restorer.spec, self.run_tile)

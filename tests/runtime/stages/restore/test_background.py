@@ -21,8 +21,9 @@ from facert.models.artifacts import Artifact
 from facert.models.registry import get_spec
 from facert.pipeline.frame import EnhanceOptions, EnhanceResult, Pipeline
 from facert.pipeline.gpu_frame import gpu_refusal
-from facert.stages.align.warp import align_faces
+from facert.stages.align.warp import align_faces, to_tensor
 from facert.stages.restore.background import default_background, resized
+from facert.stages.restore.frame import tile_starts
 
 GAIN_DB = 1.0  # dB the restored background gains at least (measured 1.5)
 
@@ -145,3 +146,31 @@ def test_wipa_restore_is_its_frame_stage(settings: Settings, mtcnn_artifact: Art
     with Pipeline.open(settings, "wipa", options=options) as kept:
         assert kept.frame is None and kept.tiles is None
         assert kept.restorer.options["fade"] == 1.0 and kept.restorer.options["denoise"] == 1.5
+
+
+def test_adjacent_ispl_tiles_agree(
+    settings: Settings, mtcnn_artifact: Artifact, noisy: np.ndarray
+) -> None:
+    """Two overlapping tiles of the noisy photo through ISPL's graph agree where their cores
+    overlap (there they are cross-faded), so no seam can form between them."""
+    options = EnhanceOptions(background="restore")
+    with Pipeline.open(settings, "ispl", options=options) as pipeline:
+        tiles = pipeline.tiles
+        assert tiles is not None
+        tile, margin = tiles.stage.tile, tiles.stage.margin
+        padded = cv2.copyMakeBorder(noisy, *(margin,) * 4, cv2.BORDER_REFLECT_101)
+        first, second = tile_starts(noisy.shape[1], tile, margin)
+        spec = pipeline.restorer.spec
+        left, right = (
+            tiles.run_tile(
+                to_tensor(np.ascontiguousarray(padded[None, :tile, s : s + tile]), spec), None
+            )
+            for s in (first, second)
+        )
+    overlap = slice(second + margin, first + tile - margin)
+    a = left[0, :, margin:-margin, overlap.start - first : overlap.stop - first]
+    b = right[0, :, margin:-margin, overlap.start - second : overlap.stop - second]
+    difference = np.abs(a - b) * 255.0
+    # Measured: mean 0.13 levels, 99.9th percentile 0.54, max 0.70 (each tile estimates its own
+    # noise level); a seam would show as a step of several levels along the tile border.
+    assert difference.mean() < 0.5 and difference.max() < 2.0

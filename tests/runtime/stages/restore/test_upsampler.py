@@ -153,3 +153,14 @@ def test_a_learned_restorer_pastes_its_faces_on_the_upsampled_photo(
     outside[max(0, y1 - margin) : y2 + margin, max(0, x1 - margin) : x2 + margin] = False
     assert np.array_equal(result.image[outside], expected[outside])
     assert not np.array_equal(result.image, expected)  # the face was pasted
+
+
+def test_a_learned_restorer_without_an_upsampler_is_refused(
+    tiny_learned: Callable[[str], Artifact], mtcnn_artifact: Artifact
+) -> None:
+    with pytest.raises(UsageError, match="needs an upsampler"):
+        Pipeline(
+            MtcnnDetector.from_artifact(mtcnn_artifact, threads=1),
+            Restorer.from_artifact(tiny_learned("gfpgan"), threads=1),
+            EnhanceOptions(background="restore"),
+        )
