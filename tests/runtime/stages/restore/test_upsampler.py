@@ -28,7 +28,12 @@ from facert.pipeline.frame import EnhanceOptions, Pipeline  # noqa: E402
 from facert.stages.detect.mtcnn import MtcnnDetector  # noqa: E402
 from facert.stages.restore.background import upsampled  # noqa: E402
 from facert.stages.restore.restorer import Restorer  # noqa: E402
-from facert.stages.restore.upsampler import Upsampler, tile_cores, to_planes  # noqa: E402
+from facert.stages.restore.upsampler import (  # noqa: E402
+    Upsampler,
+    from_planes,
+    tile_cores,
+    to_planes,
+)
 
 # The tiny net's reach: 17 convs at the trunk's scale (x2: half the input's) and a few after the
 # upsamplings: 17 input pixels for x4, 36 for x2. An overlap of 40 covers both.
@@ -101,6 +106,12 @@ def test_frames_of_any_size_come_back_scaled(
     with upsampler(scale, path, 48, 8) as runner:
         out = runner.upscale(photo)
     assert out.shape == (87 * scale, 101 * scale, 3) and out.dtype == np.uint8
+    padded = to_planes(photo)
+    if scale == 2:  # odd sides mirrored by one pixel, as upscale does
+        padded = np.pad(padded, ((0, 0), (0, 0), (0, 1), (0, 1)), mode="reflect")
+    with upsampler(scale, path, 48, 8) as runner:
+        whole = from_planes(runner.upscale_planes(padded))[: 87 * scale, : 101 * scale]
+    assert np.array_equal(out, whole)  # tile-by-tile uint8 conversion: the same pixels
     assert all(s[2] <= 48 + 16 + 2 and s[3] <= 48 + 16 + 2 for s in runner.shapes)
 
 
@@ -164,3 +175,25 @@ def test_a_learned_restorer_without_an_upsampler_is_refused(
             Restorer.from_artifact(tiny_learned("gfpgan"), threads=1),
             EnhanceOptions(background="restore"),
         )
+
+
+@pytest.mark.slow
+def test_a_4k_frame_runs_in_bounded_tiles(graph: tuple[int, Path, dict]) -> None:
+    """3840x2160 through the tiny net, default tile and overlap: every call sees at most
+    288 x 288 input pixels, and the arrays Python allocates peak at the input's float copy plus
+    the uint8 output (x2: 100 + 100 MB, x4: 100 + 398 MB) plus tiles, never a float output."""
+    import tracemalloc
+
+    scale, path, _ = graph
+    frame = np.random.default_rng(0).integers(0, 256, (2160, 3840, 3), dtype=np.uint8)
+    runner = Recorded(get_spec(f"realesrgan-x{scale}"), engine_for(path))
+    runner.shapes = []
+    with runner:
+        tracemalloc.start()
+        out = runner.upscale(frame)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    assert out.shape == (2160 * scale, 3840 * scale, 3)
+    assert max(max(s[2], s[3]) for s in runner.shapes) <= 288 and len(runner.shapes) == 9 * 15
+    planes, output = 2160 * 3840 * 3 * 4, out.nbytes
+    assert peak < planes + output + 64 * 2**20, peak / 2**20
