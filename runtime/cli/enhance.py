@@ -17,6 +17,7 @@ from facert.io.jobs import Job, check_writable, plan_jobs
 from facert.models.registry import get_spec
 from facert.models.specs import DEFAULT_DETECTOR, DEFAULT_RESTORER
 from facert.stages.blend.color import METHODS
+from facert.stages.restore.background import BACKGROUNDS
 
 if TYPE_CHECKING:
     from facert.pipeline.frame import Pipeline
@@ -85,6 +86,13 @@ def add_restorer_arguments(parser: argparse.ArgumentParser, *, upscale: bool = T
         choices=METHODS,
         default="none",
         help="match each restored face's colours to the input face's before pasting (none)",
+    )
+    parser.add_argument(
+        "--background",
+        choices=BACKGROUNDS,
+        help="the rest of the photo: none (its own pixels; nearest neighbour above --upscale 1), "
+        "upscale (bicubic resize), restore (restored too: WIPA's whole-photo stage, ISPL tiled "
+        "over the photo). Default: restore for wipa, else upscale",
     )
     parser.add_argument(
         "--option", action="append", default=[], metavar="NAME=VALUE", help="a model option"
@@ -168,6 +176,7 @@ def open_pipeline(args: argparse.Namespace, settings: Settings) -> Pipeline | Gp
         color_correction=args.color_correction,
         max_face_size=args.max_face,
         min_score=args.min_score,
+        background=args.background,
     )
     if args.weights is not None and not args.weights.exists():
         raise UsageError("no such weights file", path=str(args.weights))

@@ -48,6 +48,11 @@ def add_parser(commands: Any) -> None:
         help="official checkpoint of a learned model (without MODEL=: --model's)",
     )
     parser.add_argument("--detector", default=DEFAULT_DETECTOR, metavar="NAME", help="detector")
+    parser.add_argument(
+        "--background",
+        choices=("none", "upscale", "restore"),
+        help="the rest of each photo, as facert enhance --background (the model's default)",
+    )
     add_engine_arguments(parser)
     parser.add_argument("--max-batch", type=int, default=8, help="faces per restorer call (8)")
     parser.add_argument(
@@ -72,6 +77,7 @@ def serve_config(args: argparse.Namespace, settings: Settings) -> Any:
         model=args.model,
         models=models,
         detector=args.detector,
+        background=args.background,
         backend=args.backend,
         precision=args.precision,
         weights=_weights(args.weights, (args.model, *models)),

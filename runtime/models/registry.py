@@ -14,7 +14,7 @@ from typing import Literal
 
 from facert.errors import UnknownModelError
 
-Role = Literal["detector", "restorer"]
+Role = Literal["detector", "restorer", "upsampler"]  # upsampler: whole frames, enlarged
 ColorOrder = Literal["RGB", "BGR"]
 CropBorder = Literal["constant", "reflect101"]
 PasteMode = Literal["face", "correction"]
@@ -147,6 +147,7 @@ class ModelSpec:
     exporter: str = ""  # the name its exporter is registered under (facert.export.exporters)
     graph_version: int = 1  # bump when the exported graph changes; old artifacts are refused
     frame_stage: FrameStage | None = None  # a whole-photo stage run before the faces
+    scale: int = 1  # output pixels per input pixel along each axis (upsamplers: 2 or 4)
     # The (backend, precision) pairs `--backend auto` may measure for this model on a CPU
     # (facert.backends.choice); ONNX Runtime FP32 is always among them.
     cpu_plans: tuple[tuple[str, str], ...] = (
@@ -184,6 +185,8 @@ class ModelSpec:
         }
         if self.frame_stage is not None:  # absent otherwise: other models' fingerprints unchanged
             facts["frame_stage"] = asdict(self.frame_stage)
+        if self.scale != 1:  # likewise
+            facts["scale"] = self.scale
         if self.extra_inputs:  # likewise
             facts["extra_inputs"] = [asdict(extra) for extra in self.extra_inputs]
         return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:16]

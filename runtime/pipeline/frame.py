@@ -5,7 +5,9 @@
 the faces' bounding boxes; a restorer whose spec declares a frame stage (WIPA: an old print is faded
 and scratched everywhere) first restores the whole frame with it (:meth:`Pipeline.frame_stage`),
 and the faces are then detected, cropped, restored (without the steps the frame stage did, the
-spec's ``face_off`` options) and blended back on the restored frame.
+spec's ``face_off`` options) and blended back on the restored frame. ``EnhanceOptions.background``
+says what becomes of the rest of the photo (:mod:`facert.stages.restore.background`): WIPA's frame
+stage runs only for ``restore`` (its default).
 """
 
 from __future__ import annotations
@@ -26,13 +28,24 @@ from facert.models.registry import get_spec
 from facert.models.specs import DEFAULT_DETECTOR, DEFAULT_RESTORER
 from facert.stages.align.warp import align_faces, crop_scale, face_template
 from facert.stages.blend.color import ColorCorrection, check_method, correct_colors, frame_weights
-from facert.stages.blend.paste import paste_faces, upscale_background
+from facert.stages.blend.paste import paste_faces
 from facert.stages.detect import Detector, build_detector, detector_spec
 from facert.stages.faces import Face, select_faces
 from facert.stages.parts import crop_landmarks, extra_inputs
+from facert.stages.restore.background import (
+    Background,
+    TiledRestorer,
+    build_upsampler,
+    check_background,
+    default_background,
+    needs_upsampler,
+    resized,
+    upsampled,
+)
 from facert.stages.restore.correction import deblocked_crops, paste_corrections
 from facert.stages.restore.frame import FrameRestorer
 from facert.stages.restore.restorer import Restorer
+from facert.stages.restore.upsampler import Upsampler
 
 MAX_UPSCALE = 8.0
 
@@ -42,7 +55,9 @@ class EnhanceOptions:
     """How faces are chosen, the frame resized and the faces pasted. ``upscale`` multiplies the
     output size; ``max_face_size`` (pixels, 0: no limit) and ``min_score`` drop faces before the
     centre/largest choice; ``color_correction`` matches each restored face's colours to the input
-    face's before it is pasted (:mod:`facert.stages.blend.color`)."""
+    face's before it is pasted (:mod:`facert.stages.blend.color`); ``background`` says what becomes
+    of the rest of the photo (:mod:`facert.stages.restore.background`; None: the restorer's
+    default, ``restore`` for WIPA, else ``upscale``)."""
 
     upscale: float = 1.0
     only_center_face: bool = False
@@ -50,9 +65,11 @@ class EnhanceOptions:
     color_correction: ColorCorrection = "none"
     max_face_size: float = 0.0
     min_score: float = 0.0
+    background: Background | None = None
 
     def __post_init__(self) -> None:
         check_method(self.color_correction)
+        check_background(self.background)
         if self.max_face_size < 0:
             raise UsageError(f"--max-face must be positive, got {self.max_face_size:g}")
         if not 0.0 <= self.min_score <= 1.0:
@@ -93,6 +110,9 @@ class Pipeline(Lifecycle):
 
     The pipeline owns its parts: opening it opens them (the restorer, the frame stage, the
     detector), closing it closes them. :meth:`open` (a class method) builds and opens them.
+    ``background``: the options' background, or the restorer's default; ``restore`` without a
+    frame stage runs the restorer's face graph over the whole photo (:class:`TiledRestorer`) for
+    a weight-free restorer, ``upsampler`` (Real-ESRGAN, owned like the other parts) for a learned one.
     """
 
     def __init__(
@@ -101,11 +121,23 @@ class Pipeline(Lifecycle):
         restorer: Restorer,
         options: EnhanceOptions | None = None,
         frame: FrameRestorer | None = None,
+        upsampler: Upsampler | None = None,
     ) -> None:
         self.detector = detector
         self.restorer = restorer
         self.options = options or EnhanceOptions()
         self.frame = frame
+        self.background: Background = self.options.background or default_background(restorer.spec)
+        self.tiles: TiledRestorer | None = None
+        self.upsampler = upsampler
+        if needs_upsampler(restorer.spec, self.background):
+            if upsampler is None:
+                raise UsageError(
+                    f"--background restore with {restorer.spec.name} needs an upsampler "
+                    "(Real-ESRGAN, facert.stages.restore.background.build_upsampler)"
+                )
+        elif self.background == "restore" and restorer.spec.frame_stage is None:
+            self.tiles = TiledRestorer(restorer)
 
     @classmethod
     def open(  # a factory, over Lifecycle.open: `with` calls Lifecycle.open itself
@@ -133,10 +165,15 @@ class Pipeline(Lifecycle):
             raise UsageError(f"{model} is a {spec.role}, not a restorer")
         face_template(spec.input_size, spec.template)  # its alignment template exists
         detector_spec(detector)
+        options = options or EnhanceOptions()
+        background = options.background or default_background(spec)
+        upsampler = None
+        if needs_upsampler(spec, background):
+            upsampler = build_upsampler(settings.cache_dir, options.upscale, settings.threads)
         artifact = ensure_artifact(spec, settings.cache_dir, weights)
         face_options = dict(model_options or {})
         frame = None
-        if spec.frame_stage is not None:
+        if spec.frame_stage is not None and background == "restore":
             face_options.update(dict.fromkeys(spec.frame_stage.face_off, 0.0))
             frame = FrameRestorer.from_artifact(
                 artifact, options=model_options, threads=settings.threads
@@ -152,19 +189,22 @@ class Pipeline(Lifecycle):
             weights=weights,
         )
         face_detector = build_detector(settings, detector, **dict(detector_options or {}))
-        # Opened in _acquire: the restorer, the frame stage, the detector, in that order, and
-        # those already opened closed again when a later one fails.
-        return Lifecycle.open(cls(face_detector, restorer, options, frame))
+        # Opened in _acquire: the restorer, the frame stage, the upsampler, the detector, in that
+        # order, and those already opened closed again when a later one fails.
+        return Lifecycle.open(cls(face_detector, restorer, options, frame, upsampler))
 
     def _acquire(self) -> None:
         frame = [self.frame] if self.frame is not None else []
-        open_all([self.restorer, *frame, self.detector])
+        upsampler = [self.upsampler] if self.upsampler is not None else []
+        open_all([self.restorer, *frame, *upsampler, self.detector])
 
     def _release(self) -> None:
         self.detector.close()
         self.restorer.close()
         if self.frame is not None:
             self.frame.close()
+        if self.upsampler is not None:
+            self.upsampler.close()
 
     def detect(self, image: np.ndarray, options: EnhanceOptions | None = None) -> list[Face]:
         """The faces to restore in ``image`` ((H, W, 3) uint8 BGR), after the selection options
@@ -244,6 +284,20 @@ class Pipeline(Lifecycle):
             extras = extra_inputs(spec, inputs, np.array(landmarks).reshape(len(faces), 5, 2))
         return PreparedFaces(crops, affines, inputs, scales, extras)
 
+    def upscale_background(self, image: np.ndarray, upscale: float) -> np.ndarray:
+        """The background the faces of ``image`` ((H, W, 3) uint8 BGR, after the frame stage)
+        are pasted on, ``upscale`` times its size: (Hu, Wu, 3) uint8 BGR, a new array
+        (:mod:`facert.stages.restore.background`)."""
+        if self.upsampler is not None:
+            return upsampled(self.upsampler, image, upscale)
+        return resized(self.restore_background(image), upscale, self.background)
+
+    def restore_background(self, image: np.ndarray) -> np.ndarray:
+        """``image`` ((H, W, 3) uint8 BGR) restored whole at its own size when the background is
+        restored by tiles of the face graph (:class:`TiledRestorer`); ``image`` itself otherwise
+        (a frame stage has restored it already, or the background is kept)."""
+        return image if self.tiles is None else self.tiles.restore(image)
+
     def blend(
         self,
         image: np.ndarray,
@@ -256,7 +310,11 @@ class Pipeline(Lifecycle):
         per-request one) with the ``restored`` crops ((N, S, S, 3) uint8 BGR, one per face of
         ``prepared``) pasted back as the restorer's spec says."""
         upscale = self.options.upscale if upscale is None else upscale
-        background = upscale_background(image, upscale)
+        frame = self.restore_background(image)
+        if self.upsampler is not None:
+            background = upsampled(self.upsampler, image, upscale)
+        else:
+            background = resized(frame, upscale, self.background)
         if not faces:
             return background
         if self.options.color_correction != "none":
@@ -266,6 +324,9 @@ class Pipeline(Lifecycle):
                 restored, prepared.crops, weights, self.options.color_correction
             )
         if self.restorer.spec.paste == "correction":
-            crops = list(prepared.crops)
+            # What the face graph changed, added to the background it is pasted on: on a
+            # restored background, relative to that background's own crops (so the face is
+            # not corrected twice, and its pixels still never go through the crop and back).
+            crops = list(prepared.crops if frame is image else self.align(frame, faces)[0])
             return paste_corrections(background, list(restored), crops, prepared.affines, upscale)
         return paste_faces(background, list(restored), prepared.affines, upscale, out=background)

@@ -69,6 +69,11 @@ def gpu_refusal(
             f"--upscale {options.upscale:g}: the GPU pipeline blends at the frame's own size; "
             "use --upscale 1 or --device cpu"
         )
+    if options.background == "restore":
+        return (
+            "--background restore: the GPU pipeline does not restore the whole frame; "
+            "use --background upscale or --device cpu"
+        )
     if options.color_correction != "none":
         return (
             f"--color-correction {options.color_correction}: the GPU pipeline does not match "

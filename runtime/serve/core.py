@@ -70,6 +70,7 @@ class ServeConfig:
     model: str = DEFAULT_RESTORER  # the model a request gets when it names none
     models: tuple[str, ...] = ()  # models requests may name (empty: only ``model``)
     detector: str = DEFAULT_DETECTOR
+    background: str | None = None  # --background for every model (None: each model's default)
     backend: str = "auto"
     precision: str = "auto"
     weights: Mapping[str, Path] = field(default_factory=dict)  # model -> official checkpoint
@@ -269,7 +270,7 @@ class Restorers:
         """Open every served model (``config.model`` first); those opened are closed again when
         a later one fails (UsageError for unknown names, missing weights...)."""
         from facert.models.registry import get_spec
-        from facert.pipeline.frame import Pipeline
+        from facert.pipeline.frame import EnhanceOptions, Pipeline
 
         for name in self.config.served:
             get_spec(name)  # every name is checked before any model is opened
@@ -280,6 +281,7 @@ class Restorers:
                     name,
                     weights=self.config.weights.get(name),
                     detector=self.config.detector,
+                    options=EnhanceOptions(background=self.config.background),
                     precision=self.config.precision,
                     backend=self.config.backend,
                 )

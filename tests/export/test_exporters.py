@@ -24,6 +24,7 @@ FAMILIES = {
     "ispl",
     "mtcnn",
     "psfrgan",
+    "realesrgan",
     "restoreformer",
     "wipa",
     "yunet",
