@@ -59,8 +59,11 @@ SMALLEST_MODELLED_FEATHER = 4
 _WORKSPACE = Workspace()
 
 
-def upscale_background(frame: np.ndarray, upscale: float) -> np.ndarray:
-    """The frame resized to ``(int(H * upscale), int(W * upscale))``: (Hu, Wu, 3) uint8, bicubic.
+def upscale_background(
+    frame: np.ndarray, upscale: float, interpolation: int = cv2.INTER_CUBIC
+) -> np.ndarray:
+    """The frame resized to ``(int(H * upscale), int(W * upscale))``: (Hu, Wu, 3) uint8, bicubic
+    unless ``interpolation`` (an OpenCV flag) says otherwise.
 
     facexlib resizes with INTER_LANCZOS4; bicubic is close and cheaper. Same size gives a copy.
     """
@@ -70,7 +73,7 @@ def upscale_background(frame: np.ndarray, upscale: float) -> np.ndarray:
         raise ValueError(f"upscale {upscale} leaves no pixels of a {width}x{height} frame")
     if size == (width, height):
         return frame.copy()
-    return cv2.resize(frame, size, interpolation=cv2.INTER_CUBIC)
+    return cv2.resize(frame, size, interpolation=interpolation)
 
 
 def paste_faces(

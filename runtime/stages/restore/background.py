@@ -104,15 +104,8 @@ def resized(frame: np.ndarray, upscale: float, background: Background) -> np.nda
     """``frame`` ((H, W, 3) uint8 BGR) at ``(int(W * upscale), int(H * upscale))``: nearest
     neighbour for ``none``, bicubic otherwise (a ``restore`` background is restored already).
     A new array; at ``upscale`` 1 a copy."""
-    if background != "none":
-        return upscale_background(frame, upscale)
-    height, width = frame.shape[:2]
-    size = (int(width * upscale), int(height * upscale))
-    if size[0] <= 0 or size[1] <= 0:
-        raise ValueError(f"upscale {upscale} leaves no pixels of a {width}x{height} frame")
-    if size == (width, height):
-        return frame.copy()
-    return cv2.resize(frame, size, interpolation=cv2.INTER_NEAREST)
+    nearest = background == "none"
+    return upscale_background(frame, upscale, cv2.INTER_NEAREST if nearest else cv2.INTER_CUBIC)
 
 
 class TiledRestorer:
