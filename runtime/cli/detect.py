@@ -17,7 +17,7 @@ from facert.config import Settings
 from facert.errors import UsageError
 from facert.io.images import read_image
 from facert.models.specs import DEFAULT_DETECTOR
-from facert.stages.faces import Face, select_faces
+from facert.stages.faces import Face, check_filters, select_faces
 
 
 def add_parser(commands: Any) -> None:
@@ -67,8 +67,7 @@ def run_detect(args: argparse.Namespace, settings: Settings) -> int:
         if spec.family != "mtcnn":
             raise UsageError(f"--thresholds are MTCNN's cascade thresholds; {spec.name} has none")
         options["thresholds"] = tuple(args.thresholds)
-    if args.max_face < 0 or not 0 <= args.min_score <= 1:
-        raise UsageError("--max-face must be >= 0 and --min-score within [0, 1]")
+    check_filters(args.max_face, args.min_score)
     image = read_image(args.image, settings.max_pixels).bgr
     detector = open_detector(settings, args.detector, **options)
     try:

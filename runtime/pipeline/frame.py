@@ -30,7 +30,7 @@ from facert.stages.align.warp import align_faces, crop_scale, face_template
 from facert.stages.blend.color import ColorCorrection, check_method, correct_colors, frame_weights
 from facert.stages.blend.paste import paste_faces
 from facert.stages.detect import Detector, build_detector, detector_spec
-from facert.stages.faces import Face, select_faces
+from facert.stages.faces import Face, check_filters, select_faces
 from facert.stages.parts import crop_landmarks, extra_inputs
 from facert.stages.restore.background import (
     Background,
@@ -70,10 +70,7 @@ class EnhanceOptions:
     def __post_init__(self) -> None:
         check_method(self.color_correction)
         check_background(self.background)
-        if self.max_face_size < 0:
-            raise UsageError(f"--max-face must be positive, got {self.max_face_size:g}")
-        if not 0.0 <= self.min_score <= 1.0:
-            raise UsageError(f"--min-score must lie in [0, 1], got {self.min_score:g}")
+        check_filters(self.max_face_size, self.min_score)
         if not 1.0 <= self.upscale <= MAX_UPSCALE:
             raise UsageError(
                 f"--upscale must be between 1 and {MAX_UPSCALE:g}, got {self.upscale:g}"

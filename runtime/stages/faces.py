@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from facert.errors import UsageError
+
 
 @dataclass(frozen=True)
 class Face:
@@ -40,6 +42,15 @@ class Face:
             "score": round(float(self.score), 5),
             "landmarks": [[round(float(x), 2), round(float(y), 2)] for x, y in self.landmarks],
         }
+
+
+def check_filters(max_size: float, min_score: float) -> None:
+    """:class:`UsageError` unless ``max_size`` (pixels, 0: no limit) and ``min_score`` are values
+    :func:`select_faces` takes (the flags ``--max-face`` and ``--min-score``)."""
+    if max_size < 0:
+        raise UsageError(f"--max-face must be positive, got {max_size:g}")
+    if not 0.0 <= min_score <= 1.0:
+        raise UsageError(f"--min-score must lie in [0, 1], got {min_score:g}")
 
 
 def select_faces(
