@@ -22,7 +22,7 @@ from facert.models.registry import ModelSpec, WeightFile, register
 PARSENET = register(
     ModelSpec(
         name="parsenet",
-        family="psfrgan",
+        family="parsenet",  # PSFR-GAN's network (its port), a family and exporter of its own
         role="parser",
         summary="ParseNet face parsing (facexlib parsing_parsenet.pth): the mask of --mask parse",
         licence="MIT (facexlib code); the network and its training are PSFR-GAN's (CC BY-NC-SA "

@@ -27,6 +27,7 @@ from facert.models.check_faces import load_faces  # noqa: E402
 from facert.models.registry import get_spec  # noqa: E402
 
 
+@pytest.mark.slow  # 512 px logits: 10-40 s on 2 cores
 def test_exports_the_logits_graph(tmp_path: Path) -> None:
     spec, source = tiny_spec(), tiny_file(tmp_path / "parsing_parsenet.pth")
     facts = ParseNetExporter(TINY, faces=FACES)(spec, [source], tmp_path)
