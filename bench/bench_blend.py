@@ -90,16 +90,24 @@ def interleaved_times(
 
 
 def facexlib_paste(
-    frame: np.ndarray, landmarks: np.ndarray, upscale: float
+    frame: np.ndarray, landmarks: np.ndarray, upscale: float, logits: np.ndarray | None = None
 ) -> Callable[[], object] | None:
-    """facexlib's helper, primed with the face, as a call that pastes; None without facexlib."""
+    """facexlib's helper, primed with the face, as a call that pastes; None without facexlib.
+
+    With ``logits`` ((19, 512, 512) float32) it pastes with ``use_parse=True``, its ParseNet
+    replaced by them: the mask and the paste alone are timed.
+    """
     try:
         import facexlib.utils.face_restoration_helper as helper_module
+        import torch
     except ImportError:
         return None
+    parsed = None if logits is None else (torch.from_numpy(logits[None]), None)
     helper_module.init_detection_model = lambda *args, **kwargs: None  # landmarks are given
-    helper_module.init_parsing_model = lambda *args, **kwargs: None
-    helper = helper_module.FaceRestoreHelper(upscale, face_size=FACE_SIZE, device="cpu")
+    helper_module.init_parsing_model = lambda *args, **kwargs: lambda image: parsed
+    helper = helper_module.FaceRestoreHelper(
+        upscale, face_size=FACE_SIZE, use_parse=logits is not None, device="cpu"
+    )
     helper.read_image(frame)
     helper.all_landmarks_5 = [landmarks]
     helper.align_warp_face()
@@ -119,36 +127,6 @@ def upscaled(frame: np.ndarray, upscale: float) -> np.ndarray:
     return cv2.resize(frame, size, interpolation=cv2.INTER_LANCZOS4)
 
 
-def facexlib_parse_paste(
-    frame: np.ndarray, landmarks: np.ndarray, upscale: float, logits: np.ndarray
-) -> Callable[[], object] | None:
-    """facexlib's use_parse paste, its ParseNet replaced by ``logits`` ((19, 512, 512) float32):
-    the mask and the paste alone; None without facexlib."""
-    try:
-        import facexlib.utils.face_restoration_helper as helper_module
-        import torch
-    except ImportError:
-        return None
-    output = (torch.from_numpy(logits[None]), None)
-    helper_module.init_detection_model = lambda *args, **kwargs: None
-    helper_module.init_parsing_model = lambda *args, **kwargs: lambda image: output
-    helper = helper_module.FaceRestoreHelper(
-        upscale, face_size=FACE_SIZE, use_parse=True, device="cpu"
-    )
-    helper.read_image(frame)
-    helper.all_landmarks_5 = [landmarks]
-    helper.align_warp_face()
-    helper.add_restored_face(helper.cropped_faces[0])
-    background = upscaled(frame, upscale)
-
-    def paste() -> object:
-        helper.inverse_affine_matrices = []
-        helper.get_inverse_affine()
-        return helper.paste_faces_to_input_image(upsample_img=background)
-
-    return paste
-
-
 def parse_rows(
     frame: np.ndarray, landmarks: np.ndarray, upscale: float, logits: np.ndarray
 ) -> dict[str, Callable[[], object]]:
@@ -159,7 +137,7 @@ def parse_rows(
     in_place = upscaled(frame, upscale)
     mask = soft_mask(logits.argmax(axis=0), FACE_SIZE)
     functions: dict[str, Callable[[], object]] = {}
-    reference = facexlib_parse_paste(frame, landmarks, upscale, logits)
+    reference = facexlib_paste(frame, landmarks, upscale, logits)
     if reference is not None:
         functions["facexlib use_parse mask + paste (ParseNet excluded)"] = reference
     functions["facert parse mask (argmax + soft_mask)"] = lambda: soft_mask(

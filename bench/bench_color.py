@@ -23,16 +23,12 @@ import numpy as np
 
 from facert.backends.device import SHOWN_FLAGS, cpu_description, split_flags
 from facert.config import load_settings
+from facert.demo.paste_case import color_cast as with_cast
 from facert.demo.samples import photo_path
 from facert.pipeline.frame import Pipeline
 from facert.stages.blend.color import METHODS, correct_colors, frame_weights
 from facert.stages.blend.paste import paste_faces
 from facert.stages.blend.seam import pasted_border, seam_at
-
-
-def with_cast(crop: np.ndarray) -> np.ndarray:
-    shifted = crop.astype(np.float32) + np.array([24.0, 0.0, -14.0])
-    return np.clip((shifted - 128) * 0.85 + 133, 0, 255).astype(np.uint8)
 
 
 def label(image: np.ndarray, text: str) -> np.ndarray:

@@ -38,27 +38,8 @@ PARSER = "parsenet"  # the spec --mask parse runs
 PARSE_SIZE = 512  # facexlib resizes every restored face to this before parsing
 # facexlib's MASK_COLORMAP: 255 keeps a class (skin, brows, eyes, ears, nose, mouth, lips...), 0
 # drops it (0 background, 14 neck, 16 cloth, 17 hair, 18 hat).
-MASK_COLORMAP = (
-    0,
-    255,
-    255,
-    255,
-    255,
-    255,
-    255,
-    255,
-    255,
-    255,
-    255,
-    255,
-    255,
-    255,
-    0,
-    255,
-    0,
-    0,
-    0,
-)
+DROPPED_CLASSES = (0, 14, 16, 17, 18)
+MASK_COLORMAP = tuple(0 if c in DROPPED_CLASSES else 255 for c in range(19))
 BLUR_SIZE, BLUR_SIGMA, BLUR_PASSES = 101, 11, 2
 BORDER = 10  # parse-grid pixels zeroed along each edge after the blur
 _LEVELS = np.asarray(MASK_COLORMAP, dtype=np.float32)
@@ -92,7 +73,7 @@ def soft_mask(classes: np.ndarray, size: int) -> np.ndarray:
 def soft_mask_of_levels(levels: np.ndarray, size: int) -> np.ndarray:
     """:func:`soft_mask` from the class map already through :data:`MASK_COLORMAP` ((512, 512),
     0 or 255, any real or uint8 dtype)."""
-    mask = levels.astype(np.float32)
+    mask: np.ndarray = levels.astype(np.float32)
     for _ in range(BLUR_PASSES):
         mask = cv2.GaussianBlur(mask, (BLUR_SIZE, BLUR_SIZE), BLUR_SIGMA)
     mask[:BORDER], mask[-BORDER:], mask[:, :BORDER], mask[:, -BORDER:] = 0, 0, 0, 0

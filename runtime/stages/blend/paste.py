@@ -193,6 +193,12 @@ def _paste_by_profiles(
     if placed is None:
         return
     box, local = placed
+    _warp_and_blend(output, canvas, local, box)
+
+
+def _warp_and_blend(output: np.ndarray, canvas: np.ndarray, local: np.ndarray, box: Box) -> None:
+    """Warp ``canvas`` ((n, m, 4) uint8: the face with its alpha, ``round(255 * soft)``) into
+    ``box`` of ``output`` with ``local`` (canvas -> box pixels), bilinear, and blend it there."""
     box_size = (box[2] - box[0], box[3] - box[1])
     warped = _WORKSPACE.array("warped", (box_size[1], box_size[0], 4), np.uint8)
     cv2.warpAffine(canvas, local, box_size, dst=warped, flags=cv2.INTER_LINEAR)
@@ -216,19 +222,12 @@ def paste_masked(
     box, _ = background_box(inverse, -2.0, face.shape[0] + 1.0, 0, output.shape[:2])
     if box is None:
         return
-    local, box_size = to_box(inverse, box)
     bgra = _WORKSPACE.array("bgra", (*face.shape[:2], 4), np.uint8)
     cv2.cvtColor(face, cv2.COLOR_BGR2BGRA, dst=bgra)
     alpha = _WORKSPACE.array("mask_alpha", mask.shape, np.uint8)
     cv2.convertScaleAbs(mask, dst=alpha, alpha=255)  # round(255 * mask)
     bgra[:, :, 3] = alpha
-    warped = _WORKSPACE.array("warped", (box_size[1], box_size[0], 4), np.uint8)
-    cv2.warpAffine(bgra, local, box_size, dst=warped, flags=cv2.INTER_LINEAR)
-    pasted = _WORKSPACE.array("pasted", (box_size[1], box_size[0], 3), np.uint8)
-    cv2.cvtColor(warped, cv2.COLOR_BGRA2BGR, dst=pasted)
-    warped_alpha = _WORKSPACE.array("alpha", (box_size[1], box_size[0]), np.uint8)
-    cv2.extractChannel(warped, 3, dst=warped_alpha)
-    _blend(output[box[1] : box[3], box[0] : box[2]], pasted, warped_alpha)
+    _warp_and_blend(output, bgra, to_box(inverse, box)[0], box)
 
 
 def _paste_by_box(

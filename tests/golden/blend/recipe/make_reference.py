@@ -31,27 +31,8 @@ from facexlib.parsing.parsenet import ParseNet
 
 REPOSITORY = Path(__file__).resolve().parents[4]
 COLOUR_SHIFT_BGR = (30, -20, 10)
-MASK_COLORMAP = [
-    0,
-    255,
-    255,
-    255,
-    255,
-    255,
-    255,
-    255,
-    255,
-    255,
-    255,
-    255,
-    255,
-    255,
-    0,
-    255,
-    0,
-    0,
-    0,
-]
+# facexlib's MASK_COLORMAP: 0 for background, neck, cloth, hair, hat; 255 for the other classes
+MASK_COLORMAP = [0 if c in (0, 14, 16, 17, 18) else 255 for c in range(19)]
 FACE_SIZE = 512
 MARGIN = 4  # pixels of unchanged background kept around the changed region
 
