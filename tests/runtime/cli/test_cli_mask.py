@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 from cli_runs import facert, mtcnn_only_cache, one_face_photo
 
+from facert.cli.main import build_parser
+from facert.cli.serve import serve_config
 from facert.config import Settings
 from facert.models import weights
 from facert.models.registry import get_spec
@@ -32,6 +34,21 @@ def test_parse_without_parsenet_names_what_to_fetch(
     assert not (tmp_path / "o").exists()
     code, _, err = facert(capsys, "enhance", photo, "-o", tmp_path / "x", "--mask", "soft")
     assert code == 2 and "invalid choice: 'soft'" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("command", ["enhance", "video", "camera", "serve"])
+def test_every_front_end_takes_it(command: str, settings: Settings) -> None:
+    required = {
+        "enhance": ["in.png", "-o", "out"],
+        "video": ["in.mp4", "-o", "out.mp4"],
+        "camera": ["--source", "0"],
+        "serve": [],
+    }[command]
+    assert build_parser().parse_args([command, *required]).mask == "square"
+    args = build_parser().parse_args([command, *required, "--mask", "parse"])
+    assert args.mask == "parse"
+    if command == "serve":
+        assert serve_config(args, settings).mask == "parse"
 
 
 def test_fetch_without_a_network_is_one_line(
