@@ -48,10 +48,10 @@ def _spec(scale: int, filename: str, release: str, sha256: str) -> ModelSpec:
                     state_dict_keys=("params_ema", "params"),
                 ),
             ),
-            onnx_files=("model.onnx",),
+            onnx_files=("model.onnx", "model.fp16.onnx"),
             exporter="realesrgan",
             scale=scale,
-            batches=False,
+            batches=True,  # tiles of one shape run as a batch (Upsampler's ``batch``)
             cpu_plans=(("ort", "fp32"),),
             notes=NOTES,
         )

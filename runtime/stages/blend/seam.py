@@ -39,6 +39,7 @@ Matrix convention: ``affine`` is (2, 3) float64, frame -> crop (:mod:`facert.sta
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -128,6 +129,32 @@ def pasted_border(affine: np.ndarray, size: int) -> Border:
         inner = Border(points, normals, reach, sides)
     points, normals, sides = _square(inverse, low, high, SPACING * scale)
     return Border(points, normals, reach, sides, inner)
+
+
+def grid_border(
+    rows: Sequence[int], columns: Sequence[int], shape: tuple[int, ...], reach: float
+) -> Border:
+    """Straight borders across an (H, W) image, such as the edges between tiles: horizontal lines
+    between pixel rows ``r - 1`` and ``r`` for each ``r`` of ``rows``, vertical ones between
+    columns ``c - 1`` and ``c``; normals +y and +x; one side per line. The inner lines lie
+    ``2 * reach`` before each line (inside the tile before it): keep tiles over ``3 * reach``."""
+    height, width = shape[:2]
+    lines = [(float(r) - 0.5, 1) for r in rows] + [(float(c) - 0.5, 0) for c in columns]
+
+    def build(offset: float) -> Border:
+        points, normals, sides = [], [], []
+        for index, (at, axis) in enumerate(lines):
+            length = width if axis == 1 else height
+            along = np.arange(reach, length - 1 - reach, SPACING)
+            xy = np.stack([along, np.full(len(along), at + offset)], 1)
+            points.append(xy if axis == 1 else xy[:, ::-1])
+            normals.append(np.tile((0.0, 1.0) if axis == 1 else (1.0, 0.0), (len(along), 1)))
+            sides.append(np.full(len(along), index))
+        return Border(np.concatenate(points), np.concatenate(normals), reach, np.concatenate(sides))
+
+    inner = build(-2 * reach)
+    whole = build(0.0)
+    return Border(whole.points, whole.normals, reach, whole.sides, inner)
 
 
 def _sample(values: np.ndarray, xy: np.ndarray, border: int = cv2.BORDER_CONSTANT) -> np.ndarray:
