@@ -84,7 +84,10 @@ def fp16_graph(
     """Write ``fp16_path`` (``fp32_path`` demoted) and check it against ``reference`` (the FP32
     single runs of :func:`photo_tiles`). Returns the facts; ``fp16_refused`` when a check failed
     (file removed)."""
-    onnx.save(demote_to_float16(onnx.load(str(fp32_path))), str(fp16_path))
+    try:
+        onnx.save(demote_to_float16(onnx.load(str(fp32_path))), str(fp16_path))
+    except ExportError as error:  # a weight beyond float16's range
+        return refuse(fp16_path, {}, str(error.args[0]) if error.args else str(error))
     alone, batched = run_alone_and_batched(fp16_path, photo_tiles(), name)
     accuracy = [psnr(r, a, peak(r)) for r, a in zip(reference, alone, strict=True)]
     rows = [psnr(a, b, peak(a)) for a, b in zip(alone, batched, strict=True)]
@@ -93,15 +96,25 @@ def fp16_graph(
         "fp16_psnr_db_per_tile": [round(v, 2) for v in accuracy],
         "fp16_batch_vs_single_psnr_db": round(min(rows), 2),
     }
-    reason = None
     if not min(accuracy) >= FP16_MIN_PSNR_DB:
-        reason = f"FP16 vs FP32 PSNR {min(accuracy):.1f} dB on a photo tile (at least {FP16_MIN_PSNR_DB:.0f} dB needed; not finite means float16 overflow)"
-    elif not min(rows) >= FP16_BATCH_MIN_PSNR_DB:
-        reason = f"FP16 batch vs single runs PSNR {min(rows):.1f} dB (at least {FP16_BATCH_MIN_PSNR_DB:.0f} dB needed)"
-    if reason is not None:
-        fp16_path.unlink(missing_ok=True)
-        log.warning(
-            "%s: FP16 graph refused, FP32 graph installed alone: %s", fp16_path.name, reason
+        return refuse(
+            fp16_path,
+            facts,
+            f"FP16 vs FP32 PSNR {min(accuracy):.1f} dB on a photo tile (at least "
+            f"{FP16_MIN_PSNR_DB:.0f} dB needed; not finite means float16 overflow)",
         )
-        facts["fp16_refused"] = reason
+    if not min(rows) >= FP16_BATCH_MIN_PSNR_DB:
+        return refuse(
+            fp16_path,
+            facts,
+            f"FP16 batch vs single runs PSNR {min(rows):.1f} dB (at least "
+            f"{FP16_BATCH_MIN_PSNR_DB:.0f} dB needed)",
+        )
     return facts
+
+
+def refuse(fp16_path: Path, facts: dict[str, Any], reason: str) -> dict[str, Any]:
+    """Remove the FP16 file, log one line, and record why in ``facts``."""
+    fp16_path.unlink(missing_ok=True)
+    log.warning("%s: FP16 graph refused, FP32 graph installed alone: %s", fp16_path.name, reason)
+    return {**facts, "fp16_refused": reason}
