@@ -4,9 +4,9 @@ border (facert.evaluation.seams, against the photo the pipeline was given) stays
 
 The per-face seam is ``excess - inside``: the mean absolute step of restored minus input across
 the mask's border, less the same step on a line inside the face. Measured per face (square mask,
-2 shared cores, every photo): ISPL -0.43 to 0.20 levels (worst: codeformer-whole/02.png), WIPA
--1.38 to 0.43 (worst: codeformer-whole/01.jpg; WIPA restores the whole photo, so its steps inside
-the face are the larger). Negative: the restoration changes the face's inside more than its
+the 9 photos, 22 faces): ISPL -0.69 to 0.20 levels (worst: codeformer-whole/02.png), WIPA -3.51
+to 0.43 (worst: codeformer-whole/01.jpg; WIPA restores the whole photo, so its steps inside the
+face are the larger). Negative: the restoration changes the face's inside more than its
 border, where the blend fades to the input. THRESHOLD = 1 level: 2.3x the worst face measured,
 and far below a seam: a colour cast pasted under the square scores 4-5 levels and more
 (tests/runtime/stages/blend/test_seam.py), the old WIPA's darker square 10-30. The sample photos
