@@ -8,8 +8,9 @@ the 9 photos, 22 faces): ISPL -0.69 to 0.20 levels (worst: codeformer-whole/02.p
 to 0.43 (worst: codeformer-whole/01.jpg; WIPA restores the whole photo, so its steps inside the
 face are the larger). Negative: the restoration changes the face's inside more than its
 border, where the blend fades to the input. THRESHOLD = 1 level: 2.3x the worst face measured,
-and far below a seam: a colour cast pasted under the square scores 4-5 levels and more
-(tests/runtime/stages/blend/test_seam.py), the old WIPA's darker square 10-30. The sample photos
+and far below a seam: a colour cast pasted under the square scores 5.4 and 7.9 levels
+(tests/runtime/stages/blend/test_seam.py); the old WIPA's darker square stepped 18-39 levels in
+tone (tests/runtime/stages/restore/test_wipa_frame.py). The sample photos
 run in the default suite (4 restorations); the 7 real photos (20 faces) are ``slow``.
 """
 
@@ -23,8 +24,10 @@ import numpy as np
 import pytest
 
 from facert.config import Settings
-from facert.evaluation.seams import MASKS, face_borders
+from facert.errors import UsageError
+from facert.evaluation.seams import KEYS, MASKS, face_borders, seam_scores
 from facert.models.artifacts import Artifact
+from facert.models.registry import get_spec
 from facert.pipeline.frame import Pipeline
 from facert.stages.blend.seam import seam_at
 
@@ -85,3 +88,11 @@ def test_seams_on_the_real_photos(pipeline: Pipeline, mask: str, shared_dir: Pat
     seams = face_seams(pipeline, photos, mask)
     assert len(seams) >= 18  # MTCNN finds 20 faces in these 7 photos (measured)
     assert max(value for _, value in seams) <= THRESHOLD, seams
+
+
+def test_photos_without_faces_have_no_seam_and_unknown_masks_are_refused(
+    grace_hopper: np.ndarray,
+) -> None:
+    assert seam_scores(grace_hopper, grace_hopper, []) == dict.fromkeys(KEYS)
+    with pytest.raises(UsageError, match="seams are measured for the square mask, not 'oval'"):
+        face_borders(get_spec("ispl"), [], "oval")
