@@ -9,8 +9,13 @@ every face the pipeline pasted was blended under, against the clean photo, in ui
 - ``seam_step``: the step across the border (``excess``), ``seam_inside``: the one inside the face;
 - ``seam_tone``: the steps' mean per side of the border (``tone``): a tone offset along a side.
 
-Faces are weighted by their border's points (larger faces count more). A photo without a face
-measured (none found, or every border mostly outside the photo) has None.
+Faces are weighted by their border's points (larger faces count more). A face is left out when
+most of its border lies outside the photo, or when it is too small for a line inside it (a pasted
+square under about 20 pixels a side: smaller than the faces detectors find); a photo without a
+face measured has None.
+
+The parse mask (``--mask parse``) joins by a branch of :func:`face_borders` that feeds each face's
+soft mask (frame-sized, or its box and offset) to :func:`facert.stages.blend.seam.mask_border`.
 """
 
 from __future__ import annotations
