@@ -15,15 +15,19 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from degraded_faces import with_cast
+
 from facert.backends.device import SHOWN_FLAGS, cpu_description, split_flags
 from facert.config import load_settings
-from facert.demo.paste_case import color_cast as with_cast
 from facert.demo.samples import photo_path
 from facert.pipeline.frame import Pipeline
 from facert.stages.blend.color import METHODS, correct_colors, frame_weights

@@ -16,6 +16,8 @@ import cv2
 import numpy as np
 from testdata import DATA
 
+from facert.demo.paste_case import color_cast
+
 if TYPE_CHECKING:
     import torch
 
@@ -39,6 +41,13 @@ def clean_crop(name: str) -> np.ndarray:
     image = cv2.imread(str(FACES / f"{name}_512.png"))
     assert image is not None
     return image
+
+
+def with_cast(crop: np.ndarray) -> np.ndarray:
+    """``crop`` (H, W, 3) uint8 BGR as a restorer with a colour cast returns it: warmer (+24 B,
+    -14 R), flatter (contrast x 0.85) and 5 levels brighter; (H, W, 3) uint8 BGR. The demo's cast
+    (:func:`facert.demo.paste_case.color_cast`)."""
+    return color_cast(crop)
 
 
 def degraded_crop(

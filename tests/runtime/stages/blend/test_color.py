@@ -7,9 +7,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from degraded_faces import affine
+from degraded_faces import affine, with_cast
 
-from facert.demo.paste_case import color_cast as with_cast  # +24 B, -14 R, contrast x 0.85, +5
 from facert.demo.samples import aligned_face, photo_path
 from facert.errors import UsageError
 from facert.pipeline.frame import EnhanceOptions
