@@ -201,8 +201,8 @@ class Pipeline(Lifecycle):
             weights=weights,
         )
         face_detector = build_detector(settings, detector, **dict(detector_options or {}))
-        # Opened in _acquire: the restorer, the frame stage, the upsampler, the detector, in that
-        # order, and those already opened closed again when a later one fails.
+        # Opened in _acquire: the restorer, the frame stage, the upsampler, the parser, the
+        # detector, in that order, and those already opened closed again when a later one fails.
         return Lifecycle.open(cls(face_detector, restorer, options, frame, upsampler, parser))
 
     def _acquire(self) -> None:
