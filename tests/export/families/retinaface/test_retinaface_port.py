@@ -5,7 +5,7 @@ Head outputs are compared relative to their largest magnitude (at least 1). Tole
 same float32 network in two torch builds of the convolutions differs by ~1e-6 (MobileNet) to
 ~5e-5 (ResNet-50: 53 convolutions deep, sums of up to 4,608 terms); a wrong layer, slope or
 layout moves outputs by 1e-2 and more. Detections after decoding and suppression must be the same
-boxes in the same order, scores within 1e-4 and coordinates within 0.01 px
+boxes (matched one to one), scores within 1e-4 and coordinates within 0.01 px
 (tests/retinaface_weights.py says why).
 """
 
