@@ -12,22 +12,20 @@ in the copy (the smallest anchor), and not more than needed to bring the longer 
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from facert.backends import Engine, engine_for
-from facert.backends.base import Lifecycle
-from facert.errors import UsageError
-from facert.models.artifacts import Artifact
 from facert.models.specs.retinaface import INPUT_NAME, MEAN_BGR, OUTPUT_NAMES
-from facert.stages.detect.mtcnn import check_image, faces_by_area
+from facert.stages.detect.one_graph import (
+    Detections,
+    OneGraphDetector,
+    check_copy_options,
+    copy_scale,
+)
 from facert.stages.detect.retinaface_boxes import decode, suppress
-from facert.stages.faces import Face
 
-Timings = dict[str, float]
 NATIVE_MIN_FACE = 16.0  # pixels: RetinaFace's smallest anchor (stride 8, size 16)
 
 
@@ -49,20 +47,17 @@ class RetinafaceOptions:
     nms_threshold: float = 0.4
 
     def __post_init__(self) -> None:
-        if not self.min_face_size >= 1:
-            raise UsageError(f"min_face_size must be at least 1 pixel, got {self.min_face_size}")
-        if self.detect_side < 0:
-            raise UsageError(f"detect_side must be 0 or a size in pixels, got {self.detect_side}")
-        for name in ("score_threshold", "nms_threshold"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise UsageError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
+        check_copy_options(
+            self.min_face_size,
+            self.detect_side,
+            score_threshold=self.score_threshold,
+            nms_threshold=self.nms_threshold,
+        )
 
 
 def detection_scale(height: int, width: int, options: RetinafaceOptions) -> float:
     """The factor from frame pixels to the pixels of the copy RetinaFace sees (at most 1)."""
-    keep_small = NATIVE_MIN_FACE / options.min_face_size
-    fit = options.detect_side / max(height, width) if options.detect_side else 1.0
-    return min(1.0, max(fit, keep_small))
+    return copy_scale(height, width, options.min_face_size, options.detect_side, NATIVE_MIN_FACE)
 
 
 def network_input(image: np.ndarray, scale: float) -> np.ndarray:
@@ -77,53 +72,26 @@ def network_input(image: np.ndarray, scale: float) -> np.ndarray:
     return blob
 
 
-class RetinafaceDetector(Lifecycle):
-    """Faces in (H, W, 3) uint8 BGR frames with RetinaFace: box, score and five landmarks in frame
-    pixels, largest box first. The constructor records its arguments; :meth:`open` opens the
-    engine."""
+class RetinafaceDetector(OneGraphDetector[RetinafaceOptions]):
+    """Faces in (H, W, 3) uint8 BGR frames with RetinaFace (:class:`OneGraphDetector`)."""
 
-    def __init__(self, engine: Engine, options: RetinafaceOptions | None = None) -> None:
-        self.engine = engine
-        self.options = options or RetinafaceOptions()
+    input_name = INPUT_NAME
+    stage = "retinaface"
+    default_options = RetinafaceOptions()
 
-    @classmethod
-    def from_artifact(
-        cls, artifact: Artifact, options: RetinafaceOptions | None = None, *, threads: int = 0
-    ) -> RetinafaceDetector:
-        """The detector (not opened) on the export's graph; ``threads`` 0 lets the backend choose."""
-        return cls(engine_for(artifact.path("model.onnx"), threads=threads), options)
+    def prepare(self, image: np.ndarray) -> np.ndarray:
+        return network_input(image, detection_scale(image.shape[0], image.shape[1], self.options))
 
-    def _acquire(self) -> None:
-        self.engine.open()
-
-    def _release(self) -> None:
-        self.engine.close()
-
-    def detect(self, image: np.ndarray, timings: Timings | None = None) -> list[Face]:
-        """Every face in ``image``, (H, W, 3) uint8 BGR, largest box first. When ``timings`` is
-        given, the seconds spent in each stage are added to it by name."""
-        self._require_open()
-        check_image(image)
-        start = time.perf_counter()
-        scale = detection_scale(image.shape[0], image.shape[1], self.options)
-        blob = network_input(image, scale)
-        prepared = time.perf_counter()
-        outputs = self.engine.run({INPUT_NAME: blob})
-        ran = time.perf_counter()
+    def decode(
+        self, outputs: dict[str, np.ndarray], blob: np.ndarray, image: np.ndarray
+    ) -> Detections:
         loc, conf, landmarks = (outputs[name] for name in OUTPUT_NAMES)
+        height, width = blob.shape[2:]
         boxes, scores, marks = decode(
-            loc, conf, landmarks, blob.shape[2], blob.shape[3], self.options.score_threshold
+            loc, conf, landmarks, height, width, self.options.score_threshold
         )
         kept = suppress(boxes, scores, self.options.nms_threshold)
-        # Scaled copies map back by their exact per-axis size ratio.
-        back = np.array([image.shape[1] / blob.shape[3], image.shape[0] / blob.shape[2]])
+        # A scaled copy maps back by its exact per-axis size ratio (1 when not scaled).
+        back = np.array([image.shape[1] / width, image.shape[0] / height])
         boxes = (boxes[kept] * np.tile(back, 2)).astype(np.float32)
-        marks = (marks[kept] * back).astype(np.float32)
-        if timings is not None:
-            for stage, seconds in (
-                ("retinaface_prepare", prepared - start),
-                ("retinaface_network", ran - prepared),
-                ("retinaface_decode", time.perf_counter() - ran),
-            ):
-                timings[stage] = timings.get(stage, 0.0) + seconds
-        return faces_by_area(boxes, scores[kept], marks)
+        return boxes, scores[kept], (marks[kept] * back).astype(np.float32)
