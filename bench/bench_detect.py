@@ -215,7 +215,9 @@ def main() -> None:
                 if not name.startswith("retinaface"):
                     print(f"  {name}: skipped ({error})")
                     continue
-                detector, source = stand_in_retinaface(name, scratch, args.threads, args.min_face)
+                detector, source = stand_in_retinaface(
+                    name, scratch, args.threads, args.min_face, frame
+                )
                 label += STAND_IN
             with detector:
 
