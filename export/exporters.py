@@ -49,6 +49,7 @@ def _ensure_loaded() -> None:
     from facert.export.families.psfrgan.exporter import export_psfrgan
     from facert.export.families.realesrgan.export import export_realesrgan
     from facert.export.families.restoreformer.export import export_restoreformer
+    from facert.export.families.retinaface.export import export_retinaface
     from facert.export.families.wipa.net import export_wipa
     from facert.export.families.yunet.export import export_yunet
 
@@ -63,6 +64,7 @@ def _ensure_loaded() -> None:
     register_exporter("dfdnet", export_dfdnet_model)
     register_exporter("psfrgan", export_psfrgan)
     register_exporter("realesrgan", export_realesrgan)
+    register_exporter("retinaface", export_retinaface)
 
 
 def exporter_names() -> list[str]:

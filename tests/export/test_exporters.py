@@ -26,6 +26,7 @@ FAMILIES = {
     "psfrgan",
     "realesrgan",
     "restoreformer",
+    "retinaface",
     "wipa",
     "yunet",
 }

@@ -10,6 +10,7 @@ from facert.models.specs import (
     psfrgan,
     realesrgan,
     restoreformer,
+    retinaface,
     wipa,
     yunet,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "psfrgan",
     "realesrgan",
     "restoreformer",
+    "retinaface",
     "wipa",
     "yunet",
 ]
