@@ -4,8 +4,11 @@ Every detector runs with its defaults (min face 20 px) on the sample photos and,
 present, the real photos of ../shared/data/real-inputs/*-whole; its faces are matched (IoU >= 0.5)
 to the faces a person sees, hand-counted in bench/data/faces-seen.json. Prints per photo and in
 total: faces seen, found, missed, false detections (and their scores), and the median time of 3 runs.
+A detector whose official weights are not in the cache (RetinaFace: facexlib's files, `facert
+models fetch retinaface-r50`) gets a "needs weights" line instead: stand-in weights find no faces,
+so they would say nothing about this choice.
 
-    .venv/bin/python bench/detector_choice.py [--detectors mtcnn yunet]
+    .venv/bin/python bench/detector_choice.py [--detectors mtcnn yunet retinaface-mnet retinaface-r50]
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ import numpy as np
 from facert.backends.device import SHOWN_FLAGS, cpu_description, split_flags
 from facert.config import load_settings
 from facert.demo.samples import photo_path
-from facert.errors import FacertError
+from facert.errors import ArtifactError, FacertError, WeightsError
+from facert.models.registry import get_spec
+from facert.models.weights import cached_weights
 from facert.pipeline.tracks import box_iou
 from facert.stages.detect import open_detector
 
@@ -41,7 +46,11 @@ def photo_file(key: str) -> Path | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--detectors", nargs="+", default=["mtcnn", "yunet"])
+    parser.add_argument(
+        "--detectors",
+        nargs="+",
+        default=["mtcnn", "yunet", "retinaface-mnet", "retinaface-r50"],
+    )
     args = parser.parse_args()
     has, lacks = split_flags(SHOWN_FLAGS)
     print(f"CPU: {cpu_description()}; flags: {' '.join(has)}; absent: {' '.join(lacks) or '-'}")
@@ -52,6 +61,12 @@ def main() -> None:
     for name in args.detectors:
         try:
             detector = open_detector(settings, name)
+        except (WeightsError, ArtifactError) as error:
+            if cached_weights(get_spec(name), settings.cache_dir) is None:
+                print(f"{name}: needs weights, not measured (`facert models fetch {name}`)")
+            else:
+                print(f"{name}: skipped ({error})")
+            continue
         except FacertError as error:
             print(f"{name}: skipped ({error})")
             continue

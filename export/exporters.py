@@ -50,6 +50,7 @@ def _ensure_loaded() -> None:
     from facert.export.families.psfrgan.parser_export import export_parsenet
     from facert.export.families.realesrgan.export import export_realesrgan
     from facert.export.families.restoreformer.export import export_restoreformer
+    from facert.export.families.retinaface.export import export_retinaface
     from facert.export.families.wipa.net import export_wipa
     from facert.export.families.yunet.export import export_yunet
 
@@ -65,6 +66,7 @@ def _ensure_loaded() -> None:
     register_exporter("psfrgan", export_psfrgan)
     register_exporter("parsenet", export_parsenet)
     register_exporter("realesrgan", export_realesrgan)
+    register_exporter("retinaface", export_retinaface)
 
 
 def exporter_names() -> list[str]:

@@ -27,6 +27,7 @@ FAMILIES = {
     "psfrgan",
     "realesrgan",
     "restoreformer",
+    "retinaface",
     "wipa",
     "yunet",
 }

@@ -11,6 +11,7 @@ from facert.models.specs import (
     psfrgan,
     realesrgan,
     restoreformer,
+    retinaface,
     wipa,
     yunet,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "psfrgan",
     "realesrgan",
     "restoreformer",
+    "retinaface",
     "wipa",
     "yunet",
 ]

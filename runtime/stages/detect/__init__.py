@@ -2,13 +2,14 @@
 
 A detector is chosen by its spec (``facert models list``: role "detector"); the spec's ``family``
 picks the runtime that builds it from :data:`FAMILIES`, an explicit table (one builder per family,
-no discovery). Families: MTCNN and YuNet; a new one adds its builder to the table.
+no discovery). Families: MTCNN, YuNet and RetinaFace; a new one adds its builder to the table.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from dataclasses import fields
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -28,6 +29,19 @@ class Detector(Protocol):
     def close(self) -> None: ...
 
 
+Options = TypeVar("Options")
+
+
+def checked_options(spec: ModelSpec, kind: type[Options], options: Mapping[str, Any]) -> Options:
+    """``kind(**options)``, a detector family's options dataclass; a name that is not one of its
+    fields raises UsageError listing them."""
+    known = {f.name for f in fields(kind)}  # type: ignore[arg-type]
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise UsageError(f"unknown {spec.name} option(s) {unknown}; known: {sorted(known)}")
+    return kind(**options)
+
+
 # Builds one detector, not opened yet: its spec, the settings, and its options (the family's own
 # fields).
 Builder = Callable[[ModelSpec, Settings, Mapping[str, Any]], Detector]
@@ -37,16 +51,10 @@ def _build_mtcnn(spec: ModelSpec, settings: Settings, options: Mapping[str, Any]
     """MTCNN, not opened; ``options`` are fields of :class:`facert.stages.detect.mtcnn.MtcnnOptions`.
     Its export is taken from the cache, and built first when the export extra is installed and the
     weights are cached."""
-    from dataclasses import fields
-
     from facert.models.exporting import ensure_artifact
     from facert.stages.detect.mtcnn import MtcnnDetector, MtcnnOptions
 
-    known = {f.name for f in fields(MtcnnOptions)}
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise UsageError(f"unknown {spec.name} option(s) {unknown}; known: {sorted(known)}")
-    detector_options = MtcnnOptions(**options)
+    detector_options = checked_options(spec, MtcnnOptions, options)
     artifact = ensure_artifact(spec, settings.cache_dir)
     return MtcnnDetector.from_artifact(artifact, detector_options, threads=settings.threads)
 
@@ -55,20 +63,31 @@ def _build_yunet(spec: ModelSpec, settings: Settings, options: Mapping[str, Any]
     """YuNet, not opened; ``options`` are fields of :class:`facert.stages.detect.yunet.YunetOptions`.
     Its export is taken from the cache, and made first when the export extra is installed and the
     zoo's file is cached."""
-    from dataclasses import fields
-
     from facert.models.exporting import ensure_artifact
     from facert.stages.detect.yunet import YunetDetector, YunetOptions
 
-    known = {f.name for f in fields(YunetOptions)}
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise UsageError(f"unknown {spec.name} option(s) {unknown}; known: {sorted(known)}")
+    detector_options = checked_options(spec, YunetOptions, options)  # before any export
     artifact = ensure_artifact(spec, settings.cache_dir)
-    return YunetDetector.from_artifact(artifact, YunetOptions(**options), threads=settings.threads)
+    return YunetDetector.from_artifact(artifact, detector_options, threads=settings.threads)
 
 
-FAMILIES: dict[str, Builder] = {"mtcnn": _build_mtcnn, "yunet": _build_yunet}
+def _build_retinaface(spec: ModelSpec, settings: Settings, options: Mapping[str, Any]) -> Detector:
+    """RetinaFace (either backbone), not opened; ``options`` are fields of
+    :class:`facert.stages.detect.retinaface.RetinafaceOptions`. Its export is taken from the cache,
+    and made first when the export extra is installed and facexlib's file is cached."""
+    from facert.models.exporting import ensure_artifact
+    from facert.stages.detect.retinaface import RetinafaceDetector, RetinafaceOptions
+
+    detector_options = checked_options(spec, RetinafaceOptions, options)  # before any export
+    artifact = ensure_artifact(spec, settings.cache_dir)
+    return RetinafaceDetector.from_artifact(artifact, detector_options, threads=settings.threads)
+
+
+FAMILIES: dict[str, Builder] = {
+    "mtcnn": _build_mtcnn,
+    "yunet": _build_yunet,
+    "retinaface": _build_retinaface,
+}
 
 
 def detector_builder(family: str) -> Builder:

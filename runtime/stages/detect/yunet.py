@@ -16,22 +16,21 @@ pixels: its boxes degrade on larger faces). Boxes and landmarks are mapped back 
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from facert.backends import Engine, engine_for
-from facert.backends.base import Lifecycle
 from facert.errors import UsageError
-from facert.models.artifacts import Artifact
 from facert.models.specs.yunet import DIVISOR, INPUT_NAME, STRIDES
-from facert.stages.detect.mtcnn import check_image, faces_by_area
 from facert.stages.detect.mtcnn_boxes import nms
-from facert.stages.faces import Face
+from facert.stages.detect.one_graph import (
+    Detections,
+    OneGraphDetector,
+    check_copy_options,
+    copy_scale,
+)
 
-Timings = dict[str, float]
 NATIVE_MIN_FACE = 10.0  # pixels: the smallest faces YuNet was trained for (the zoo's README)
 
 
@@ -55,22 +54,19 @@ class YunetOptions:
     top_k: int = 5000
 
     def __post_init__(self) -> None:
-        if not self.min_face_size >= 1:
-            raise UsageError(f"min_face_size must be at least 1 pixel, got {self.min_face_size}")
-        if self.detect_side < 0:
-            raise UsageError(f"detect_side must be 0 or a size in pixels, got {self.detect_side}")
-        for name in ("score_threshold", "nms_threshold"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise UsageError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
+        check_copy_options(
+            self.min_face_size,
+            self.detect_side,
+            score_threshold=self.score_threshold,
+            nms_threshold=self.nms_threshold,
+        )
         if self.top_k < 1:
             raise UsageError(f"top_k must be at least 1, got {self.top_k}")
 
 
 def detection_scale(height: int, width: int, options: YunetOptions) -> float:
     """The factor from frame pixels to the pixels of the copy YuNet sees (at most 1)."""
-    keep_small = NATIVE_MIN_FACE / options.min_face_size
-    fit = options.detect_side / max(height, width) if options.detect_side else 1.0
-    return min(1.0, max(fit, keep_small))
+    return copy_scale(height, width, options.min_face_size, options.detect_side, NATIVE_MIN_FACE)
 
 
 def padded_blob(image: np.ndarray, scale: float) -> np.ndarray:
@@ -128,45 +124,22 @@ def suppress(boxes: np.ndarray, scores: np.ndarray, threshold: float, top_k: int
     return order[nms(rects, scores[order], threshold)]
 
 
-class YunetDetector(Lifecycle):
-    """Faces in (H, W, 3) uint8 BGR frames with YuNet: box, score and five landmarks in frame
-    pixels, largest box first. The constructor records its arguments; :meth:`open` opens the engine."""
+class YunetDetector(OneGraphDetector[YunetOptions]):
+    """Faces in (H, W, 3) uint8 BGR frames with YuNet (:class:`OneGraphDetector`)."""
 
-    def __init__(self, engine: Engine, options: YunetOptions | None = None) -> None:
-        self.engine = engine
-        self.options = options or YunetOptions()
+    input_name = INPUT_NAME
+    stage = "yunet"
+    default_options = YunetOptions()
 
-    @classmethod
-    def from_artifact(
-        cls, artifact: Artifact, options: YunetOptions | None = None, *, threads: int = 0
-    ) -> YunetDetector:
-        """The detector (not opened) on the export's graph; ``threads`` 0 lets the backend choose."""
-        return cls(engine_for(artifact.path("model.onnx"), threads=threads), options)
+    def prepare(self, image: np.ndarray) -> np.ndarray:
+        return padded_blob(image, detection_scale(image.shape[0], image.shape[1], self.options))
 
-    def _acquire(self) -> None:
-        self.engine.open()
-
-    def _release(self) -> None:
-        self.engine.close()
-
-    def detect(self, image: np.ndarray, timings: Timings | None = None) -> list[Face]:
-        """Every face in ``image``, (H, W, 3) uint8 BGR, largest box first. When ``timings`` is
-        given, the seconds spent in each stage are added to it by name."""
-        self._require_open()
-        check_image(image)
-        start = time.perf_counter()
-        scale = detection_scale(image.shape[0], image.shape[1], self.options)
-        blob = padded_blob(image, scale)
-        prepared = time.perf_counter()
-        outputs = self.engine.run({INPUT_NAME: blob})
-        ran = time.perf_counter()
+    def decode(
+        self, outputs: dict[str, np.ndarray], blob: np.ndarray, image: np.ndarray
+    ) -> Detections:
         boxes, scores, marks = decode(
             outputs, blob.shape[2], blob.shape[3], self.options.score_threshold
         )
         kept = suppress(boxes, scores, self.options.nms_threshold, self.options.top_k)
-        boxes, scores, marks = boxes[kept] / scale, scores[kept], marks[kept] / scale
-        if timings is not None:
-            timings["yunet_prepare"] = timings.get("yunet_prepare", 0.0) + prepared - start
-            timings["yunet_network"] = timings.get("yunet_network", 0.0) + ran - prepared
-            timings["yunet_decode"] = timings.get("yunet_decode", 0.0) + time.perf_counter() - ran
-        return faces_by_area(boxes, scores, marks)
+        scale = detection_scale(image.shape[0], image.shape[1], self.options)
+        return boxes[kept] / scale, scores[kept], marks[kept] / scale

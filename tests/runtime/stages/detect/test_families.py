@@ -22,8 +22,13 @@ from facert.stages.detect.mtcnn import MtcnnDetector
 def test_the_family_table_opens_mtcnn_and_names_what_exists(
     settings: Settings, mtcnn_artifact: Artifact, astronaut: np.ndarray
 ) -> None:
-    assert list(FAMILIES) == ["mtcnn", "yunet"]
-    assert [s.name for s in list_specs("detector")] == ["mtcnn", "yunet"]
+    assert list(FAMILIES) == ["mtcnn", "yunet", "retinaface"]
+    assert [s.name for s in list_specs("detector")] == [
+        "mtcnn",
+        "retinaface-r50",
+        "retinaface-mnet",
+        "yunet",
+    ]
     detector = open_detector(settings, "mtcnn", min_face_size=40)
     try:
         assert isinstance(detector, MtcnnDetector) and len(detector.detect(astronaut)) == 1
@@ -31,14 +36,23 @@ def test_the_family_table_opens_mtcnn_and_names_what_exists(
         detector.close()
     with pytest.raises(UsageError) as info:
         detector_builder("facebox")
-    assert str(info.value) == "no detector runtime for family 'facebox'; families: mtcnn, yunet"
+    assert (
+        str(info.value)
+        == "no detector runtime for family 'facebox'; families: mtcnn, retinaface, yunet"
+    )
 
 
 @pytest.mark.parametrize(
     ("name", "message"),
     [
-        ("facebox", "unknown detector 'facebox'; detectors: mtcnn, yunet"),
-        ("ispl", "model 'ispl' is a restorer, not a detector; detectors: mtcnn, yunet"),
+        (
+            "facebox",
+            "unknown detector 'facebox'; detectors: mtcnn, retinaface-r50, retinaface-mnet, yunet",
+        ),
+        (
+            "ispl",
+            "model 'ispl' is a restorer, not a detector; detectors: mtcnn, retinaface-r50, retinaface-mnet, yunet",
+        ),
     ],
 )
 def test_a_wrong_detector_name_is_bad_usage(name: str, message: str) -> None:
