@@ -47,6 +47,7 @@ def _ensure_loaded() -> None:
     from facert.export.families.ispl.net import export_ispl
     from facert.export.families.mtcnn.export import export_mtcnn
     from facert.export.families.psfrgan.exporter import export_psfrgan
+    from facert.export.families.psfrgan.parser_export import export_parsenet
     from facert.export.families.realesrgan.export import export_realesrgan
     from facert.export.families.restoreformer.export import export_restoreformer
     from facert.export.families.retinaface.export import export_retinaface
@@ -63,6 +64,7 @@ def _ensure_loaded() -> None:
     register_exporter("yunet", export_yunet)
     register_exporter("dfdnet", export_dfdnet_model)
     register_exporter("psfrgan", export_psfrgan)
+    register_exporter("parsenet", export_parsenet)
     register_exporter("realesrgan", export_realesrgan)
     register_exporter("retinaface", export_retinaface)
 

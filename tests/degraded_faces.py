@@ -16,6 +16,8 @@ import cv2
 import numpy as np
 from testdata import DATA
 
+from facert.demo.paste_case import color_cast
+
 if TYPE_CHECKING:
     import torch
 
@@ -43,9 +45,9 @@ def clean_crop(name: str) -> np.ndarray:
 
 def with_cast(crop: np.ndarray) -> np.ndarray:
     """``crop`` (H, W, 3) uint8 BGR as a restorer with a colour cast returns it: warmer (+24 B,
-    -14 R), flatter (contrast x 0.85) and 5 levels brighter; (H, W, 3) uint8 BGR."""
-    shifted = crop.astype(np.float32) + np.array([24.0, 0.0, -14.0])
-    return np.clip((shifted - 128) * 0.85 + 133, 0, 255).astype(np.uint8)
+    -14 R), flatter (contrast x 0.85) and 5 levels brighter; (H, W, 3) uint8 BGR. The demo's cast
+    (:func:`facert.demo.paste_case.color_cast`)."""
+    return color_cast(crop)
 
 
 def degraded_crop(

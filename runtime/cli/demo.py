@@ -25,10 +25,15 @@ def add_parser(commands: Any) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from facert.demo.cases import CASES, format_table, run_case
+    from facert.demo.paste_case import run_paste_case
     from facert.io.jobs import check_writable
 
     check_writable(args.output)
     results = [run_case(case, settings, args.output, args.seed) for case in CASES]
     print(format_table(results))
+    paste = run_paste_case(settings, args.output)
+    print(f"\npaste-back ({paste.file.name}): " + "; ".join(paste.panels[1:]))
+    if paste.note:
+        print(paste.note)
     print(f"\nimages written to {args.output}/")
     return 0

@@ -17,6 +17,7 @@ from facert.io.jobs import Job, check_writable, plan_jobs
 from facert.models.registry import get_spec
 from facert.models.specs import DEFAULT_DETECTOR, DEFAULT_RESTORER
 from facert.stages.blend.color import METHODS
+from facert.stages.blend.parse import MASKS
 from facert.stages.restore.background import BACKGROUNDS
 
 if TYPE_CHECKING:
@@ -87,6 +88,7 @@ def add_restorer_arguments(parser: argparse.ArgumentParser, *, upscale: bool = T
         default="none",
         help="match each restored face's colours to the input face's before pasting (none)",
     )
+    add_mask_argument(parser)
     parser.add_argument(
         "--background",
         choices=BACKGROUNDS,
@@ -98,6 +100,17 @@ def add_restorer_arguments(parser: argparse.ArgumentParser, *, upscale: bool = T
         "--option", action="append", default=[], metavar="NAME=VALUE", help="a model option"
     )
     parser.add_argument("--fidelity", type=float, help="CodeFormer's fidelity weight w in [0, 1]")
+
+
+def add_mask_argument(parser: argparse.ArgumentParser) -> None:
+    """``--mask square|parse``, the paste mask (read into ``EnhanceOptions.mask``)."""
+    parser.add_argument(
+        "--mask",
+        choices=MASKS,
+        default="square",
+        help="paste mask: square (facexlib's feathered square, default) or parse (facexlib's "
+        "face-parsing mask of each restored face; needs `facert models fetch parsenet`)",
+    )
 
 
 @dataclass
@@ -177,6 +190,7 @@ def open_pipeline(args: argparse.Namespace, settings: Settings) -> Pipeline | Gp
         max_face_size=args.max_face,
         min_score=args.min_score,
         background=args.background,
+        mask=args.mask,
     )
     if args.weights is not None and not args.weights.exists():
         raise UsageError("no such weights file", path=str(args.weights))

@@ -35,6 +35,9 @@ def _io(spec: ModelSpec) -> str:
     if not spec.input_size:
         return "whole frames"
     size = f"{spec.input_size}x{spec.input_size}"
+    given = f"{size} {spec.color_order} face in {_range(*spec.input_range)}"
+    if spec.role == "parser":  # a restored face, resized; its output is logits, not pixels
+        return f"{given}, output class logits per pixel"
     return (
         f"{size} {spec.color_order} crop ({spec.template} alignment) in "
         f"{_range(*spec.input_range)}, output in {_range(*spec.output_range)}"

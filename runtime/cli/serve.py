@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from facert.cli.engines import add_engine_arguments
+from facert.cli.enhance import add_mask_argument
 from facert.config import Settings
 from facert.errors import MissingDependencyError, UsageError
 from facert.models.specs import DEFAULT_DETECTOR, DEFAULT_RESTORER
@@ -53,6 +54,7 @@ def add_parser(commands: Any) -> None:
         choices=("none", "upscale", "restore"),
         help="the rest of each photo, as facert enhance --background (the model's default)",
     )
+    add_mask_argument(parser)
     add_engine_arguments(parser)
     parser.add_argument("--max-batch", type=int, default=8, help="faces per restorer call (8)")
     parser.add_argument(
@@ -78,6 +80,7 @@ def serve_config(args: argparse.Namespace, settings: Settings) -> Any:
         models=models,
         detector=args.detector,
         background=args.background,
+        mask=args.mask,
         backend=args.backend,
         precision=args.precision,
         weights=_weights(args.weights, (args.model, *models)),

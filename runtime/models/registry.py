@@ -14,7 +14,8 @@ from typing import Literal
 
 from facert.errors import UnknownModelError
 
-Role = Literal["detector", "restorer", "upsampler"]  # upsampler: whole frames, enlarged
+Role = Literal["detector", "restorer", "upsampler", "parser"]  # upsampler: whole frames,
+# enlarged; parser: a face's class map (the paste-back's parse mask)
 ColorOrder = Literal["RGB", "BGR"]
 CropBorder = Literal["constant", "reflect101"]
 PasteMode = Literal["face", "correction"]

@@ -28,6 +28,7 @@ from facert.models.registry import get_spec
 from facert.models.specs import DEFAULT_DETECTOR, DEFAULT_RESTORER
 from facert.stages.align.warp import align_faces, crop_scale, face_template
 from facert.stages.blend.color import ColorCorrection, check_method, correct_colors, frame_weights
+from facert.stages.blend.parse import FaceParser, Mask, build_parser, check_mask
 from facert.stages.blend.paste import paste_faces
 from facert.stages.detect import Detector, build_detector, detector_spec
 from facert.stages.faces import Face, check_filters, select_faces
@@ -55,7 +56,9 @@ class EnhanceOptions:
     """How faces are chosen, the frame resized and the faces pasted. ``upscale`` multiplies the
     output size; ``max_face_size`` (pixels, 0: no limit) and ``min_score`` drop faces before the
     centre/largest choice; ``color_correction`` matches each restored face's colours to the input
-    face's before it is pasted (:mod:`facert.stages.blend.color`); ``background`` says what becomes
+    face's before it is pasted (:mod:`facert.stages.blend.color`; over the mask); ``mask`` is the
+    paste mask, facexlib's feathered ``square`` or its ``parse`` mask of each restored face
+    (:mod:`facert.stages.blend.parse`); ``background`` says what becomes
     of the rest of the photo (:mod:`facert.stages.restore.background`; None: the restorer's
     default, ``restore`` for WIPA, else ``upscale``)."""
 
@@ -66,9 +69,11 @@ class EnhanceOptions:
     max_face_size: float = 0.0
     min_score: float = 0.0
     background: Background | None = None
+    mask: Mask = "square"
 
     def __post_init__(self) -> None:
         check_method(self.color_correction)
+        check_mask(self.mask)
         check_background(self.background)
         check_filters(self.max_face_size, self.min_score)
         if not 1.0 <= self.upscale <= MAX_UPSCALE:
@@ -110,6 +115,7 @@ class Pipeline(Lifecycle):
     ``background``: the options' background, or the restorer's default; ``restore`` without a
     frame stage runs the restorer's face graph over the whole photo (:class:`TiledRestorer`) for
     a weight-free restorer, ``upsampler`` (Real-ESRGAN, owned like the other parts) for a learned one.
+    ``parser`` (ParseNet, owned likewise) makes the masks of ``--mask parse``.
     """
 
     def __init__(
@@ -119,6 +125,7 @@ class Pipeline(Lifecycle):
         options: EnhanceOptions | None = None,
         frame: FrameRestorer | None = None,
         upsampler: Upsampler | None = None,
+        parser: FaceParser | None = None,
     ) -> None:
         self.detector = detector
         self.restorer = restorer
@@ -127,6 +134,11 @@ class Pipeline(Lifecycle):
         self.background: Background = self.options.background or default_background(restorer.spec)
         self.tiles: TiledRestorer | None = None
         self.upsampler = upsampler
+        self.parser = parser
+        if self.options.mask == "parse" and parser is None:
+            raise UsageError(
+                "--mask parse needs a face parser (facert.stages.blend.parse.build_parser)"
+            )
         if needs_upsampler(restorer.spec, self.background):
             if upsampler is None:
                 raise UsageError(
@@ -167,6 +179,9 @@ class Pipeline(Lifecycle):
         upsampler = None
         if needs_upsampler(spec, background):
             upsampler = build_upsampler(settings.cache_dir, options.upscale, settings.threads)
+        parser = (
+            build_parser(settings.cache_dir, settings.threads) if options.mask == "parse" else None
+        )
         artifact = ensure_artifact(spec, settings.cache_dir, weights)
         face_options = dict(model_options or {})
         frame = None
@@ -186,14 +201,15 @@ class Pipeline(Lifecycle):
             weights=weights,
         )
         face_detector = build_detector(settings, detector, **dict(detector_options or {}))
-        # Opened in _acquire: the restorer, the frame stage, the upsampler, the detector, in that
-        # order, and those already opened closed again when a later one fails.
-        return Lifecycle.open(cls(face_detector, restorer, options, frame, upsampler))
+        # Opened in _acquire: the restorer, the frame stage, the upsampler, the parser, the
+        # detector, in that order, and those already opened closed again when a later one fails.
+        return Lifecycle.open(cls(face_detector, restorer, options, frame, upsampler, parser))
 
     def _acquire(self) -> None:
         frame = [self.frame] if self.frame is not None else []
         upsampler = [self.upsampler] if self.upsampler is not None else []
-        open_all([self.restorer, *frame, *upsampler, self.detector])
+        parser = [self.parser] if self.parser is not None else []
+        open_all([self.restorer, *frame, *upsampler, *parser, self.detector])
 
     def _release(self) -> None:
         self.detector.close()
@@ -202,6 +218,8 @@ class Pipeline(Lifecycle):
             self.frame.close()
         if self.upsampler is not None:
             self.upsampler.close()
+        if self.parser is not None:
+            self.parser.close()
 
     def detect(self, image: np.ndarray, options: EnhanceOptions | None = None) -> list[Face]:
         """The faces to restore in ``image`` ((H, W, 3) uint8 BGR), after the selection options
@@ -314,9 +332,12 @@ class Pipeline(Lifecycle):
             background = resized(frame, upscale, self.background)
         if not faces:
             return background
+        masks = self.parser.masks(restored) if self.parser is not None else None
         if self.options.color_correction != "none":
             size = restored.shape[1]
             weights = [frame_weights(a, image.shape, size) for a in prepared.affines]
+            if masks is not None:  # the statistics of what the mask pastes
+                weights = [w * m for w, m in zip(weights, masks, strict=True)]
             restored = correct_colors(
                 restored, prepared.crops, weights, self.options.color_correction
             )
@@ -325,5 +346,9 @@ class Pipeline(Lifecycle):
             # restored background, relative to that background's own crops (so the face is
             # not corrected twice, and its pixels still never go through the crop and back).
             crops = list(prepared.crops if frame is image else self.align(frame, faces)[0])
-            return paste_corrections(background, list(restored), crops, prepared.affines, upscale)
-        return paste_faces(background, list(restored), prepared.affines, upscale, out=background)
+            return paste_corrections(
+                background, list(restored), crops, prepared.affines, upscale, masks
+            )
+        return paste_faces(
+            background, list(restored), prepared.affines, upscale, out=background, masks=masks
+        )

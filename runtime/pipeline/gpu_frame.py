@@ -74,6 +74,11 @@ def gpu_refusal(
             "--background restore: the GPU pipeline does not restore the whole frame; "
             "use --background upscale or --device cpu"
         )
+    if options.mask != "square":
+        return (
+            f"--mask {options.mask}: the GPU pipeline pastes under the square mask only; "
+            "use --mask square or --device cpu"
+        )
     if options.color_correction != "none":
         return (
             f"--color-correction {options.color_correction}: the GPU pipeline does not match "

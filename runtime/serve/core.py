@@ -71,6 +71,7 @@ class ServeConfig:
     models: tuple[str, ...] = ()  # models requests may name (empty: only ``model``)
     detector: str = DEFAULT_DETECTOR
     background: str | None = None  # --background for every model (None: each model's default)
+    mask: str = "square"  # --mask for every model
     backend: str = "auto"
     precision: str = "auto"
     weights: Mapping[str, Path] = field(default_factory=dict)  # model -> official checkpoint
@@ -281,7 +282,10 @@ class Restorers:
                     name,
                     weights=self.config.weights.get(name),
                     detector=self.config.detector,
-                    options=EnhanceOptions(background=self.config.background),
+                    options=EnhanceOptions(
+                        background=self.config.background,
+                        mask=self.config.mask,
+                    ),
                     precision=self.config.precision,
                     backend=self.config.backend,
                 )

@@ -23,6 +23,7 @@ FAMILIES = {
     "gpen",
     "ispl",
     "mtcnn",
+    "parsenet",
     "psfrgan",
     "realesrgan",
     "restoreformer",

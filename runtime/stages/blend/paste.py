@@ -30,6 +30,9 @@ feathered pixels; and where facexlib's float32 ``soft`` is 1 - 6e-8 over a face'
 truncation takes 1 level off a third of those pixels); the mask's 8-bit steps; the model's corners
 (at most about 0.013 of ``soft``).
 
+With ``masks`` (``--mask parse``, :mod:`facert.stages.blend.parse`) each face is pasted under its
+own mask instead, warped with it (:func:`paste_masked`): facexlib's ``use_parse=True`` paste.
+
 Matrix convention: ``affines`` are (2, 3) float64 frame -> crop matrices (see :mod:`facert.stages.align.warp`)
 in ORIGINAL frame pixels; ``upscale`` maps original frame pixels onto background pixels.
 """
@@ -83,12 +86,17 @@ def paste_faces(
     upscale: float,
     *,
     out: np.ndarray | None = None,
+    masks: Sequence[np.ndarray] | None = None,
 ) -> np.ndarray:
-    """Blend restored faces into the background; facexlib's square-mask paste-back.
+    """Blend restored faces into the background; facexlib's square-mask paste-back, or its
+    parse-mask one when ``masks`` are given.
 
     ``background``: (Hu, Wu, 3) uint8 BGR, the frame already upscaled (:func:`upscale_background`).
     ``restored``: faces, each (S, S, 3) uint8 BGR on the pixel grid of the crop its affine made.
     ``affines``: one (2, 3) frame -> crop matrix per face, in original frame pixels.
+    ``masks``: one (S, S) float32 [0, 1] mask per face on its crop's grid
+    (:func:`facert.stages.blend.parse.soft_mask`), warped with the face and pasted under as it is
+    (:func:`paste_masked`); None: facexlib's feathered square.
     Returns (Hu, Wu, 3) uint8 BGR, later faces over earlier ones: a new array, or ``out`` when
     given (it may be ``background`` itself, to paste in place).
     """
@@ -113,8 +121,14 @@ def paste_faces(
         output = out
         if out is not background:
             np.copyto(output, background)
-    for face, affine in zip(restored, affines, strict=True):
-        _paste_face(output, face, crop_to_background(affine, upscale), upscale)
+    if masks is not None and len(masks) != len(restored):
+        raise ValueError(f"{len(restored)} restored faces but {len(masks)} masks")
+    for index, (face, affine) in enumerate(zip(restored, affines, strict=True)):
+        inverse = crop_to_background(affine, upscale)
+        if masks is None:
+            _paste_face(output, face, inverse, upscale)
+        else:
+            paste_masked(output, face, masks[index], inverse)
     return output
 
 
@@ -179,6 +193,12 @@ def _paste_by_profiles(
     if placed is None:
         return
     box, local = placed
+    _warp_and_blend(output, canvas, local, box)
+
+
+def _warp_and_blend(output: np.ndarray, canvas: np.ndarray, local: np.ndarray, box: Box) -> None:
+    """Warp ``canvas`` ((n, m, 4) uint8: the face with its alpha, ``round(255 * soft)``) into
+    ``box`` of ``output`` with ``local`` (canvas -> box pixels), bilinear, and blend it there."""
     box_size = (box[2] - box[0], box[3] - box[1])
     warped = _WORKSPACE.array("warped", (box_size[1], box_size[0], 4), np.uint8)
     cv2.warpAffine(canvas, local, box_size, dst=warped, flags=cv2.INTER_LINEAR)
@@ -187,6 +207,27 @@ def _paste_by_profiles(
     alpha = _WORKSPACE.array("alpha", (box_size[1], box_size[0]), np.uint8)
     cv2.extractChannel(warped, 3, dst=alpha)
     _blend(output[box[1] : box[3], box[0] : box[2]], pasted, alpha)
+
+
+def paste_masked(
+    output: np.ndarray, face: np.ndarray, mask: np.ndarray, inverse: np.ndarray
+) -> None:
+    """Blend one face into ``output`` ((H, W, 3) uint8 BGR, in place) under its own ``mask``
+    ((S, S) float32 [0, 1] on the face's grid): facexlib's ``use_parse`` paste over the face's box.
+
+    ``round(255 * mask)`` rides as the face's alpha through one 4-channel bilinear warp
+    (``inverse``: crop -> background), then the uint8 blend of the square path, without the
+    erosion factor (facexlib pastes the warped face as it is under a parse mask).
+    """
+    box, _ = background_box(inverse, -2.0, face.shape[0] + 1.0, 0, output.shape[:2])
+    if box is None:
+        return
+    bgra = _WORKSPACE.array("bgra", (*face.shape[:2], 4), np.uint8)
+    cv2.cvtColor(face, cv2.COLOR_BGR2BGRA, dst=bgra)
+    alpha = _WORKSPACE.array("mask_alpha", mask.shape, np.uint8)
+    cv2.convertScaleAbs(mask, dst=alpha, alpha=255)  # round(255 * mask)
+    bgra[:, :, 3] = alpha
+    _warp_and_blend(output, bgra, to_box(inverse, box)[0], box)
 
 
 def _paste_by_box(

@@ -71,17 +71,19 @@ def paste_corrections(
     inputs: Sequence[np.ndarray],
     affines: Sequence[np.ndarray],
     upscale: float,
+    masks: Sequence[np.ndarray] | None = None,
 ) -> np.ndarray:
     """``background`` plus what the restorer changed: the faces' ``restored - inputs`` pasted
-    through facexlib's feathered mask (:func:`facert.stages.blend.paste.paste_faces`).
+    through facexlib's feathered mask, or through ``masks`` (one (S, S) float32 [0, 1] per face,
+    ``--mask parse``) when given (:func:`facert.stages.blend.paste.paste_faces`).
 
     ``background``: (Hu, Wu, 3) uint8 BGR (the frame, upscaled); ``restored``: the restorer's
     output; ``inputs``: the crops of the frame as it is (before any deblocking), each (S, S, 3) uint8
     BGR; ``affines``: frame -> crop. Returns a new (Hu, Wu, 3) uint8 BGR array. With ``restored == inputs`` it equals
     ``background`` exactly.
     """
-    with_restored = paste_faces(background, restored, affines, upscale)
-    with_inputs = paste_faces(background, inputs, affines, upscale)
+    with_restored = paste_faces(background, restored, affines, upscale, masks=masks)
+    with_inputs = paste_faces(background, inputs, affines, upscale, masks=masks)
     gain = cv2.subtract(
         with_restored, with_inputs
     )  # saturating: each pixel gains or loses, not both

@@ -15,20 +15,16 @@ rounding, see test_matches_facexlib), and a few levels at most.
 from __future__ import annotations
 
 import importlib.util
-import json
 
 import cv2
 import numpy as np
 import pytest
-from testdata import GOLDEN_DATA, ROOT
+from blend_cases import BLEND, CASES
+from blend_cases import case_inputs as _inputs
+from testdata import ROOT
 
 from facert.demo.metrics import psnr
-from facert.stages.align.warp import warp_crop
 from facert.stages.blend.paste import paste_faces, paste_path, upscale_background
-
-BLEND = GOLDEN_DATA / "blend"
-FACTS = json.loads((BLEND / "cases.json").read_text())
-CASES = {case["name"]: case for case in FACTS["cases"]}
 
 
 def _naive():
@@ -40,32 +36,6 @@ def _naive():
 
 
 paste_faces_full_frame = _naive()
-
-
-def _frame(case: dict, photos: dict) -> np.ndarray:
-    frame = photos[case["image"]]
-    if case.get("frame_size"):
-        frame = cv2.resize(frame, tuple(case["frame_size"]), interpolation=cv2.INTER_AREA)
-    if case.get("frame_slice"):
-        y0, y1, x0, x1 = case["frame_slice"]
-        frame = np.ascontiguousarray(frame[y0:y1, x0:x1])
-    return frame
-
-
-def _inputs(case: dict, photos: dict, upscale: int):
-    frame = _frame(case, photos)
-    affines = [np.asarray(face["affine"]) for face in case["faces"]]
-    shift = np.asarray(FACTS["colour_shift_bgr"], dtype=np.int16)
-    restored = [
-        np.clip(
-            warp_crop(frame, a, FACTS["face_size"])[:, ::-1].astype(np.int16) + shift, 0, 255
-        ).astype(np.uint8)
-        for a in affines
-    ]
-    height, width = frame.shape[:2]
-    size = (int(width * upscale), int(height * upscale))
-    background = cv2.resize(frame, size, interpolation=cv2.INTER_LANCZOS4)  # facexlib's default
-    return background, restored, affines
 
 
 @pytest.fixture(scope="module")
