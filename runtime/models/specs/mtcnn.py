@@ -46,5 +46,6 @@ MTCNN = register(
         weights=(FACENET_WHEEL,),
         onnx_files=("pnet.onnx", "rnet.onnx", "onet.onnx"),
         exporter="mtcnn",
+        graph_version=2,  # 2: PReLUs on feature maps in split form (export_form), same numbers
     )
 )

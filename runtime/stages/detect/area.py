@@ -60,14 +60,20 @@ def bins(start: np.ndarray, length: np.ndarray, out_size: int) -> tuple[np.ndarr
     return start + first, start + stop
 
 
-def resize_area(table: np.ndarray, out_height: int, out_width: int) -> np.ndarray:
-    """The whole image of ``table`` resized to (C, out_height, out_width) float32 (values 0-255).
+def resize_area(
+    table: np.ndarray, out_height: int, out_width: int, rows: tuple[int, int] | None = None
+) -> np.ndarray:
+    """The whole image of ``table`` resized to (C, out_height, out_width) float32 (values 0-255),
+    or only the output rows ``first <= row < stop`` of it when ``rows`` is ``(first, stop)``:
+    (C, stop - first, out_width), the same numbers as those rows of the whole.
 
     Separable: rows are gathered first, then columns, about ``C * out_height * (W + out_width)``
     element operations.
     """
     height, width = table.shape[1] - 1, table.shape[2] - 1
     (row_first,), (row_stop,) = bins(np.zeros(1), np.array([height]), out_height)
+    if rows is not None:
+        row_first, row_stop = row_first[rows[0] : rows[1]], row_stop[rows[0] : rows[1]]
     (col_first,), (col_stop,) = bins(np.zeros(1), np.array([width]), out_width)
     row_sums = np.take(table, row_stop, axis=1) - np.take(table, row_first, axis=1)
     sums = np.take(row_sums, col_stop, axis=2) - np.take(row_sums, col_first, axis=2)
