@@ -236,22 +236,28 @@ class MtcnnDetector(Lifecycle):
         return faces_by_area(boxes, scores, landmarks)
 
     def _propose(self, table: np.ndarray, clock: _Clock) -> np.ndarray:
-        """Stage 1: P-Net over the pyramid (band by band) -> squared candidate boxes (N, 4) float32."""
-        height, width = table.shape[1] - 1, table.shape[2] - 1
+        """Stage 1: P-Net over the pyramid -> squared candidate boxes (N, 4) float32. The levels
+        are resampled first (a level per piece), then P-Net runs band by band."""
+        height, width = table.shape[0] - 1, table.shape[1] - 1
         scales = pyramid_scales(
             height, width, self.options.min_face_size, self.options.scale_factor
         )
-        sizes = [level_size(height, width, scale) for scale in scales]
+
+        def resample(scale: float) -> np.ndarray:
+            return _normalise(resize_area(table, *level_size(height, width, scale)))[None]
+
+        levels = self._map(resample, scales)
+        clock.lap("pyramid")
         bands = [
             (level, band)
-            for level, size in enumerate(sizes)
-            for band in level_bands(*size, BAND_CELLS)
+            for level, pixels in enumerate(levels)
+            for band in level_bands(*pixels.shape[2:], BAND_CELLS)
         ]
 
         def run_band(piece: tuple[int, tuple[int, int]]) -> dict[str, np.ndarray]:
             level, (first, stop) = piece
-            rows = band_input_rows(first, stop, sizes[level][0])
-            return self._run("pnet", _normalise(resize_area(table, *sizes[level], rows))[None])
+            top, bottom = band_input_rows(first, stop, levels[level].shape[2])
+            return self._run("pnet", np.ascontiguousarray(levels[level][:, :, top:bottom]))
 
         outputs = self._map(run_band, bands)
         clock.lap("pnet")
@@ -270,7 +276,7 @@ class MtcnnDetector(Lifecycle):
     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Network ``name`` (rnet, onet) on the crops of the boxes that touch the frame, batch by
         batch: those boxes and the network's outputs for them (empty when there are none)."""
-        windows, valid = crop_windows(boxes, table.shape[2] - 1, table.shape[1] - 1)
+        windows, valid = crop_windows(boxes, table.shape[1] - 1, table.shape[0] - 1)
         boxes, windows = boxes[valid], windows[valid]
         size = CROP_SIZES[name]
         batch = max(1, BATCH_PIXELS // (size * size))
