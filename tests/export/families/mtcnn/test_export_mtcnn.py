@@ -89,18 +89,20 @@ def test_split_prelu_gives_the_same_numbers() -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "split", "dense"),
-    [("pnet", 3, 0), ("rnet", 3, 1), ("onet", 4, 1)],
+    ("name", "split", "dense", "first_channels"),
+    [("pnet", 3, 0, 10), ("rnet", 3, 1, 32), ("onet", 4, 1, 32)],
 )
-def test_exported_graphs_keep_prelu_only_after_dense_layers(
-    name: str, split: int, dense: int, mtcnn_artifact: Artifact
+def test_export_form_splits_map_prelus_and_pads_rnet(
+    name: str, split: int, dense: int, first_channels: int, mtcnn_artifact: Artifact
 ) -> None:
-    """The feature maps' PReLUs are traced in split form (ONNX Runtime keeps them in its blocked
-    layout, 2x faster for R-Net); the dense layers' stay PRelu nodes."""
+    """The feature maps' PReLUs are traced in split form and R-Net's first layer is padded to 32
+    channels (ONNX Runtime keeps both in its blocked layout); the dense layers' PReLUs stay PRelu
+    nodes. The ONNX-against-torch parity test above holds the numbers."""
     onnx = pytest.importorskip("onnx")
     form = export_form(NETWORKS[name]())
     kinds = [type(child) for child in form.children()]
     assert (kinds.count(SplitPReLU), kinds.count(torch.nn.PReLU)) == (split, dense)
+    assert form.conv1.out_channels == first_channels == form.conv2.in_channels
     graph = onnx.load(str(mtcnn_artifact.path(f"{name}.onnx"))).graph
     assert [node.op_type for node in graph.node].count("PRelu") == dense
 
