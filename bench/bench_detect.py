@@ -3,8 +3,10 @@
 The frame: matplotlib's grace_hopper.jpg (512x600) scaled to the frame's height (cubic), centred on
 a 16:9 canvas whose sides are filled by mirroring the photo (``BORDER_REFLECT_101``), so the whole
 frame carries real texture and the mirrored copies add faces. Each detector runs with the same
-minimum face (40 px by default), ONNX Runtime with 2 intra-op threads; YuNet beside the naive way,
-OpenCV's ``cv2.FaceDetectorYN`` on the whole frame (its own DNN, the zoo's graph, same thresholds).
+minimum face (40 px by default) and ``--threads`` 2 (ONNX Runtime's intra-op threads; MTCNN runs
+that many single-threaded sessions side by side, on bands of its pyramid and batches of crops);
+YuNet beside the naive way, OpenCV's ``cv2.FaceDetectorYN`` on the whole frame (its own DNN, the
+zoo's graph, same thresholds).
 Prints the median wall time of ``--runs`` runs (after 2 warm-up runs), the faces found, and the
 median time of each stage.
 
@@ -18,6 +20,7 @@ fetch yunet` then export; skipped with a line when absent) and matplotlib (the d
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import time
 from collections.abc import Callable
@@ -94,7 +97,7 @@ def main() -> None:
     parser.add_argument("--detectors", nargs="+", default=["mtcnn", "yunet"])
     parser.add_argument("--heights", type=int, nargs="+", default=[1080, 2160])
     args = parser.parse_args()
-    settings = load_settings()
+    settings = dataclasses.replace(load_settings(), threads=args.threads)
     present, absent = split_flags(SHOWN_FLAGS)
     print(
         f"CPU: {cpu_description()}; flags: {' '.join(present)}; absent: {' '.join(absent) or '-'}"
