@@ -58,8 +58,7 @@ def bins(start: np.ndarray, length: np.ndarray, out_size: int) -> tuple[np.ndarr
 
 
 def resize_area(table: np.ndarray, out_height: int, out_width: int) -> np.ndarray:
-    """The whole image of ``table`` resized to (C, out_height, out_width) float32 (values 0-255; a
-    view of an (out_height, out_width, C) array).
+    """The whole image of ``table`` resized to (C, out_height, out_width) float32 (values 0-255).
 
     Separable: rows are gathered first, then columns, about ``C * out_height * (W + out_width)``
     element operations.
@@ -69,15 +68,15 @@ def resize_area(table: np.ndarray, out_height: int, out_width: int) -> np.ndarra
     (col_first,), (col_stop,) = bins(np.zeros(1), np.array([width]), out_width)
     row_sums = np.take(table, row_stop, axis=0) - np.take(table, row_first, axis=0)
     sums = np.take(row_sums, col_stop, axis=1) - np.take(row_sums, col_first, axis=1)
-    means = sums.astype(np.float32)
-    means /= (row_stop - row_first).astype(np.float32)[:, None, None]
-    means /= (col_stop - col_first).astype(np.float32)[:, None]
-    return means.transpose(2, 0, 1)
+    means = np.empty((table.shape[2], out_height, out_width), np.float32)
+    np.copyto(means, sums.transpose(2, 0, 1), casting="unsafe")  # rounds as astype(np.float32)
+    means /= (row_stop - row_first).astype(np.float32)[:, None]
+    means /= (col_stop - col_first).astype(np.float32)
+    return means
 
 
 def crop_area(table: np.ndarray, windows: np.ndarray, size: int) -> np.ndarray:
-    """Every window of ``table`` resized to (size, size): (N, C, size, size) float32 (0-255; a view
-    of an (N, size, size, C) array).
+    """Every window of ``table`` resized to (size, size): (N, C, size, size) float32 (values 0-255).
 
     ``windows``: (N, 4) integer ``top, bottom, left, right``, half-open and inside the image, each
     at least one pixel tall and wide. All crops are gathered at once, with no loop over windows:
@@ -90,9 +89,10 @@ def crop_area(table: np.ndarray, windows: np.ndarray, size: int) -> np.ndarray:
     cols = np.stack([col_first, col_stop], axis=1)
     corners = rows[:, :, :, None, None] + cols[:, None, None, :, :]  # (N, 2, size, 2, size)
     found = np.take(table.reshape(-1, channels), corners.ravel(), axis=0)
-    found = found.reshape(count, 2, size, 2, size, channels)
-    sums = found[:, 1, :, 1] - found[:, 0, :, 1] - found[:, 1, :, 0] + found[:, 0, :, 0]
-    means = sums.astype(np.float32)
-    means /= (row_stop - row_first).astype(np.float32)[:, :, None, None]
-    means /= (col_stop - col_first).astype(np.float32)[:, None, :, None]
-    return means.transpose(0, 3, 1, 2)
+    found = found.reshape(count, 2, size, 2, size, channels).transpose(0, 5, 1, 2, 3, 4)
+    sums = found[:, :, 1, :, 1] - found[:, :, 0, :, 1] - found[:, :, 1, :, 0] + found[:, :, 0, :, 0]
+    means = np.empty((count, channels, size, size), np.float32)
+    np.copyto(means, sums, casting="unsafe")  # rounds as astype(np.float32)
+    means /= (row_stop - row_first).astype(np.float32)[:, None, :, None]
+    means /= (col_stop - col_first).astype(np.float32)[:, None, None, :]
+    return means
