@@ -15,11 +15,16 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from degraded_faces import with_cast
 
 from facert.backends.device import SHOWN_FLAGS, cpu_description, split_flags
 from facert.config import load_settings
@@ -28,11 +33,6 @@ from facert.pipeline.frame import Pipeline
 from facert.stages.blend.color import METHODS, correct_colors, frame_weights
 from facert.stages.blend.paste import paste_faces
 from facert.stages.blend.seam import pasted_border, seam_at
-
-
-def with_cast(crop: np.ndarray) -> np.ndarray:
-    shifted = crop.astype(np.float32) + np.array([24.0, 0.0, -14.0])
-    return np.clip((shifted - 128) * 0.85 + 133, 0, 255).astype(np.uint8)
 
 
 def label(image: np.ndarray, text: str) -> np.ndarray:

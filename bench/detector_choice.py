@@ -23,6 +23,7 @@ from facert.backends.device import SHOWN_FLAGS, cpu_description, split_flags
 from facert.config import load_settings
 from facert.demo.samples import photo_path
 from facert.errors import FacertError
+from facert.pipeline.tracks import box_iou
 from facert.stages.detect import open_detector
 
 HERE = Path(__file__).resolve().parent
@@ -36,11 +37,6 @@ def photo_file(key: str) -> Path | None:
         return photo_path(name)
     path = SHARED / "data" / "real-inputs" / name
     return path if path.is_file() else None
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    inter = np.clip(np.minimum(a[2:], b[2:]) - np.maximum(a[:2], b[:2]), 0, None).prod()
-    return float(inter / ((a[2:] - a[:2]).prod() + (b[2:] - b[:2]).prod() - inter))
 
 
 def main() -> None:
@@ -69,8 +65,8 @@ def main() -> None:
                     faces = detector.detect(image)
                     times.append(time.perf_counter() - start)
                 truth = [np.array(b, float) for b in seen[key]]
-                hits = [any(iou(f.box, t) >= MIN_IOU for f in faces) for t in truth]
-                false = [f for f in faces if all(iou(f.box, t) < MIN_IOU for t in truth)]
+                hits = [any(box_iou(f.box, t) >= MIN_IOU for f in faces) for t in truth]
+                false = [f for f in faces if all(box_iou(f.box, t) < MIN_IOU for t in truth)]
                 ms = 1e3 * statistics.median(times)
                 totals["found"] += sum(hits)
                 totals["missed"] += len(hits) - sum(hits)

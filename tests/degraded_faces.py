@@ -41,6 +41,13 @@ def clean_crop(name: str) -> np.ndarray:
     return image
 
 
+def with_cast(crop: np.ndarray) -> np.ndarray:
+    """``crop`` (H, W, 3) uint8 BGR as a restorer with a colour cast returns it: warmer (+24 B,
+    -14 R), flatter (contrast x 0.85) and 5 levels brighter; (H, W, 3) uint8 BGR."""
+    shifted = crop.astype(np.float32) + np.array([24.0, 0.0, -14.0])
+    return np.clip((shifted - 128) * 0.85 + 133, 0, 255).astype(np.uint8)
+
+
 def degraded_crop(
     photo: np.ndarray, name: str, degrade: Callable[..., np.ndarray], seed: int = 0
 ) -> np.ndarray:

@@ -12,8 +12,9 @@ Output layout (``facert study`` reads it)::
 
 Scores: PSNR (dB) and SSIM of the whole image and over the face regions, the boxes MTCNN finds on
 the clean photo (PSNR over the boxes' pixels together; SSIM per box, averaged weighted by area),
-and the seconds per image of the pipeline's ``enhance``. The method ``input`` scores the degraded
-copy itself.
+the seconds per image of the pipeline's ``enhance``, and the seam at the border of the mask each
+face was pasted under (:mod:`facert.evaluation.seams`, uint8 levels). The method ``input`` scores
+the degraded copy itself (no face pasted: no seam).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from facert.config import Settings
 from facert.demo.metrics import psnr, ssim
 from facert.demo.protocol import Preset, degrade, draw
 from facert.errors import FacertError
+from facert.evaluation.seams import KEYS as SEAM_KEYS
+from facert.evaluation.seams import face_borders, seam_scores
 from facert.io.images import LoadedImage, read_image, write_image
 
 SCHEMA = "facert-eval/1"
@@ -91,7 +94,7 @@ def summary(results: list[dict[str, Any]], methods: list[str]) -> list[dict[str,
     for method in methods:
         mine = [r for r in results if r["method"] == method]
         row: dict[str, Any] = {"method": method, "images": len(mine)}
-        for key in ("face_psnr_db", "face_ssim", "psnr_db", "ssim", "seconds"):
+        for key in ("face_psnr_db", "face_ssim", "psnr_db", "ssim", "seconds", *SEAM_KEYS):
             values = [r[key] for r in mine if r.get(key) is not None]
             row[key] = round(float(np.mean(values)), 4) if values else None
         rows.append(row)
@@ -106,8 +109,10 @@ def restore_all(
     out: Path,
     engine: tuple[str, str],
     report: Callable[[str], None],
+    mask: str = "square",
 ) -> list[dict[str, Any]]:
-    """``model`` restores every degraded copy through the full pipeline; its score rows."""
+    """``model`` restores every degraded copy through the full pipeline; its score rows (seams at
+    the borders of ``mask``, the paste-back mask the pipeline used)."""
     from facert.pipeline.frame import Pipeline
 
     rows = []
@@ -121,6 +126,7 @@ def restore_all(
             result = pipeline.enhance(degraded[clean.name])
             seconds = time.perf_counter() - start
             write_image(out / model / f"{clean.name}.png", LoadedImage(result.image, None, 8))
+            borders = face_borders(pipeline.restorer.spec, result.faces, mask)
             rows.append(
                 {
                     "method": model,
@@ -128,9 +134,13 @@ def restore_all(
                     "faces": len(result.faces),
                     "seconds": round(seconds, 4),
                     **scores(clean, result.image),
+                    **seam_scores(result.image, clean.image, borders),
                 }
             )
-            report(f"{model} {clean.name}: {rows[-1]['face_psnr_db']} dB on the faces")
+            report(
+                f"{model} {clean.name}: {rows[-1]['face_psnr_db']} dB on the faces, "
+                f"seam {rows[-1]['seam']} levels"
+            )
     return rows
 
 
@@ -184,6 +194,7 @@ def evaluate(
                 "faces": len(clean.boxes),
                 "seconds": None,
                 **scores(clean, degraded[clean.name]),
+                **dict.fromkeys(SEAM_KEYS),
             }
         )
     for model in models:
@@ -195,6 +206,7 @@ def evaluate(
         "preset": {**preset.__dict__},
         "seed": seed,
         "engine": {"backend": engine[0], "precision": engine[1]},
+        "mask": "square",
         "methods": methods,
         "images": params,
         "results": results,

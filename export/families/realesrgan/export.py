@@ -3,8 +3,10 @@
 ``model.onnx``: FP32, opset 17, input ``image`` (N, 3, H, W) float32 RGB [0, 1] with batch, height
 and width free (x2: even sizes), output ``upscaled`` (N, 3, sH, sW). The export checks it with ONNX
 Runtime against the port on a real photo (grace_hopper or astronaut, resized) at two sizes neither
-of which it was traced at: max abs difference at most :data:`TOLERANCE`. No FP16 graph: the CPU
-runtime has no use for one (ONNX Runtime's CPU provider runs float16 convolutions in float32).
+of which it was traced at: max abs difference at most :data:`TOLERANCE`; and batch rows = single
+runs on tiles of that photo at its own resolution. ``model.fp16.onnx``: the same graph in float16
+(float32 interface), for GPU engines, checked >= 40 dB against FP32 on those tiles, refused (the
+FP32 graph ships alone) when it falls short (:mod:`facert.export.families.realesrgan.checks`).
 """
 
 from __future__ import annotations
@@ -19,10 +21,13 @@ import torch
 from facert.backends import engine_for
 from facert.errors import ExportError, WeightsError
 from facert.export.families.mtcnn.export import parity_photo
+from facert.export.families.realesrgan.checks import fp16_graph, fp32_batch_check
 from facert.export.families.realesrgan.net import RRDBConfig, RRDBNet, load_rrdbnet
 from facert.export.harness.checkpoint import load_state_dict
+from facert.export.harness.checks import json_safe
 from facert.export.harness.onnx import OPSET, write_onnx
 from facert.export.harness.source_check import check_checkpoint, single_source
+from facert.models.artifacts import FP16_GRAPH
 from facert.models.registry import ModelSpec
 
 INPUT, OUTPUT = "image", "upscaled"
@@ -40,9 +45,10 @@ def check_photo(height: int, width: int) -> np.ndarray:
     return np.ascontiguousarray(small.transpose(2, 0, 1)[None], dtype=np.float32) / 255.0
 
 
-def export_rrdbnet(model: RRDBNet, path: Path) -> dict[str, Any]:
-    """Write ``model`` (eval, FP32) to ``path`` and check it; returns the manifest facts.
-    :class:`ExportError` when ONNX Runtime and PyTorch differ by more than :data:`TOLERANCE`."""
+def export_rrdbnet(model: RRDBNet, path: Path, *, fp16: bool = True) -> dict[str, Any]:
+    """Write ``model`` (eval, FP32) to ``path`` and check it, then (``fp16``) its FP16 graph
+    beside it (``model.fp16.onnx``); returns the manifest facts. :class:`ExportError` when ONNX
+    Runtime and PyTorch differ by more than :data:`TOLERANCE`, or batch rows from single runs."""
     model = model.eval()
     write_onnx(
         model,
@@ -71,11 +77,28 @@ def export_rrdbnet(model: RRDBNet, path: Path) -> dict[str, Any]:
                     f"{path.name} differs from PyTorch by {worst:.3g} at {height}x{width} "
                     f"(tolerance {TOLERANCE})"
                 )
+    reference, batch_facts = fp32_batch_check(path, INPUT, TOLERANCE)
+    parity.update(batch_facts)
+    files = {path.name: {"precision": "fp32", "io_dtype": "float32"}}
+    refused = None
+    if fp16:
+        fp16_facts = fp16_graph(path, path.parent / FP16_GRAPH, INPUT, reference)
+        refused = fp16_facts.pop("fp16_refused", None)
+        parity.update(fp16_facts)
+        if refused is None:
+            files[FP16_GRAPH] = {"precision": "fp16", "io_dtype": "float32"}
     return {
         "opset": OPSET,
         "precision_policy": [],
-        "graph": {"inputs": [INPUT], "outputs": [OUTPUT], "scale": model.scale},
-        "parity": parity,
+        "graph": {
+            "inputs": [INPUT],
+            "outputs": [OUTPUT],
+            "scale": model.scale,
+            "dynamic_axes": {"batch": 0, "height": 2, "width": 3},
+        },
+        "onnx": files,
+        **({} if refused is None else {"fp16_refused": refused}),
+        "parity": json_safe(parity),
     }
 
 

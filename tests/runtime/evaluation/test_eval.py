@@ -77,7 +77,15 @@ def test_eval_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     # face (> 20 dB over the face: a misplaced paste-back or a colour swap falls far below).
     assert 20 < rows["input"]["face_psnr_db"] < 40 and rows["wipa"]["face_psnr_db"] > 20
     assert rows["wipa"]["seconds"] > 0 and rows["input"]["seconds"] is None
+    # Seams at the square mask's border (uint8 levels): none on the degraded copy (nothing pasted);
+    # WIPA restores the whole photo, so the step across the face's border is no larger than inside
+    # it: seam below 1 level (measured -2.16: the inside steps more; a colour cast pasted under
+    # the square scores 5.4 and 7.9 levels, tests/runtime/stages/blend/test_seam.py).
+    assert document["mask"] == "square" and rows["input"]["seam"] is None
+    assert rows["wipa"]["seam"] < 1.0 and rows["wipa"]["seam_step"] > 0
+    assert rows["wipa"]["seam_inside"] is not None and rows["wipa"]["seam_tone"] is not None
     assert "| wipa |" in (out / "eval.md").read_text() and "| input |" in stdout
+    assert "seam (levels)" in stdout
     sheet = cv2.imread(str(out / "contact-sheet.png"))
     assert sheet.shape[1] == 3 * 160  # clean, input, wipa
 

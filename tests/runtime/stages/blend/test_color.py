@@ -7,7 +7,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from degraded_faces import affine
+from degraded_faces import affine, with_cast
 
 from facert.demo.samples import aligned_face, photo_path
 from facert.errors import UsageError
@@ -15,13 +15,6 @@ from facert.pipeline.frame import EnhanceOptions
 from facert.stages.blend.color import check_method, correct_colors, frame_weights
 from facert.stages.blend.paste import paste_faces
 from facert.stages.blend.seam import pasted_border, seam_at
-
-
-def with_cast(crop: np.ndarray) -> np.ndarray:
-    """``crop`` as a restorer with a colour cast returns it: warmer (+24 blue... in BGR: +24 B,
-    -14 R), flatter (contrast x 0.85) and 5 levels brighter."""
-    shifted = crop.astype(np.float32) + np.array([24.0, 0.0, -14.0])
-    return np.clip((shifted - 128) * 0.85 + 133, 0, 255).astype(np.uint8)
 
 
 def sharpness(crop: np.ndarray) -> np.ndarray:

@@ -19,6 +19,7 @@ from facert.config import Settings
 from facert.errors import InputError, UsageError
 from facert.io.images import read_image
 from facert.models.artifacts import Artifact
+from facert.pipeline.tracks import box_iou
 from facert.stages.detect import mtcnn as mtcnn_module
 from facert.stages.detect import open_detector
 from facert.stages.detect.mtcnn import MtcnnDetector, MtcnnOptions
@@ -38,13 +39,6 @@ def detector(mtcnn_artifact: Artifact) -> Iterator[MtcnnDetector]:
         yield opened
 
 
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    width = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    height = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = width * height
-    return float(inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter))
-
-
 def match_golden(faces: list[Face], golden: list[dict[str, Any]]) -> tuple[float, float]:
     """Assert every golden face has its detection and there are no others; return the smallest
     IoU and the largest landmark distance (px) over the image."""
@@ -52,10 +46,10 @@ def match_golden(faces: list[Face], golden: list[dict[str, Any]]) -> tuple[float
     worst_iou, worst_landmark = 1.0, 0.0
     for expected in golden:
         box = np.array(expected["box"], np.float32)
-        found = max(faces, key=lambda face: iou(face.box, box))
+        found = max(faces, key=lambda face: box_iou(face.box, box))
         distance = np.linalg.norm(found.landmarks - np.array(expected["landmarks"]), axis=1).max()
         worst_iou, worst_landmark = (
-            min(worst_iou, iou(found.box, box)),
+            min(worst_iou, box_iou(found.box, box)),
             max(worst_landmark, distance),
         )
     assert worst_iou >= MIN_IOU and worst_landmark <= MAX_LANDMARK_PX, (worst_iou, worst_landmark)
@@ -144,7 +138,7 @@ def test_thresholds_and_scale_factor(mtcnn_artifact: Artifact, grace_hopper: np.
     with MtcnnDetector.from_artifact(mtcnn_artifact, MtcnnOptions(scale_factor=0.8)) as detector:
         (face,) = detector.detect(grace_hopper)
     # another pyramid gives other proposals, converging on the same face
-    assert iou(face.box, np.array(golden["box"])) > 0.8
+    assert box_iou(face.box, np.array(golden["box"])) > 0.8
 
 
 def test_largest_and_centre_face(detector: MtcnnDetector, grace_hopper: np.ndarray) -> None:

@@ -16,6 +16,7 @@ from conftest import astronaut_path, grace_hopper_path
 from facert.cli.main import main
 from facert.models.artifacts import Artifact
 from facert.models.registry import get_spec
+from facert.pipeline.tracks import box_iou
 from facert.stages.detect.yunet import (
     YunetDetector,
     YunetOptions,
@@ -155,12 +156,6 @@ def opencv_faces(zoo: Path, image: np.ndarray) -> np.ndarray:
     return np.zeros((0, 15), np.float32) if faces is None else faces
 
 
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    inter = np.clip(np.minimum(a[2:], b[2:]) - np.maximum(a[:2], b[:2]), 0, None).prod()
-    union = (a[2:] - a[:2]).prod() + (b[2:] - b[:2]).prod() - inter
-    return float(inter / union)
-
-
 def test_faces_agree_with_opencvs_detector_on_real_photos(
     yunet_artifact: Artifact, shared_dir: Path
 ) -> None:
@@ -177,8 +172,8 @@ def test_faces_agree_with_opencvs_detector_on_real_photos(
             assert len(ours) == len(theirs), name
             for row in theirs:
                 box = np.array([row[0], row[1], row[0] + row[2], row[1] + row[3]])
-                best = max(ours, key=lambda face: iou(face.box, box))
-                assert iou(best.box, box) >= 0.95, name
+                best = max(ours, key=lambda face: box_iou(face.box, box))
+                assert box_iou(best.box, box) >= 0.95, name
                 assert np.abs(best.landmarks - row[4:14].reshape(5, 2)).max() <= 1.0, name
                 assert best.landmarks[0, 0] < best.landmarks[1, 0], name  # image-left eye first
                 checked += 1
@@ -203,7 +198,7 @@ def test_a_scaled_copy_finds_what_opencv_finds_on_that_copy(
             assert len(ours) == len(theirs), name
             for row in theirs:
                 box = np.array([row[0], row[1], row[0] + row[2], row[1] + row[3]]) / scale
-                assert max(iou(face.box, box) for face in ours) >= 0.99, name
+                assert max(box_iou(face.box, box) for face in ours) >= 0.99, name
 
 
 def test_cli_detects_with_yunet(
