@@ -18,7 +18,8 @@ The dense layers of R-Net and O-Net read the feature map in (N, W, H, C) order, 
 original weights were trained with; :func:`flatten_whc` does that.
 
 The graphs are traced from :func:`export_form`, where the PReLUs on feature maps are written as
-:class:`SplitPReLU` (the same numbers, in operators ONNX Runtime runs much faster).
+:class:`SplitPReLU` and R-Net's first layer is padded to 32 channels (:func:`pad_first_layer`):
+the same numbers, in a form ONNX Runtime runs much faster.
 """
 
 from __future__ import annotations
