@@ -3,12 +3,13 @@
 The frame: matplotlib's grace_hopper.jpg (512x600) scaled to the frame's height (cubic), centred on
 a 16:9 canvas whose sides are filled by mirroring the photo (``BORDER_REFLECT_101``), so the whole
 frame carries real texture and the mirrored copies add faces. Each detector runs with the same
-minimum face (40 px by default), ONNX Runtime with 2 intra-op threads; YuNet beside the naive way,
-OpenCV's ``cv2.FaceDetectorYN`` on the whole frame (its own DNN, the zoo's graph, same thresholds);
-RetinaFace beside facexlib's way, its network in PyTorch on the whole frame
-(``detect_faces(use_origin_size=True)``: facert's port, which matches facexlib's to 1e-4, then the
-same NumPy decoding), ``--reference-runs`` times. Prints the median wall time of ``--runs`` runs
-(after 2 warm-up runs), the faces found, and the median time of each stage.
+minimum face (40 px by default) and ``--threads`` 2 (ONNX Runtime's intra-op threads; MTCNN runs
+that many single-threaded sessions side by side, on bands of its pyramid and batches of crops);
+YuNet beside the naive way, OpenCV's ``cv2.FaceDetectorYN`` on the whole frame (its own DNN, the
+zoo's graph, same thresholds); RetinaFace beside facexlib's way, its network in PyTorch on the
+whole frame (``detect_faces(use_origin_size=True)``: facert's port, which matches facexlib's to
+1e-4, then the same NumPy decoding), ``--reference-runs`` times. Prints the median wall time of
+``--runs`` runs (after 2 warm-up runs), the faces found, and the median time of each stage.
 
     .venv/bin/python bench/bench_detect.py [--runs 10] [--threads 2] [--min-face 40]
         [--detectors mtcnn yunet retinaface-mnet retinaface-r50] [--heights 1080 2160]
@@ -25,6 +26,7 @@ it reports mean nothing, and the line says so.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shutil
 import statistics
 import tempfile
@@ -198,7 +200,7 @@ def main() -> None:
     parser.add_argument("--reference-runs", type=int, default=2)
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="bench-detect-"))
-    settings = load_settings()
+    settings = dataclasses.replace(load_settings(), threads=args.threads)
     present, absent = split_flags(SHOWN_FLAGS)
     print(
         f"CPU: {cpu_description()}; flags: {' '.join(present)}; absent: {' '.join(absent) or '-'}"

@@ -10,6 +10,7 @@ gets its own. GPU fingerprints (name, compute capability, driver) arrive with th
 from __future__ import annotations
 
 import hashlib
+import os
 import platform
 from collections.abc import Sequence
 from pathlib import Path
@@ -72,3 +73,8 @@ class CpuTarget:
 
     def device_description(self) -> str:
         return cpu_description()
+
+
+def local_cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from facert.backends.device import local_cores
 from facert.config import Settings
 from facert.errors import FacertError, MissingDependencyError, UsageError, first_line
 from facert.serve.core import Restorers, ServeConfig
@@ -60,11 +61,6 @@ class Sizing:
                 f"serve: a replica needs more than 0 CPUs and at least 1 thread, got "
                 f"num_cpus={self.num_cpus:g}, threads={self.threads}"
             )
-
-
-def local_cores() -> int:
-    """The cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def local_sizing(replicas: int, cores: int, threads: int = 0) -> Sizing:

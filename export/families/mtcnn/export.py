@@ -7,10 +7,11 @@ writes three graphs (:func:`facert.export.harness.onnx.write_onnx`, opset 17):
 - ``rnet.onnx``: ``image`` (N, 3, 24, 24), N dynamic;
 - ``onet.onnx``: ``image`` (N, 3, 48, 48), N dynamic;
 
-with the outputs named in :data:`facert.models.specs.mtcnn.OUTPUT_NAMES`. Each graph is then run with ONNX
+with the outputs named in :data:`facert.models.specs.mtcnn.OUTPUT_NAMES`, traced from the networks'
+export form (:func:`facert.export.families.mtcnn.net.export_form`). Each graph is then run with ONNX
 Runtime on patches of a real photo (matplotlib's grace_hopper.jpg or scikit-image's astronaut.png
 when one of them is installed, else a deterministic synthetic image, and the manifest says which),
-and every output must agree with the torch module within :data:`PARITY_TOLERANCE`.
+and every output must agree with the official torch module (``nn.PReLU`` and all) within :data:`PARITY_TOLERANCE`.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import torch
 
 from facert.backends import engine_for
 from facert.errors import ExportError, WeightsError
-from facert.export.families.mtcnn.net import NETWORKS
+from facert.export.families.mtcnn.net import NETWORKS, export_form
 from facert.export.harness.checkpoint import load_state_dict, load_strict
 from facert.export.harness.onnx import OPSET, write_onnx
 from facert.models.registry import ModelSpec
@@ -58,10 +59,11 @@ def _sources_by_name(sources: list[Path]) -> dict[str, Path]:
 
 
 def _export_graph(name: str, module: torch.nn.Module, target: Path) -> None:
+    """Trace :func:`export_form` of ``module`` into ``target``."""
     size = CROP_SIZES.get(name, 48)
     axes = {0: "batch"} if name in CROP_SIZES else {0: "batch", 2: "height", 3: "width"}
     write_onnx(
-        module,
+        export_form(module),
         [torch.zeros(1, 3, size, size)],
         target,
         input_names=[INPUT_NAME],

@@ -16,11 +16,18 @@ Outputs, all float32:
 
 The dense layers of R-Net and O-Net read the feature map in (N, W, H, C) order, the layout the
 original weights were trained with; :func:`flatten_whc` does that.
+
+The graphs are traced from :func:`export_form`, where the PReLUs on feature maps are written as
+:class:`SplitPReLU` and R-Net's first layer is padded to 32 channels (:func:`pad_first_layer`):
+the same numbers, in a form ONNX Runtime runs much faster.
 """
 
 from __future__ import annotations
 
+import copy
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -112,3 +119,66 @@ class ONet(nn.Module):
 
 
 NETWORKS: dict[str, type[nn.Module]] = {"pnet": PNet, "rnet": RNet, "onet": ONet}
+
+
+class SplitPReLU(nn.Module):
+    """``nn.PReLU`` on (N, C, H, W) maps written as ``relu(x) + (-a) * relu(-x)``: bit for bit the
+    same numbers (each output is ``x`` or ``a * x``, rounded once), with the two per-channel scales
+    as depthwise 1x1 convolutions.
+
+    Why: ONNX Runtime's CPU provider runs these networks' convolutions in its blocked NCHWc layout,
+    where ReLU and depthwise convolutions stay (fused with the convolution before them and with the
+    sum), but a PRelu node sends the map back to NCHW and through a slow broadcasting kernel. CPU
+    time, 1 thread, busy machine: R-Net on 373 crops 45 -> 33 ms, P-Net on a 325x577 level 24 ->
+    22 ms, O-Net on 40 crops 23 -> 15 ms.
+    """
+
+    def __init__(self, prelu: nn.PReLU) -> None:
+        super().__init__()
+        slopes = prelu.weight.detach().reshape(-1, 1, 1, 1)
+        self.register_buffer("negate", -torch.ones_like(slopes))
+        self.register_buffer("negated_slopes", -slopes.clone())
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) -> (N, C, H, W): ``x`` where ``x > 0``, else ``a[c] * x``."""
+        channels = self.negate.shape[0]
+        below = F.relu(F.conv2d(features, self.negate, groups=channels))
+        return F.relu(features) + F.conv2d(below, self.negated_slopes, groups=channels)
+
+
+BLOCK = 16  # channels per block of ONNX Runtime's NCHWc layout with AVX-512 (AVX2's 8 divides it)
+
+
+def pad_first_layer(network: nn.Module) -> None:
+    """Give ``conv1`` (and ``prelu1``, and ``conv2``'s input) a multiple of :data:`BLOCK` channels,
+    the extra ones zero (zero weights, bias and slopes: they stay 0 and add 0), so ONNX Runtime
+    keeps the first block's max-pool in its NCHWc layout too. R-Net (28 -> 32 channels): the same
+    numbers bit for bit, 17.9 -> 14.8 ms of CPU time for 368 crops in batches of 16. P-Net (10 -> 16)
+    gains nothing and its next convolution then sums in another order (~1e-6): it is left as is."""
+    conv1, prelu1, conv2 = network.conv1, network.prelu1, network.conv2
+    extra = -conv1.out_channels % BLOCK
+    if not extra:
+        return
+    wide1 = nn.Conv2d(conv1.in_channels, conv1.out_channels + extra, conv1.kernel_size)
+    wide2 = nn.Conv2d(conv2.in_channels + extra, conv2.out_channels, conv2.kernel_size)
+    wide_prelu = nn.PReLU(conv1.out_channels + extra)
+    with torch.no_grad():
+        wide1.weight.copy_(F.pad(conv1.weight, (0, 0, 0, 0, 0, 0, 0, extra)))
+        wide1.bias.copy_(F.pad(conv1.bias, (0, extra)))
+        wide_prelu.weight.copy_(F.pad(prelu1.weight, (0, extra)))
+        wide2.weight.copy_(F.pad(conv2.weight, (0, 0, 0, 0, 0, extra)))
+        wide2.bias.copy_(conv2.bias)
+    network.conv1, network.prelu1, network.conv2 = wide1, wide_prelu, wide2
+
+
+def export_form(network: nn.Module) -> nn.Module:
+    """A copy of ``network`` to trace: R-Net's first layer padded (:func:`pad_first_layer`), and
+    every ``prelu<i>`` that follows ``conv<i>`` (a feature map) a :class:`SplitPReLU`; those after
+    the dense layers (2-D inputs) stay ``nn.PReLU``."""
+    form = copy.deepcopy(network)
+    if isinstance(form, RNet):
+        pad_first_layer(form)
+    for name, child in list(form.named_children()):
+        if name.startswith("prelu") and hasattr(form, "conv" + name.removeprefix("prelu")):
+            setattr(form, name, SplitPReLU(child))
+    return form.eval()

@@ -46,5 +46,6 @@ MTCNN = register(
         weights=(FACENET_WHEEL,),
         onnx_files=("pnet.onnx", "rnet.onnx", "onet.onnx"),
         exporter="mtcnn",
+        graph_version=2,  # 2: export_form (split PReLUs, R-Net padded to 32 channels): same numbers
     )
 )

@@ -26,24 +26,21 @@ INT32_SUMS = 2**31  # tables of frames whose pixel sum can reach this are float6
 
 
 def summed_area_table(image: np.ndarray, order: Sequence[int] | None = None) -> np.ndarray:
-    """(H, W, C) uint8 -> (C, H + 1, W + 1) exact sums, ``table[c, y, x] = image[:y, :x, c].sum()``.
+    """(H, W, C) uint8 -> (H + 1, W + 1, C) exact sums, ``table[y, x, c] = image[:y, :x, c].sum()``.
 
-    ``order`` picks and orders the channels (``(2, 1, 0)``: BGR in, RGB planes out). One plane per
-    channel, so the gathers below copy contiguous rows. int32 when every sum fits (frames up to
-    about 8.4 megapixels), else float64 (exact to 2**53).
+    ``order`` picks and orders the channels (``(2, 1, 0)``: BGR in, RGB out). Channels interleaved,
+    as the image's: one OpenCV call builds the table (1.5 ms for 1080p against 4 ms for three
+    planes), and each lookup below fetches every channel's sum at once. int32 when every sum fits
+    (frames up to about 8.4 megapixels), else float64 (exact to 2**53).
     """
     height, width = image.shape[:2]
     depth = cv2.CV_32S if height * width * 255 < INT32_SUMS else cv2.CV_64F
-    planes = cv2.split(image)
-    if order is not None:
-        planes = [planes[c] for c in order]
-    dtype = np.int32 if depth == cv2.CV_32S else np.float64
-    table = np.empty((len(planes), height + 1, width + 1), dtype)
-    for plane, out in zip(planes, table, strict=True):
-        written = cv2.integral(plane, out, sdepth=depth)  # in place: np.stack would copy 25 MB
-        if written is not out:  # OpenCV allocates anew when it dislikes ``out``
-            out[...] = written
-    return table
+    if order is not None and tuple(order) == (2, 1, 0) and image.shape[2] == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)  # the common case, 10x faster than a gather
+    elif order is not None:
+        image = np.ascontiguousarray(image[:, :, list(order)])
+    table = cv2.integral(np.ascontiguousarray(image), sdepth=depth)
+    return table.reshape(height + 1, width + 1, -1)  # OpenCV drops the axis of one channel
 
 
 def bins(start: np.ndarray, length: np.ndarray, out_size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -66,36 +63,36 @@ def resize_area(table: np.ndarray, out_height: int, out_width: int) -> np.ndarra
     Separable: rows are gathered first, then columns, about ``C * out_height * (W + out_width)``
     element operations.
     """
-    height, width = table.shape[1] - 1, table.shape[2] - 1
+    height, width = table.shape[0] - 1, table.shape[1] - 1
     (row_first,), (row_stop,) = bins(np.zeros(1), np.array([height]), out_height)
     (col_first,), (col_stop,) = bins(np.zeros(1), np.array([width]), out_width)
-    row_sums = np.take(table, row_stop, axis=1) - np.take(table, row_first, axis=1)
-    sums = np.take(row_sums, col_stop, axis=2) - np.take(row_sums, col_first, axis=2)
-    means = sums.astype(np.float32)
+    row_sums = np.take(table, row_stop, axis=0) - np.take(table, row_first, axis=0)
+    sums = np.take(row_sums, col_stop, axis=1) - np.take(row_sums, col_first, axis=1)
+    means = np.empty((table.shape[2], out_height, out_width), np.float32)
+    np.copyto(means, sums.transpose(2, 0, 1), casting="unsafe")  # rounds as astype(np.float32)
     means /= (row_stop - row_first).astype(np.float32)[:, None]
     means /= (col_stop - col_first).astype(np.float32)
     return means
 
 
 def crop_area(table: np.ndarray, windows: np.ndarray, size: int) -> np.ndarray:
-    """Every window of ``table`` resized to (size, size): (N, C, size, size) float32 (0-255).
+    """Every window of ``table`` resized to (size, size): (N, C, size, size) float32 (values 0-255).
 
     ``windows``: (N, 4) integer ``top, bottom, left, right``, half-open and inside the image, each
-    at least one pixel tall and wide. All crops are gathered at once (four corner lookups per
-    output pixel), with no loop over windows.
+    at least one pixel tall and wide. All crops are gathered at once, with no loop over windows:
+    one lookup of the table's four corner sums per output pixel, every channel at a time.
     """
-    channels, stride = table.shape[0], table.shape[2]
+    count, channels, stride = len(windows), table.shape[2], table.shape[1]
     row_first, row_stop = bins(windows[:, 0], windows[:, 1] - windows[:, 0], size)
     col_first, col_stop = bins(windows[:, 2], windows[:, 3] - windows[:, 2], size)
-    top, bottom = (row_first * stride)[:, :, None], (row_stop * stride)[:, :, None]
-    left, right = col_first[:, None, :], col_stop[:, None, :]
-    flat = table.reshape(channels, -1)
-
-    def corner(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        return np.take(flat, (rows + cols).ravel(), axis=1)
-
-    sums = corner(bottom, right) - corner(top, right) - corner(bottom, left) + corner(top, left)
-    means = sums.reshape(channels, len(windows), size, size).astype(np.float32)
-    means /= (row_stop - row_first).astype(np.float32)[:, :, None]
-    means /= (col_stop - col_first).astype(np.float32)[:, None, :]
-    return means.transpose(1, 0, 2, 3)
+    rows = np.stack([row_first, row_stop], axis=1) * stride  # (N, 2, size): first, stop
+    cols = np.stack([col_first, col_stop], axis=1)
+    corners = rows[:, :, :, None, None] + cols[:, None, None, :, :]  # (N, 2, size, 2, size)
+    found = np.take(table.reshape(-1, channels), corners.ravel(), axis=0)
+    found = found.reshape(count, 2, size, 2, size, channels).transpose(0, 5, 1, 2, 3, 4)
+    sums = found[:, :, 1, :, 1] - found[:, :, 0, :, 1] - found[:, :, 1, :, 0] + found[:, :, 0, :, 0]
+    means = np.empty((count, channels, size, size), np.float32)
+    np.copyto(means, sums, casting="unsafe")  # rounds as astype(np.float32)
+    means /= (row_stop - row_first).astype(np.float32)[:, None, :, None]
+    means /= (col_stop - col_first).astype(np.float32)[:, None, None, :]
+    return means

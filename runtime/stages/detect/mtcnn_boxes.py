@@ -35,6 +35,27 @@ def level_size(height: int, width: int, scale: float) -> tuple[int, int]:
     return int(height * scale + 1), int(width * scale + 1)
 
 
+def cell_grid(height: int, width: int) -> tuple[int, int]:
+    """P-Net's output rows and columns on a (height, width) input of at least 12x12: one cell per
+    12-pixel window at stride 2, plus one for a last partial window (its pooling rounds up)."""
+    return -(-(height - 2) // 2) - 4, -(-(width - 2) // 2) - 4
+
+
+def level_bands(height: int, width: int, cells: int) -> list[tuple[int, int]]:
+    """Bands of P-Net's output rows on a (height, width) level, about ``cells`` cells each:
+    ``(first, stop)`` rows, in order, together covering every row once."""
+    rows, columns = cell_grid(height, width)
+    step = max(1, cells // columns)
+    return [(first, min(first + step, rows)) for first in range(0, rows, step)]
+
+
+def band_input_rows(first: int, stop: int, height: int) -> tuple[int, int]:
+    """The rows ``(top, bottom)`` of a level ``height`` rows tall that P-Net's output rows
+    ``first .. stop - 1`` see: cell row ``r`` sees input rows ``2r .. 2r + 11``. P-Net on these rows
+    alone gives exactly those output rows; the last band runs to the level's bottom edge."""
+    return STRIDE * first, min(height, STRIDE * stop + CELL_SIZE - STRIDE)
+
+
 def proposals(
     offsets: np.ndarray, face_probability: np.ndarray, scale: float, threshold: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

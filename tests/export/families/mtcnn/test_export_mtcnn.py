@@ -14,7 +14,7 @@ from facert.backends.ort import OrtSession  # noqa: E402
 from facert.config import Settings  # noqa: E402
 from facert.errors import WeightsError  # noqa: E402
 from facert.export.families.mtcnn.export import PARITY_TOLERANCE, load_network, parity_inputs  # noqa: E402
-from facert.export.families.mtcnn.net import NETWORKS  # noqa: E402
+from facert.export.families.mtcnn.net import NETWORKS, SplitPReLU, export_form  # noqa: E402
 from facert.models.artifacts import Artifact  # noqa: E402
 from facert.models.registry import get_spec  # noqa: E402
 from facert.models.specs.mtcnn import INPUT_NAME, OUTPUT_NAMES  # noqa: E402
@@ -76,6 +76,35 @@ def test_onnx_matches_torch_on_photo_patches(
                 # float32 convolutions summed in another order: ~1e-6 seen; 1e-4 still catches a
                 # wrong layer or weight layout (those move outputs by 1e-2 or more)
                 np.testing.assert_allclose(actual[output], reference, rtol=0, atol=PARITY_TOLERANCE)
+
+
+def test_split_prelu_gives_the_same_numbers() -> None:
+    prelu = torch.nn.PReLU(6)
+    with torch.no_grad():
+        prelu.weight.copy_(torch.tensor([-1.3, -0.2, 0.0, 0.25, 1.0, 1.2]))  # the weights' range
+    maps = torch.randn(2, 6, 5, 7, generator=torch.Generator().manual_seed(0)) * 100
+    maps[0, :, 0, 0] = 0.0
+    with torch.no_grad():
+        assert torch.equal(SplitPReLU(prelu)(maps), prelu(maps))  # bit for bit: one rounding each
+
+
+@pytest.mark.parametrize(
+    ("name", "split", "dense", "first_channels"),
+    [("pnet", 3, 0, 10), ("rnet", 3, 1, 32), ("onet", 4, 1, 32)],
+)
+def test_export_form_splits_map_prelus_and_pads_rnet(
+    name: str, split: int, dense: int, first_channels: int, mtcnn_artifact: Artifact
+) -> None:
+    """The feature maps' PReLUs are traced in split form and R-Net's first layer is padded to 32
+    channels (ONNX Runtime keeps both in its blocked layout); the dense layers' PReLUs stay PRelu
+    nodes. The ONNX-against-torch parity test above holds the numbers."""
+    onnx = pytest.importorskip("onnx")
+    form = export_form(NETWORKS[name]())
+    kinds = [type(child) for child in form.children()]
+    assert (kinds.count(SplitPReLU), kinds.count(torch.nn.PReLU)) == (split, dense)
+    assert form.conv1.out_channels == first_channels == form.conv2.in_channels
+    graph = onnx.load(str(mtcnn_artifact.path(f"{name}.onnx"))).graph
+    assert [node.op_type for node in graph.node].count("PRelu") == dense
 
 
 def test_pnet_map_size_follows_the_input(mtcnn_artifact: Artifact) -> None:

@@ -20,6 +20,7 @@ from facert.errors import InputError, UsageError
 from facert.io.images import read_image
 from facert.models.artifacts import Artifact
 from facert.pipeline.tracks import box_iou
+from facert.stages.detect import mtcnn as mtcnn_module
 from facert.stages.detect import open_detector
 from facert.stages.detect.mtcnn import MtcnnDetector, MtcnnOptions
 from facert.stages.faces import Face, select_faces
@@ -161,6 +162,36 @@ def test_face_size_and_score_filters(detector: MtcnnDetector, grace_hopper: np.n
     scores = sorted(f.score for f in faces)
     assert [f.score for f in select_faces(faces, (1200, 600), min_score=scores[1])] == [scores[1]]
     assert select_faces(faces, (1200, 600), min_score=1.0 + 1e-9) == []
+
+
+def test_pieces_give_what_whole_levels_and_batches_give(
+    mtcnn_artifact: Artifact, grace_hopper: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """P-Net on bands of a level and R-Net/O-Net on small batches, on one worker or two, find the
+    very faces (equal, no tolerance: every output cell and crop is computed by the same arithmetic
+    whichever piece holds it) that whole levels and whole batches find."""
+    frame = two_faces(grace_hopper)
+
+    def faces(workers: int) -> list[tuple[list[float], float, list[float]]]:
+        engines = MtcnnDetector.from_artifact(mtcnn_artifact).engines
+        with MtcnnDetector(engines, workers=workers) as detector:
+            found = detector.detect(frame)
+        return [(f.box.tolist(), f.score, f.landmarks.ravel().tolist()) for f in found]
+
+    pieces = faces(2)
+    assert len(pieces) == 2 and faces(1) == pieces
+    monkeypatch.setattr(mtcnn_module, "BAND_CELLS", 1)  # one cell row per band, one crop a batch
+    monkeypatch.setattr(mtcnn_module, "BATCH_PIXELS", 1)
+    assert faces(2) == pieces
+    monkeypatch.setattr(mtcnn_module, "BAND_CELLS", 10**9)  # whole levels, whole batches
+    monkeypatch.setattr(mtcnn_module, "BATCH_PIXELS", 10**9)
+    assert faces(1) == pieces
+
+
+def test_workers_are_checked(mtcnn_artifact: Artifact) -> None:
+    engines = MtcnnDetector.from_artifact(mtcnn_artifact).engines
+    with pytest.raises(UsageError, match="at least 1 worker"):
+        MtcnnDetector(engines, workers=0)
 
 
 def test_no_faces(detector: MtcnnDetector) -> None:

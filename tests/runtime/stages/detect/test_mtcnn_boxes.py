@@ -7,7 +7,10 @@ import pytest
 
 from facert.stages.detect import mtcnn_boxes as boxes_module
 from facert.stages.detect.mtcnn_boxes import (
+    band_input_rows,
+    cell_grid,
     crop_windows,
+    level_bands,
     nms,
     nms_min,
     place_landmarks,
@@ -24,6 +27,22 @@ def test_pyramid_scales() -> None:
     # the last level's short side is the last one still >= 12 pixels
     assert 512 * scales[-1] >= 12 > 512 * scales[-1] * 0.709
     assert pyramid_scales(10, 300, 20, 0.709) == []  # no 12-pixel window fits
+
+
+@pytest.mark.parametrize(("height", "width"), [(12, 12), (13, 40), (15, 27), (325, 577)])
+def test_bands_cover_every_cell_row_once(height: int, width: int) -> None:
+    rows, columns = cell_grid(height, width)
+    # conv 3x3, max-pool 2/2 rounding up, conv 3x3, conv 3x3 (the P-Net graph's own test holds it)
+    assert (rows, columns) == (-(-(height - 2) // 2) - 4, -(-(width - 2) // 2) - 4)
+    for cells in (1, columns, 3 * columns + 1, 4096):
+        bands = level_bands(height, width, cells)
+        assert [row for first, stop in bands for row in range(first, stop)] == list(range(rows))
+        assert all(stop - first == max(1, cells // columns) for first, stop in bands[:-1])
+        for first, stop in bands:
+            # the band's input rows give P-Net exactly the band's output rows, from row 2 * first
+            top, bottom = band_input_rows(first, stop, height)
+            assert top == 2 * first and cell_grid(bottom - top, width)[0] == stop - first
+        assert band_input_rows(*bands[-1], height)[1] == height
 
 
 def test_proposals_map_cells_to_frame_boxes() -> None:
