@@ -8,7 +8,8 @@ with :func:`dataclasses.replace`.
   ``$XDG_CACHE_HOME/facert``, or ``~/.cache/facert`` when ``XDG_CACHE_HOME`` is not set.
 - ``FACERT_MAX_PIXELS``: the largest image (width x height) facert decodes; larger files are
   refused from their header, before any pixel is decoded. Default 100,000,000 (100 megapixels).
-- ``FACERT_THREADS``: ONNX Runtime intra-op threads. Default 0 (ONNX Runtime picks one per core).
+- ``FACERT_THREADS``: ONNX Runtime intra-op threads (MTCNN: that many single-threaded sessions
+  working side by side). Default 0 (one per core).
 """
 
 from __future__ import annotations

@@ -44,18 +44,24 @@ def add_parser(commands: Any) -> None:
         metavar=("P", "R", "O"),
         help="MTCNN only: face probabilities P-Net, R-Net and O-Net must reach (0.6 0.7 0.7)",
     )
-    parser.add_argument(
-        "--max-face", type=float, default=0.0, metavar="PX", help="largest face kept (no limit)"
-    )
-    parser.add_argument(
-        "--min-score", type=float, default=0.0, metavar="S", help="lowest detection score kept (0)"
-    )
+    add_face_filters(parser)
     choice = parser.add_mutually_exclusive_group()
     choice.add_argument(
         "--only-center-face", action="store_true", help="keep only the face nearest the centre"
     )
     choice.add_argument("--largest", action="store_true", help="keep only the largest face")
     parser.set_defaults(run=run_detect)
+
+
+def add_face_filters(parser: argparse.ArgumentParser) -> None:
+    """``--max-face`` and ``--min-score`` (checked by :func:`facert.stages.faces.check_filters`),
+    for ``facert detect`` and every front end that restores."""
+    parser.add_argument(
+        "--max-face", type=float, default=0.0, metavar="PX", help="largest face kept (no limit)"
+    )
+    parser.add_argument(
+        "--min-score", type=float, default=0.0, metavar="S", help="lowest detection score kept (0)"
+    )
 
 
 def run_detect(args: argparse.Namespace, settings: Settings) -> int:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from facert.cli.detect import add_face_filters
 from facert.cli.engines import add_engine_arguments, report
 from facert.config import Settings
 from facert.errors import FacertError, UsageError
@@ -72,16 +73,7 @@ def add_restorer_arguments(parser: argparse.ArgumentParser, *, upscale: bool = T
     faces.add_argument("--only-center-face", action="store_true", help="restore one face only")
     faces.add_argument("--largest-face", action="store_true", help="restore the largest face only")
     parser.add_argument("--min-face", type=float, help="smallest face to detect, in pixels")
-    parser.add_argument(
-        "--max-face",
-        type=float,
-        default=0.0,
-        metavar="PX",
-        help="largest face to restore (no limit)",
-    )
-    parser.add_argument(
-        "--min-score", type=float, default=0.0, metavar="S", help="lowest detection score kept (0)"
-    )
+    add_face_filters(parser)
     parser.add_argument(
         "--color-correction",
         choices=METHODS,
