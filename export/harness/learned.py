@@ -39,7 +39,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnx
 import torch
 from torch import nn
 
@@ -58,7 +57,7 @@ from facert.export.harness.verify import (
     verify_fp16,
     verify_fp32,
 )
-from facert.export.precision.onnx_fp16 import demote_to_float16
+from facert.export.precision.onnx_fp16 import demote_file
 from facert.export.precision.policy import FP16_STAGED, FP32, Precision
 from facert.models.check_faces import option_arrays, option_cases, option_names
 from facert.models.registry import ModelSpec
@@ -208,4 +207,4 @@ def write_graph(spec: ModelSpec, module: nn.Module, example: np.ndarray, path: P
         dynamic_axes={name: {0: "batch"} for name in [*names, OUTPUT]},
     )
     if path.name == FP16_FILE:
-        onnx.save(demote_to_float16(onnx.load(str(path))), str(path))
+        demote_file(path)
