@@ -22,6 +22,7 @@ another kind, with their own key and manifest: :mod:`facert.models.compiled`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from functools import lru_cache
@@ -73,6 +74,16 @@ class Artifact:
     def files(self) -> tuple[str, ...]:
         """The ONNX files this export built (its manifest's ``files``; checked present)."""
         return tuple(self.manifest["files"])
+
+    def graph_sha256(self, filename: str) -> str:
+        """The identity of the graph ``filename`` that compiled artifacts are keyed by: its
+        sha256, or, for a graph with external data (whose file then holds the structure alone,
+        the same for any weights), the sha256 of its sha256 and its data file's."""
+        entry = self.manifest["files"][filename]
+        data = entry.get(EXTERNAL_DATA)
+        if data is None:
+            return str(entry["sha256"])
+        return hashlib.sha256(f"{entry['sha256']}:{data['sha256']}".encode()).hexdigest()
 
     @property
     def fp16_refused(self) -> str | None:

@@ -8,6 +8,7 @@ same engine.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from pathlib import Path
@@ -141,7 +142,18 @@ def test_the_manifest_lists_each_data_file_and_the_runtime_checks_it(external: t
             "sha256": sha256_of(path),
             "bytes": path.stat().st_size,
         }
-    assert check_artifact(spec, folder).files == (FP16_GRAPH, FP32_GRAPH)
+    export = check_artifact(spec, folder)
+    assert export.files == (FP16_GRAPH, FP32_GRAPH)
+    # Compiled artifacts are keyed by the graph AND its data: the structure file alone is the
+    # same for any weights.
+    entry = manifest["files"][FP32_GRAPH]
+    assert export.graph_sha256(FP32_GRAPH) not in (
+        entry["sha256"],
+        entry["external_data"]["sha256"],
+    )
+    del entry["external_data"]
+    inline = dataclasses.replace(export, manifest=manifest)
+    assert inline.graph_sha256(FP32_GRAPH) == entry["sha256"]
 
 
 @pytest.mark.parametrize("graph", [FP32_GRAPH, FP16_GRAPH])
@@ -163,6 +175,7 @@ def test_engines_load_the_graph_and_compute_what_the_inline_graph_computes(
         assert np.array_equal(got["restored"], expected["restored"])
 
 
+@pytest.mark.slow  # a TensorRT-RTX build: about 6 s on two loaded cores
 def test_tensorrt_rtx_builds_a_plan_from_the_external_graph(
     external: tuple, tmp_path: Path
 ) -> None:
