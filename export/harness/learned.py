@@ -193,14 +193,21 @@ def build_module(
 
 def write_graph(spec: ModelSpec, module: nn.Module, example: np.ndarray, path: Path) -> None:
     """Trace ``module`` (FP32 or FP16_STAGED: float32 activations) on ``example`` (1, 3, S, S)
-    float32 into ``path``, inputs ``image`` and the options, batch dynamic; FP16_FILE gets
-    demoted."""
+    float32 into ``path``, inputs ``image`` and the options (:func:`trace_graph`)."""
     defaults = {o.name: o.default for o in spec.options if o.graph_input}
     values = (example, *option_arrays(spec, defaults, 1))
-    names = [IMAGE_INPUT, *option_names(spec)]
+    trace_graph(module, values, [IMAGE_INPUT, *option_names(spec)], path)
+
+
+def trace_graph(
+    module: nn.Module, inputs: Sequence[np.ndarray], names: Sequence[str], path: Path
+) -> None:
+    """Trace ``module`` on ``inputs`` (one float32 array per name in ``names``, batch 1) into
+    ``path`` with the output ``restored``, batch dynamic everywhere; FP16_FILE gets demoted
+    (traced from an FP16_STAGED module)."""
     write_onnx(
         module,
-        [torch.from_numpy(value) for value in values],
+        [torch.from_numpy(value) for value in inputs],
         path,
         input_names=names,
         output_names=[OUTPUT],

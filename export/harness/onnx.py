@@ -20,6 +20,7 @@ import tempfile
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import onnx
 import torch
@@ -115,7 +116,9 @@ def write_onnx(
     """
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=".trace-") as folder:
         traced = Path(folder) / path.name
-        _trace(module, example, traced, input_names, output_names, dynamic_axes)
+        names = {"input_names": list(input_names), "output_names": list(output_names)}
+        axes = {name: dict(axes) for name, axes in dynamic_axes.items()}
+        _trace(module, example, traced, {**names, "dynamic_axes": axes})
         files = list(Path(folder).iterdir())
         if len(files) == 1 and traced.stat().st_size <= threshold_or_default(external_threshold):
             data_file(path).unlink(missing_ok=True)
@@ -125,13 +128,10 @@ def write_onnx(
 
 
 def _trace(
-    module: nn.Module,
-    example: Sequence[torch.Tensor],
-    path: Path,
-    input_names: Sequence[str],
-    output_names: Sequence[str],
-    dynamic_axes: Mapping[str, Mapping[int, str]],
+    module: nn.Module, example: Sequence[torch.Tensor], path: Path, interface: Mapping[str, Any]
 ) -> None:
+    """torch.onnx.export into ``path``; ``interface``: its input_names, output_names and
+    dynamic_axes arguments."""
     with torch.no_grad(), warnings.catch_warnings():
         # torch >= 2.9 deprecates the TorchScript exporter (and warns from inside it too).
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -144,8 +144,6 @@ def _trace(
             str(path),
             dynamo=False,
             opset_version=OPSET,
-            input_names=list(input_names),
-            output_names=list(output_names),
-            dynamic_axes={name: dict(axes) for name, axes in dynamic_axes.items()},
             do_constant_folding=True,
+            **interface,
         )

@@ -41,11 +41,10 @@ from facert.export.families.dfdnet.precision import (
 )
 from facert.export.harness import checks
 from facert.export.harness.checkpoint import load_state_dict
-from facert.export.harness.learned import TOLERANCES
-from facert.export.harness.onnx import OPSET, data_file, write_onnx
+from facert.export.harness.learned import TOLERANCES, trace_graph
+from facert.export.harness.onnx import OPSET, data_file
 from facert.export.harness.source_check import LearnedExporter, single_source
 from facert.export.harness.verify import FP16_FILE, FP32_FILE, IMAGE_INPUT, OUTPUT
-from facert.export.precision.onnx_fp16 import demote_file
 from facert.export.precision.policy import FP16_STAGED
 from facert.models.registry import ModelSpec
 from facert.stages.align.warp import face_template
@@ -103,16 +102,7 @@ def check_faces(
 def write_graph(module: DFDNetExport, checked: Checked, path: Path) -> None:
     """Trace ``module`` (FP32 or FP16_STAGED) on the first face into ``path``, batch dynamic
     (with an external data file past the harness's threshold); FP16_FILE gets demoted."""
-    write_onnx(
-        module,
-        [torch.from_numpy(checked.faces[:1]), torch.from_numpy(checked.boxes[:1])],
-        path,
-        input_names=INPUTS,
-        output_names=[OUTPUT],
-        dynamic_axes={name: {0: "batch"} for name in [*INPUTS, OUTPUT]},
-    )
-    if path.name == FP16_FILE:
-        demote_file(path)
+    trace_graph(module, [checked.faces[:1], checked.boxes[:1]], INPUTS, path)
 
 
 def ort_run(path: Path) -> Any:
