@@ -10,7 +10,8 @@ Precision (:mod:`facert.export.precision.policy`): the dictionary step of each s
 (:class:`ScaleMatch`: window reads, resizes, AdaIN statistics, scores, argmax, the attention
 update and the write-back, the dictionaries themselves) is the pinned part; the VGG features,
 MSDilate and the decoder take the activation dtype. A score sums C x S x S products (204,800 at
-256) and reaches 3.2e5 on a real face, past float16's 65,504 (bench/dfdnet_precision.py).
+256): the official one reached 3.2e5 on the golden face, past float16's 65,504; what pinning costs
+and saves is measured by bench/dfdnet_precision.py.
 """
 
 from __future__ import annotations
