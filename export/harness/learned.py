@@ -45,7 +45,7 @@ from torch import nn
 from facert.errors import ExportError, WeightsError
 from facert.export.harness import checks
 from facert.export.harness.checkpoint import load_state_dict
-from facert.export.harness.onnx import OPSET, write_onnx
+from facert.export.harness.onnx import OPSET, remove_graph, write_onnx
 from facert.export.harness.verify import (
     FP16_FILE,
     FP32_FILE,
@@ -163,7 +163,7 @@ def fp16_graph(
         results = verify_fp16(checked, path)
         proofs = torch_fp16_proof(spec, build, state, cases, expected, batch, names)
     except ExportError as error:
-        path.unlink(missing_ok=True)
+        remove_graph(path)
         reason = str(error.args[0]) if error.args else str(error)
         log.warning("%s: FP16 graph refused, FP32 graph installed alone: %s", spec.name, reason)
         return [], reason

@@ -44,6 +44,12 @@ def data_file(path: Path) -> Path:
     return path.with_name(data_file_name(path.name))
 
 
+def remove_graph(path: Path) -> None:
+    """Delete the graph at ``path`` and its external data file, those that exist."""
+    for file in (path, data_file(path)):
+        file.unlink(missing_ok=True)
+
+
 def _tensors(model: onnx.ModelProto) -> Iterator[onnx.TensorProto]:
     graphs = [model.graph]
     while graphs:

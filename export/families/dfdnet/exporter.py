@@ -42,7 +42,7 @@ from facert.export.families.dfdnet.precision import (
 from facert.export.harness import checks
 from facert.export.harness.checkpoint import load_state_dict
 from facert.export.harness.learned import TOLERANCES, trace_graph
-from facert.export.harness.onnx import OPSET, data_file
+from facert.export.harness.onnx import OPSET, remove_graph
 from facert.export.harness.source_check import LearnedExporter, single_source
 from facert.export.harness.verify import FP16_FILE, FP32_FILE, IMAGE_INPUT, OUTPUT
 from facert.export.precision.policy import FP16_STAGED
@@ -134,8 +134,7 @@ def fp16_graph(
             results = verify_fp16_graph(checked, path, run)
         results["torch_fp16"] = torch_fp16_proof(checked, state, dictionaries)
     except ExportError as error:
-        for stale in (path, data_file(path)):
-            stale.unlink(missing_ok=True)
+        remove_graph(path)
         reason = str(error.args[0]) if error.args else str(error)
         log.warning(
             "%s: FP16 graph refused, FP32 graph installed alone: %s", checked.spec.name, reason

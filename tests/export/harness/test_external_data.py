@@ -31,7 +31,7 @@ from facert.export.families.gfpgan.net import GFPGAN, GFPGANConfig  # noqa: E402
 from facert.export.harness import onnx as harness_onnx  # noqa: E402
 from facert.export.harness.api import export_model  # noqa: E402
 from facert.export.harness.fill import deterministic_state_dict  # noqa: E402
-from facert.export.harness.onnx import data_file, write_onnx  # noqa: E402
+from facert.export.harness.onnx import data_file, remove_graph, write_onnx  # noqa: E402
 from facert.export.harness.source_check import LearnedExporter  # noqa: E402
 from facert.export.precision.onnx_fp16 import demote_file, demote_to_float16  # noqa: E402
 from facert.io.files import sha256_of  # noqa: E402
@@ -114,6 +114,8 @@ def test_past_the_threshold_one_data_file_holds_the_tensors(tmp_path: Path) -> N
     assert data.stat().st_size < before
     expected = _run(tmp_path / "inline.onnx", x)
     assert np.array_equal(_run(tmp_path / "external.onnx", x), expected)
+    remove_graph(tmp_path / "external.onnx")  # what a refused FP16 graph gets
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["inline.onnx"]
 
 
 @pytest.fixture(scope="module")
