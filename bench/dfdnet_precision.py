@@ -18,7 +18,7 @@ anything overflowed float16 and the largest float16 value seen; the CPU's flags,
 
     .venv/bin/python bench/dfdnet_precision.py [--count 2] [--export DIR] [--threads 2]
 
-Measured 2026-12-05 (deterministic DFDNet files, K = 4): see the spec's notes and the report.
+Measured 2026-12-05 (deterministic DFDNet files, K = 4): bench/README.md.
 """
 
 from __future__ import annotations

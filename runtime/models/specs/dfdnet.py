@@ -63,8 +63,8 @@ NOTES = (
     "FP16 form did not overflow there and reached the same dB. Trained weights could not be "
     "measured. On the 4 check faces: ONNX Runtime FP16 86.7-87.6 dB, PyTorch float16 (emulated) "
     "65.2-79.1 dB with one of 64 entry choices flipped (a 48 px face; float16 VGG features), "
-    "OpenVINO BF16 60.4-61.6 dB. The pins cost the FP16 graph 113 MB and OpenVINO BF16 about "
-    "48% (bench/dfdnet_precision.py, bench/README.md).",
+    "OpenVINO BF16 60.4-61.6 dB. The pins cost the FP16 graph 113 MB; their time on OpenVINO "
+    "BF16 was within the machine's noise (bench/dfdnet_precision.py, bench/README.md).",
 )
 
 
