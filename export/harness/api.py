@@ -6,7 +6,8 @@ name ``ModelSpec.exporter`` (:mod:`facert.export.exporters`). It writes ``spec.o
 in the facts), checks them against its torch module, and returns the facts for the manifest
 (``opset``, ``precision_policy``, ``parity`` and any family-specific entries). It raises
 :class:`facert.errors.ExportError` when a check fails.
-The manifest's ``files`` lists the ONNX files written.
+The manifest's ``files`` lists the ONNX files written (with the external data file of a graph
+past 2 GB: :mod:`facert.export.harness.onnx`).
 
 :func:`export_model` wraps it: a fresh work folder, the manifest (spec fingerprint, source sha256,
 file hashes, tool versions, the extra check faces asked for), and an atomic rename into place, so
@@ -30,7 +31,12 @@ from facert.errors import UsageError
 from facert.export.exporters import Exporter, exporter_for
 from facert.export.harness.source_check import LearnedExporter
 from facert.io.files import sha256_of, write_folder_atomic
-from facert.models.artifacts import check_artifact, write_manifest
+from facert.models.artifacts import (
+    EXTERNAL_DATA,
+    check_artifact,
+    data_file_name,
+    write_manifest,
+)
 from facert.models.provenance import is_official, unofficial_notice
 from facert.models.registry import ModelSpec
 
@@ -64,6 +70,20 @@ def extra_face_facts(
         if cv2.imread(str(path), cv2.IMREAD_COLOR) is None:
             raise UsageError("cannot read this face image", path=str(path))
     return [{"file": path.name, "sha256": sha256_of(path)} for path in faces]
+
+
+def file_facts(folder: Path, name: str) -> dict[str, Any]:
+    """The manifest entry of the graph ``name`` in ``folder``: sha256 and bytes, and those of its
+    external data file when it has one (``external_data``)."""
+
+    def facts(path: Path) -> dict[str, Any]:
+        return {"sha256": sha256_of(path), "bytes": path.stat().st_size}
+
+    entry = facts(folder / name)
+    data = folder / data_file_name(name)
+    if data.is_file():
+        entry[EXTERNAL_DATA] = {"file": data.name, **facts(data)}
+    return entry
 
 
 def export_model(
@@ -110,10 +130,7 @@ def export_model(
             if sources
             else None,
             "files": {
-                name: {
-                    "sha256": sha256_of(workdir / name),
-                    "bytes": (workdir / name).stat().st_size,
-                }
+                name: file_facts(workdir, name)
                 for name in sorted(os.listdir(workdir))
                 if name.endswith(".onnx")
             },

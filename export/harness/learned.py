@@ -39,14 +39,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnx
 import torch
 from torch import nn
 
 from facert.errors import ExportError, WeightsError
 from facert.export.harness import checks
 from facert.export.harness.checkpoint import load_state_dict
-from facert.export.harness.onnx import OPSET, write_onnx
+from facert.export.harness.onnx import OPSET, remove_graph, write_onnx
 from facert.export.harness.verify import (
     FP16_FILE,
     FP32_FILE,
@@ -58,7 +57,7 @@ from facert.export.harness.verify import (
     verify_fp16,
     verify_fp32,
 )
-from facert.export.precision.onnx_fp16 import demote_to_float16
+from facert.export.precision.onnx_fp16 import demote_file
 from facert.export.precision.policy import FP16_STAGED, FP32, Precision
 from facert.models.check_faces import option_arrays, option_cases, option_names
 from facert.models.registry import ModelSpec
@@ -164,7 +163,7 @@ def fp16_graph(
         results = verify_fp16(checked, path)
         proofs = torch_fp16_proof(spec, build, state, cases, expected, batch, names)
     except ExportError as error:
-        path.unlink(missing_ok=True)
+        remove_graph(path)
         reason = str(error.args[0]) if error.args else str(error)
         log.warning("%s: FP16 graph refused, FP32 graph installed alone: %s", spec.name, reason)
         return [], reason
@@ -194,18 +193,25 @@ def build_module(
 
 def write_graph(spec: ModelSpec, module: nn.Module, example: np.ndarray, path: Path) -> None:
     """Trace ``module`` (FP32 or FP16_STAGED: float32 activations) on ``example`` (1, 3, S, S)
-    float32 into ``path``, inputs ``image`` and the options, batch dynamic; FP16_FILE gets
-    demoted."""
+    float32 into ``path``, inputs ``image`` and the options (:func:`trace_graph`)."""
     defaults = {o.name: o.default for o in spec.options if o.graph_input}
     values = (example, *option_arrays(spec, defaults, 1))
-    names = [IMAGE_INPUT, *option_names(spec)]
+    trace_graph(module, values, [IMAGE_INPUT, *option_names(spec)], path)
+
+
+def trace_graph(
+    module: nn.Module, inputs: Sequence[np.ndarray], names: Sequence[str], path: Path
+) -> None:
+    """Trace ``module`` on ``inputs`` (one float32 array per name in ``names``, batch 1) into
+    ``path`` with the output ``restored``, batch dynamic everywhere; FP16_FILE gets demoted
+    (traced from an FP16_STAGED module)."""
     write_onnx(
         module,
-        [torch.from_numpy(value) for value in values],
+        [torch.from_numpy(value) for value in inputs],
         path,
         input_names=names,
         output_names=[OUTPUT],
         dynamic_axes={name: {0: "batch"} for name in [*names, OUTPUT]},
     )
     if path.name == FP16_FILE:
-        onnx.save(demote_to_float16(onnx.load(str(path))), str(path))
+        demote_file(path)

@@ -12,15 +12,21 @@ reads it unrounded, every other reader gets it through one Cast to float16, and 
 leaves through a Cast to float32. Inputs that ONNX defines as float32 whatever the data type
 (Resize's roi and scales) keep their type. Graphs with subgraphs (If, Loop, Scan) are refused: the
 export forms have no control flow.
+
+:func:`demote_file` demotes a graph file in place, its external data file included (one written
+by :func:`facert.export.harness.onnx.save_onnx`, read and rewritten beside it).
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import onnx
 from onnx import TensorProto, numpy_helper
 
 from facert.errors import ExportError
+from facert.export.harness.onnx import is_large, save_onnx
 
 DEMOTED = {TensorProto.FLOAT: TensorProto.FLOAT16, TensorProto.DOUBLE: TensorProto.FLOAT}
 NUMPY_DEMOTED = {np.dtype(np.float32): np.float16, np.dtype(np.float64): np.float32}
@@ -86,9 +92,20 @@ def _cast_output(graph: onnx.GraphProto, name: str) -> None:
     graph.node.append(onnx.helper.make_node("Cast", [half], [name], to=TensorProto.FLOAT))
 
 
-def demote_to_float16(model: onnx.ModelProto) -> onnx.ModelProto:
+def demote_file(path: Path, threshold: int | None = None) -> None:
+    """Demote the graph at ``path`` (and its external data) in place; saved as
+    :func:`~facert.export.harness.onnx.save_onnx` saves (``threshold``). A graph too large for
+    onnx's in-memory checks is checked by its path once saved."""
+    model = onnx.load(str(path))  # reads the external data file beside it, if any
+    large = is_large(model)
+    save_onnx(demote_to_float16(model, check=not large), path, threshold)
+    if large:
+        onnx.checker.check_model(str(path), full_check=True)
+
+
+def demote_to_float16(model: onnx.ModelProto, check: bool = True) -> onnx.ModelProto:
     """A copy of ``model`` with float32 -> float16 and float64 -> float32 everywhere but in its
-    interface (see above)."""
+    interface (see above); checked (types, shapes) unless ``check`` is False."""
     result = onnx.ModelProto()
     result.CopyFrom(model)
     graph = result.graph
@@ -108,6 +125,7 @@ def demote_to_float16(model: onnx.ModelProto) -> onnx.ModelProto:
     for value in graph.output:
         if value.type.tensor_type.elem_type == TensorProto.FLOAT:
             _cast_output(graph, value.name)
-    onnx.checker.check_model(result)
-    onnx.shape_inference.infer_shapes(result, check_type=True, strict_mode=True)
+    if check:
+        onnx.checker.check_model(result)
+        onnx.shape_inference.infer_shapes(result, check_type=True, strict_mode=True)
     return result

@@ -275,7 +275,7 @@ class Chooser:
 
     def choice_path(self, plans: list[Plan]) -> Path:
         facts = {
-            "export": self.export.manifest["files"][FP32_GRAPH]["sha256"],
+            "export": self.export.graph_sha256(FP32_GRAPH),
             "device": cpu_fingerprint(),
             "versions": _versions(),
             "threads": self.threads,

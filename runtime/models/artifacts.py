@@ -9,6 +9,12 @@ an export whose manifest does not match its spec, or lists a file that is missin
 refused it for failing its FP16 checks (the manifest's ``fp16_refused`` says why); the runtime then
 runs the FP32 graph.
 
+A graph past protobuf's 2 GB (:mod:`facert.export.harness.onnx`) keeps its tensors in one file
+beside it, ``<graph>.data`` (:func:`data_file_name`), listed under its graph's entry as
+``external_data`` (file, sha256, bytes). The runtime refuses such an export when that file is
+missing or differs from the manifest (size, then sha256: hashed once per process while the file's
+size and mtime stay the same). Backends load the graph by its path, so they find the file.
+
 These ONNX exports are the artifacts every backend starts from. Engines compiled from them for one
 backend on one device (ONNX Runtime optimized models, later TensorRT plans and OpenVINO blobs) are
 another kind, with their own key and manifest: :mod:`facert.models.compiled`.
@@ -16,8 +22,10 @@ another kind, with their own key and manifest: :mod:`facert.models.compiled`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +37,12 @@ from facert.models.registry import ModelSpec
 MANIFEST = "manifest.json"
 FP32_GRAPH = "model.onnx"  # a restorer's graph in float32 (every restorer has one)
 FP16_GRAPH = "model.fp16.onnx"  # the same with float16 storage; optional (refused, or not built)
+EXTERNAL_DATA = "external_data"  # a graph's manifest entry for its external data file
+
+
+def data_file_name(graph: str) -> str:
+    """The name of the external data file of the graph file ``graph``."""
+    return f"{graph}.data"
 
 
 @dataclass(frozen=True)
@@ -60,6 +74,16 @@ class Artifact:
     def files(self) -> tuple[str, ...]:
         """The ONNX files this export built (its manifest's ``files``; checked present)."""
         return tuple(self.manifest["files"])
+
+    def graph_sha256(self, filename: str) -> str:
+        """The identity of the graph ``filename`` that compiled artifacts are keyed by: its
+        sha256, or, for a graph with external data (whose file then holds the structure alone,
+        the same for any weights), the sha256 of its sha256 and its data file's."""
+        entry = self.manifest["files"][filename]
+        data = entry.get(EXTERNAL_DATA)
+        if data is None:
+            return str(entry["sha256"])
+        return hashlib.sha256(f"{entry['sha256']}:{data['sha256']}".encode()).hexdigest()
 
     @property
     def fp16_refused(self) -> str | None:
@@ -111,11 +135,45 @@ def check_files(spec: ModelSpec, folder: Path, files: object, fix: str) -> None:
     for filename in spec.onnx_files:
         if filename not in files and filename != FP16_GRAPH:
             raise ArtifactError(f"manifest lists no {filename}; {fix}", path=str(folder))
-    for filename in files:
+    for filename, entry in files.items():
         if not (folder / filename).is_file():
             raise ArtifactError(
                 f"missing {filename}, which its manifest lists; {fix}", path=str(folder)
             )
+        data = entry.get(EXTERNAL_DATA) if isinstance(entry, dict) else None
+        if data is not None:
+            check_data_file(folder, filename, data, fix)
+
+
+def check_data_file(folder: Path, graph: str, data: object, fix: str) -> None:
+    """The external data file of ``graph`` is there and is the one its manifest entry ``data``
+    describes (``file``, ``bytes``, ``sha256``)."""
+    if not isinstance(data, dict) or data.get("file") != data_file_name(graph):
+        raise ArtifactError(
+            f"manifest entry of {graph}'s external data is invalid; {fix}", path=str(folder)
+        )
+    path = folder / data["file"]
+    if not path.is_file():
+        raise ArtifactError(
+            f"missing {path.name}, the external data of {graph}; {fix}", path=str(folder)
+        )
+    stat = path.stat()
+    if stat.st_size != data.get("bytes") or _sha256(
+        path, stat.st_size, stat.st_mtime_ns
+    ) != data.get("sha256"):
+        raise ArtifactError(
+            f"{path.name} (the external data of {graph}) is not the file its manifest lists "
+            f"(size or sha256 differ); {fix}",
+            path=str(path),
+        )
+
+
+@lru_cache(maxsize=16)
+def _sha256(path: Path, size: int, mtime_ns: int) -> str:
+    """sha256 of ``path``, remembered while its size and mtime (the key) stay the same."""
+    from facert.io.files import sha256_of
+
+    return sha256_of(path)
 
 
 def find_artifact(cache_dir: Path, spec: ModelSpec, source_sha256: str | None = None) -> Artifact:

@@ -99,7 +99,7 @@ def compiled_key(
     return CompiledKey(
         kind=compiler.kind,
         source_graph=graph,
-        source_sha256=str(export.manifest["files"][graph]["sha256"]),
+        source_sha256=export.graph_sha256(graph),
         backend=compiler.backend,
         backend_version=compiler.version(),
         device=compiler.device(),

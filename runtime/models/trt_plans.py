@@ -164,7 +164,7 @@ def find_plan(
     ``device`` (a compute capability label "sm86", for the AOT flavour, or the GPU fingerprint);
     ArtifactError saying how to build one when there is none. Only the plan picked by its key is
     checked (hashed): plans are hundreds of MB."""
-    sha = export.manifest["files"][graph]["sha256"]
+    sha = export.graph_sha256(graph)
     for folder, key in _recorded_keys(cache_dir, export.spec):
         if (key.source_graph, key.source_sha256, key.backend) != (graph, sha, flavour):
             continue

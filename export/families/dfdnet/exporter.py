@@ -5,19 +5,25 @@ it (or, in the official folder tree ``checkpoints/facefh_dictionary/latest_net_G
 tree's root). Checks, on the harness's fixed aligned faces (and the user's extra ones) with their
 part boxes from :func:`facert.stages.parts.part_boxes` (the method the runtime picks): ONNX Runtime
 FP32 against the PyTorch export form, one face at a time, and a batch of all the faces against the
-single runs, each within FP32_TOLERANCE x output scale. FP32 only (see the spec's notes).
+single runs, each within FP32_TOLERANCE x output scale (a failure raises ExportError).
+
+Then ``model.fp16.onnx``, the dictionary step pinned FP32, and its checks (:mod:`.precision`): as
+the other families, an FP16 graph that fails them is refused alone (file removed, one warning
+line, ``fp16_refused`` in the manifest says why) and the runtime runs the FP32 graph. OpenVINO's
+BF16 plan keeps the FP16 graph's pinned ops f32 and is gated at run time (>= 40 dB).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from facert.errors import WeightsError
+from facert.errors import ExportError, WeightsError
 from facert.export.families.dfdnet.dictionaries import (
     FOLDER,
     Dictionaries,
@@ -26,16 +32,27 @@ from facert.export.families.dfdnet.dictionaries import (
 )
 from facert.export.families.dfdnet.export import WINDOWS_512, DFDNetExport, build_dfdnet_export
 from facert.export.families.dfdnet.net import UNUSED_PREFIXES, official_shapes
+from facert.export.families.dfdnet.precision import (
+    Checked,
+    run_recording,
+    single_runs,
+    torch_fp16_proof,
+    verify_fp16_graph,
+)
 from facert.export.harness import checks
 from facert.export.harness.checkpoint import load_state_dict
-from facert.export.harness.onnx import OPSET, write_onnx
+from facert.export.harness.learned import TOLERANCES, trace_graph
+from facert.export.harness.onnx import OPSET, remove_graph
 from facert.export.harness.source_check import LearnedExporter, single_source
-from facert.export.harness.verify import FP32_FILE, IMAGE_INPUT, OUTPUT
+from facert.export.harness.verify import FP16_FILE, FP32_FILE, IMAGE_INPUT, OUTPUT
+from facert.export.precision.policy import FP16_STAGED
 from facert.models.registry import ModelSpec
 from facert.stages.align.warp import face_template
 from facert.stages.parts import part_boxes, resolve_method
 
 BOXES = "boxes"
+INPUTS = [IMAGE_INPUT, BOXES]
+log = logging.getLogger(__name__)
 
 
 def dictionary_folder(checkpoint: Path) -> Path:
@@ -82,55 +99,81 @@ def check_faces(
     return faces, part_boxes(crops, five), names
 
 
-def run_torch(module: DFDNetExport, faces: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    with torch.no_grad():
-        return np.concatenate(
-            [
-                module(
-                    torch.from_numpy(faces[i : i + 1]), torch.from_numpy(boxes[i : i + 1])
-                ).numpy()
-                for i in range(len(faces))
-            ]
+def write_graph(module: DFDNetExport, checked: Checked, path: Path) -> None:
+    """Trace ``module`` (FP32 or FP16_STAGED) on the first face into ``path``, batch dynamic
+    (with an external data file past the harness's threshold); FP16_FILE gets demoted."""
+    trace_graph(module, [checked.faces[:1], checked.boxes[:1]], INPUTS, path)
+
+
+def ort_run(path: Path) -> Any:
+    """An open engine on ``path`` and ``run(faces, boxes) -> restored`` float32 on it."""
+    from facert.backends import engine_for
+
+    engine = engine_for(path)
+
+    def run(faces: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        return engine.run({IMAGE_INPUT: faces, BOXES: boxes})[OUTPUT].astype(np.float32)
+
+    return engine, run
+
+
+def fp16_graph(
+    checked: Checked,
+    state: Mapping[str, torch.Tensor],
+    dictionaries: Dictionaries,
+    workdir: Path,
+) -> tuple[dict[str, Any], str | None]:
+    """Write and check ``workdir/FP16_FILE``: its numbers and None, or, when a check fails, no
+    numbers and the reason (file removed, one warning line logged)."""
+    path = workdir / FP16_FILE
+    try:
+        staged = build_dfdnet_export(state, dictionaries, precision=FP16_STAGED)
+        write_graph(staged, checked, path)
+        engine, run = ort_run(path)
+        with engine:
+            results = verify_fp16_graph(checked, path, run)
+        results["torch_fp16"] = torch_fp16_proof(checked, state, dictionaries)
+    except ExportError as error:
+        remove_graph(path)
+        reason = str(error.args[0]) if error.args else str(error)
+        log.warning(
+            "%s: FP16 graph refused, FP32 graph installed alone: %s", checked.spec.name, reason
         )
+        return {}, reason
+    return results, None
 
 
 def export_dfdnet(
-    spec: ModelSpec, sources: list[Path], workdir: Path, extra_faces: Sequence[Path] = ()
+    spec: ModelSpec,
+    sources: list[Path],
+    workdir: Path,
+    extra_faces: Sequence[Path] = (),
 ) -> dict[str, Any]:
-    """Write and check ``workdir/model.onnx``; return the manifest facts."""
+    """Write and check ``workdir/model.onnx`` and ``model.fp16.onnx``; return the manifest facts."""
     state, dictionaries = check_files(spec, sources)
     module = build_dfdnet_export(state, dictionaries, sources[0])
     faces, boxes, names = check_faces(spec, extra_faces)
-    reference = run_torch(module, faces, boxes)
+    reference, choices = run_recording(module, faces, boxes)
+    checked = Checked(spec, faces, boxes, names, reference, choices)
     path = workdir / FP32_FILE
-    inputs = [IMAGE_INPUT, BOXES]
-    write_onnx(
-        module,
-        [torch.from_numpy(faces[:1]), torch.from_numpy(boxes[:1])],
-        path,
-        input_names=inputs,
-        output_names=[OUTPUT],
-        dynamic_axes={name: {0: "batch"} for name in [*inputs, OUTPUT]},
-    )
-    from facert.backends import engine_for
-
-    with engine_for(path) as engine:
-        single = np.concatenate(
-            [
-                engine.run({IMAGE_INPUT: faces[i : i + 1], BOXES: boxes[i : i + 1]})[OUTPUT]
-                for i in range(len(faces))
-            ]
-        )
-        batch = engine.run({IMAGE_INPUT: faces, BOXES: boxes})[OUTPUT]
+    write_graph(module, checked, path)
+    engine, run = ort_run(path)
+    with engine:
+        single, batch = single_runs(run, faces, boxes), run(faces, boxes)
     parity = checks.check_close("ONNX Runtime FP32 vs PyTorch", reference, single, names, path)
     rows = checks.check_close(
         f"FP32 batch of {len(names)} vs single runs", single, batch, names, path
     )
+    fp16, refused = fp16_graph(checked, state, dictionaries, workdir)
+    files = {FP32_FILE: {"precision": "fp32", "io_dtype": "float32"}}
+    if refused is None:
+        files[FP16_FILE] = {"precision": "fp16", "io_dtype": "float32", "pinned_dtype": "float32"}
     return {
         "opset": OPSET,
         "precision_policy": list(spec.precision_policy),
-        "graph": {"inputs": inputs, "outputs": [OUTPUT], "dynamic_axes": {"batch": 0}},
-        "onnx": {FP32_FILE: {"precision": "fp32", "io_dtype": "float32"}},
+        "graph": {"inputs": INPUTS, "outputs": [OUTPUT], "dynamic_axes": {"batch": 0}},
+        "onnx": files,
+        **({} if refused is None else {"fp16_refused": refused}),
         "dictionaries": {
             "clusters": cluster_counts(dictionaries),
             "bytes": sum(int(d.nbytes) for d in dictionaries.values()),
@@ -145,7 +188,8 @@ def export_dfdnet(
                 "output_scale": checks.output_scale(reference),
                 "ort_fp32_vs_torch_max_abs": parity,
                 "fp32_batch_vs_single_max_abs": rows,
-                "tolerances": {"fp32_max_abs": checks.FP32_TOLERANCE},
+                **fp16,
+                "tolerances": TOLERANCES,
             }
         ),
     }

@@ -33,38 +33,49 @@ LEAKY = 0.2
 
 
 def bilinear_matrix(size: torch.Tensor, out: int, window: int) -> torch.Tensor:
-    """(N, out, window): row i interpolates entries 0..size-1 of a line onto output i, as
-    ``F.interpolate(mode="bilinear", align_corners=False)`` from ``size`` (N,) to ``out``."""
-    i = torch.arange(out, dtype=torch.float32).view(1, out, 1)
-    r = torch.arange(window, dtype=torch.float32).view(1, 1, window)
+    """(N, out, window) in ``size``'s dtype: row i interpolates entries 0..size-1 of a line onto
+    output i, as ``F.interpolate(mode="bilinear", align_corners=False)`` from ``size`` (N,) to
+    ``out``."""
+    i = torch.arange(out, dtype=size.dtype).view(1, out, 1)
+    r = torch.arange(window, dtype=size.dtype).view(1, 1, window)
     n = size.view(-1, 1, 1)
     ratio = n / out
     src = torch.clamp((i + 0.5) * ratio - 0.5, min=0.0)
     i0 = torch.minimum(torch.floor(src), n - 1)
     lam1 = torch.clamp(src - i0, 0.0, 1.0)
     i1 = torch.where(i0 < n - 1, i0 + 1, i0)
-    same = (n == out).to(torch.float32)  # PyTorch copies when the sizes agree
+    same = (n == out).to(size.dtype)  # PyTorch copies when the sizes agree
     lam1 = lam1 * (1 - same)
     i0 = i0 * (1 - same) + i * same
     i1 = i1 * (1 - same) + i * same
-    return (r == i0).to(torch.float32) * (1 - lam1) + (r == i1).to(torch.float32) * lam1
+    return (r == i0).to(size.dtype) * (1 - lam1) + (r == i1).to(size.dtype) * lam1
 
 
 def nearest_matrix(size: torch.Tensor, entry: int, window: int) -> torch.Tensor:
-    """(N, window, entry): row r < size picks entry ``min(floor(r * entry / size), entry - 1)``
-    (PyTorch's ``nearest``), rows from ``size`` on are zero."""
-    r = torch.arange(window, dtype=torch.float32).view(1, window, 1)
-    j = torch.arange(entry, dtype=torch.float32).view(1, 1, entry)
+    """(N, window, entry) in ``size``'s dtype: row r < size picks entry
+    ``min(floor(r * entry / size), entry - 1)`` (PyTorch's ``nearest``), rows from ``size`` on
+    are zero."""
+    r = torch.arange(window, dtype=size.dtype).view(1, window, 1)
+    j = torch.arange(entry, dtype=size.dtype).view(1, 1, entry)
     n = size.view(-1, 1, 1)
     src = torch.minimum(torch.floor(r * (entry / n)), torch.full_like(n, entry - 1.0))
-    return (j == src).to(torch.float32) * (r < n).to(torch.float32)
+    return (j == src).to(size.dtype) * (r < n).to(size.dtype)
 
 
 def shift_matrix(start: torch.Tensor, window: int, length: int) -> torch.Tensor:
-    """(N, window, length): row r is one-hot at ``start + r`` (zero past the end)."""
-    r = torch.arange(window, dtype=torch.float32).view(1, window, 1)
-    y = torch.arange(length, dtype=torch.float32).view(1, 1, length)
-    return (y == start.view(-1, 1, 1) + r).to(torch.float32)
+    """(N, window, length) in ``start``'s dtype: row r is one-hot at ``start + r`` (zero past
+    the end)."""
+    r = torch.arange(window, dtype=start.dtype).view(1, window, 1)
+    y = torch.arange(length, dtype=start.dtype).view(1, 1, length)
+    return (y == start.view(-1, 1, 1) + r).to(start.dtype)
+
+
+class EntryChoice(nn.Module):
+    """The argmax over the scores (N, K) -> (N,) int64; a module of its own so that a forward
+    hook can read the entries chosen (the precision checks count the choices that flip)."""
+
+    def forward(self, scores: torch.Tensor) -> torch.Tensor:
+        return torch.argmax(scores, dim=1)
 
 
 class PartMatch(nn.Module):
@@ -81,6 +92,7 @@ class PartMatch(nn.Module):
         self.register_buffer("flat", normalized.reshape(k, c, s * s).permute(1, 2, 0).contiguous())
         self.conv1, self.conv2 = conv1, conv2
         self.window, self.side = window, s
+        self.choose = EntryChoice()
 
     def forward(
         self, feature: torch.Tensor, target: torch.Tensor, box: torch.Tensor
@@ -98,9 +110,9 @@ class PartMatch(nn.Module):
         )
         rows, cols = shift_matrix(y1, self.window, height), shift_matrix(x1, self.window, width)
         window = rows.unsqueeze(1) @ feature @ cols.transpose(1, 2).unsqueeze(1)
-        r = torch.arange(self.window, dtype=torch.float32).view(1, self.window)
-        row_in = (r < h.view(-1, 1)).to(torch.float32).view(n, 1, self.window, 1)
-        col_in = (r < w.view(-1, 1)).to(torch.float32).view(n, 1, 1, self.window)
+        r = torch.arange(self.window, dtype=box.dtype).view(1, self.window)
+        row_in = (r < h.view(-1, 1)).to(box.dtype).view(n, 1, self.window, 1)
+        col_in = (r < w.view(-1, 1)).to(box.dtype).view(n, 1, 1, self.window)
         inside = row_in * col_in
         crop = window * inside
         s = self.side
@@ -111,7 +123,7 @@ class PartMatch(nn.Module):
         variance = flat.var(3, keepdim=True) + 1e-5
         mean, std = flat.mean(3, keepdim=True), variance.sqrt()  # (N, C, 1, 1)
         scores = ((flat @ self.flat) * std).sum(1).reshape(n, -1)  # (N, K), up to a constant
-        index = torch.argmax(scores, dim=1)
+        index = self.choose(scores)
         entry = self.normalized.index_select(0, index) * std + mean  # (N, C, S, S)
         up_r = nearest_matrix(h, s, self.window).unsqueeze(1)
         up_c = nearest_matrix(w, s, self.window).unsqueeze(1)

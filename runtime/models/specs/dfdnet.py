@@ -24,6 +24,11 @@ MANUAL = (  # FOLDER: the model's weights folder in the cache
     f"of {DICTIONARY_FOLDER}/ and put them at FOLDER/latest_net_G.pth and FOLDER/"
     f"{DICTIONARY_FOLDER}/{{left_eye,right_eye,nose,mouth}}_{{256,128,64,32}}_center.npy"
 )
+DICTIONARY_STEP = (
+    "per part and scale: the box's window, its resize to the entry size, the AdaIN statistics, "
+    "the scores against every entry, the argmax, the entry resized back, the attention update "
+    "and its write-back, and the dictionaries themselves"
+)
 NOTES = (
     "No sha256 of the official files is published: facert accepts the files put into its cache "
     "(or given with --weights) on their keys and shapes, and records their sha256.",
@@ -49,9 +54,17 @@ NOTES = (
     "part's dictionary size (a larger box is cut to it; the largest 68-point box on the 26 faces "
     "is 0.75 of it), so faces batch with the same rows as single runs. The dictionaries are graph "
     "constants: K x 6.24 MB of float32 for K entries per dictionary (K as stored; the files' K "
-    "was not available here). Built in FP32 only: a dictionary score sums up to 204,800 "
-    "products (C x S x S at 256) and reached 3.2e5 on the golden face with the deterministic "
-    "weights, beyond float16's 65,504.",
+    "was not available here); past 2 GB the graph keeps its tensors in model.onnx.data beside it "
+    "(listed and hashed in the manifest).",
+    "FP16 graph: the dictionary step stays FP32 (the precision policy). The official score sums "
+    "up to 204,800 products (C x S x S at 256) and reached 3.2e5 on the golden face, beyond "
+    "float16's 65,504; facert's leaves out the term the same for every entry, and with the "
+    "deterministic weights (nearly constant features) what is left stays small: unpinned, the "
+    "FP16 form did not overflow there and reached the same dB. Trained weights could not be "
+    "measured. On the 4 check faces: ONNX Runtime FP16 86.7-87.6 dB, PyTorch float16 (emulated) "
+    "65.2-79.1 dB with one of 64 entry choices flipped (a 48 px face; float16 VGG features), "
+    "OpenVINO BF16 60.4-61.6 dB. The pins cost the FP16 graph 113 MB; their time on OpenVINO "
+    "BF16 was within the machine's noise (bench/dfdnet_precision.py, bench/README.md).",
 )
 
 
@@ -74,10 +87,16 @@ DFDNET = register(
                 help="per part (left eye, right eye, nose, mouth): x1, y1, x2, y2 in crop pixels",
             ),
         ),
-        precision_policy=("everything in FP32: the export builds no FP16 graph",),
-        onnx_files=("model.onnx",),
+        precision_policy=(
+            f"The dictionary step in FP32 ({DICTIONARY_STEP}): its scores sum up to 204,800 "
+            "products, which can pass float16's 65,504, its statistics sum squares, and its "
+            "argmax picks one entry per part",
+        ),
+        onnx_files=("model.onnx", "model.fp16.onnx"),
         exporter="dfdnet",
-        cpu_plans=(("ort", "fp32"),),
+        # No INT8 plans: they would quantize the dictionary step, which the policy keeps FP32.
+        # OpenVINO BF16 keeps the FP16 graph's pinned ops f32 (gated at run time, >= 40 dB).
+        cpu_plans=(("ort", "fp32"), ("openvino", "fp32"), ("openvino", "bf16")),
         notes=NOTES,
     )
 )
