@@ -92,15 +92,16 @@ def _cast_output(graph: onnx.GraphProto, name: str) -> None:
     graph.node.append(onnx.helper.make_node("Cast", [half], [name], to=TensorProto.FLOAT))
 
 
-def demote_file(path: Path, threshold: int | None = None) -> None:
-    """Demote the graph at ``path`` (and its external data) in place; saved as
-    :func:`~facert.export.harness.onnx.save_onnx` saves (``threshold``). A graph too large for
-    onnx's in-memory checks is checked by its path once saved."""
+def demote_file(path: Path, threshold: int | None = None, target: Path | None = None) -> None:
+    """Demote the graph at ``path`` (and its external data) into ``target`` (default: in place);
+    saved as :func:`~facert.export.harness.onnx.save_onnx` saves (``threshold``). A graph too
+    large for onnx's in-memory checks is checked by its path once saved."""
+    target = path if target is None else target
     model = onnx.load(str(path))  # reads the external data file beside it, if any
     large = is_large(model)
-    save_onnx(demote_to_float16(model, check=not large), path, threshold)
+    save_onnx(demote_to_float16(model, check=not large), target, threshold)
     if large:
-        onnx.checker.check_model(str(path), full_check=True)
+        onnx.checker.check_model(str(target), full_check=True)
 
 
 def demote_to_float16(model: onnx.ModelProto, check: bool = True) -> onnx.ModelProto:

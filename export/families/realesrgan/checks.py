@@ -22,14 +22,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnx
 
 from facert.backends import engine_for
 from facert.demo.metrics import psnr
 from facert.errors import ExportError
 from facert.export.families.mtcnn.export import parity_photo
 from facert.export.harness.checks import FP16_BATCH_MIN_PSNR_DB, FP16_MIN_PSNR_DB, output_scale
-from facert.export.precision.onnx_fp16 import demote_to_float16
+from facert.export.harness.onnx import remove_graph
+from facert.export.precision.onnx_fp16 import demote_file
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def fp16_graph(
     single runs of :func:`photo_tiles`). Returns the facts; ``fp16_refused`` when a check failed
     (file removed)."""
     try:
-        onnx.save(demote_to_float16(onnx.load(str(fp32_path))), str(fp16_path))
+        demote_file(fp32_path, target=fp16_path)
     except ExportError as error:  # a weight beyond float16's range
         return refuse(fp16_path, {}, str(error.args[0]) if error.args else str(error))
     alone, batched = run_alone_and_batched(fp16_path, photo_tiles(), name)
@@ -114,7 +114,7 @@ def fp16_graph(
 
 
 def refuse(fp16_path: Path, facts: dict[str, Any], reason: str) -> dict[str, Any]:
-    """Remove the FP16 file, log one line, and record why in ``facts``."""
-    fp16_path.unlink(missing_ok=True)
+    """Remove the FP16 file (and its external data), log one line, and record why in ``facts``."""
+    remove_graph(fp16_path)
     log.warning("%s: FP16 graph refused, FP32 graph installed alone: %s", fp16_path.name, reason)
     return {**facts, "fp16_refused": reason}
