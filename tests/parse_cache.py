@@ -4,6 +4,8 @@ once per test session (5 s on 2 cores), standing in for ``parsenet`` while it is
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,8 +43,11 @@ def tiny_parser_cache(factory: pytest.TempPathFactory, settings: Settings) -> It
     from tiny_parsenet import NAME, registered
 
     folder = factory.getbasetemp() / "tiny-parse-cache"
-    if not folder.exists():
-        _build(folder, settings)
+    if not folder.exists():  # built aside and moved in whole: a failed build leaves no folder
+        building = folder.with_name(f"{folder.name}-{os.getpid()}")
+        shutil.rmtree(building, ignore_errors=True)
+        _build(building, settings)
+        building.rename(folder)
     with registered(), pytest.MonkeyPatch.context() as patch:
         patch.setattr(parse, "PARSER", NAME)
         yield folder

@@ -110,46 +110,41 @@ def test_eval_with_the_parse_mask(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """``--mask parse`` with the deterministic ParseNet (tests/tiny_parsenet.py) and colour
-    correction: restorations pasted under its masks (not the square's), eval.json and eval.md
-    name the mask. The tiny network parses no face (its mask never rises to 1: no line inside it,
-    tests/runtime/evaluation/test_seams.py), so its seam is None; with the class maps of a disc
-    of kept classes instead (ParseNet's steps 3-5 on them) the seam is measured at that mask's
-    border. Numbers with these masks say little about a real ParseNet's."""
+    """``--mask parse`` and colour correction through eval, the parser the deterministic ParseNet
+    (tests/tiny_parsenet.py) with its class maps replaced by a disc of kept classes (the tiny
+    network parses no face: its mask never rises to 1, so eval finds no line inside it and leaves
+    the face out, tests/runtime/evaluation/test_seams.py), ParseNet's steps 3-5 on them: the
+    restoration pasted under that mask (not the square's), the seam measured at its border, and
+    eval.json and eval.md name the mask. Numbers with such a mask say little about ParseNet's."""
     clean = tmp_path / "clean"
     clean.mkdir()
     one_face_photo(clean / "hopper.png")
     size = np.arange(512)
     classes = np.where(np.hypot(*np.meshgrid(size - 256, size - 256)) < 170, 1, 17)
+    monkeypatch.setattr(parse.FaceParser, "classes", lambda _, faces: [classes] * len(faces))
     documents, images = {}, {}
     with tiny_parser_cache(tmp_path_factory, settings) as cache:
-        for run in ("square", "parse", "disc"):
-            if run == "disc":  # the tiny parser opens; its class maps are replaced
-                monkeypatch.setattr(parse.FaceParser, "classes", lambda _, r: [classes] * len(r))
-            out = tmp_path / run
+        for mask in ("square", "parse"):
+            out = tmp_path / mask
             code, _, err = facert(
                 capsys, "--cache-dir", cache, "eval", "--clean", clean, "--degrade", "mild",
-                "--models", "ispl", "--mask", "square" if run == "square" else "parse",
-                "--color-correction", "mean-std", "-o", out,
+                "--models", "ispl", "--mask", mask, "--color-correction", "mean-std", "-o", out,
             )  # fmt: skip
             assert code == 0, err
-            documents[run] = json.loads((out / "eval.json").read_text())
-            images[run] = cv2.imread(str(out / "ispl" / "hopper.png")).astype(np.int16)
-    rows = {run: document["summary"][1] for run, document in documents.items()}
+            documents[mask] = json.loads((out / "eval.json").read_text())
+            images[mask] = cv2.imread(str(out / "ispl" / "hopper.png")).astype(np.int16)
     assert documents["parse"]["mask"] == "parse" and documents["square"]["mask"] == "square"
     assert documents["parse"]["color_correction"] == "mean-std"
-    assert (
-        "the parse mask each face was pasted under" in (tmp_path / "parse" / "eval.md").read_text()
-    )
-    for run in ("parse", "disc"):
-        changed = np.abs(images[run] - images["square"]).max(axis=2) > 0
-        ys, xs = np.nonzero(changed)  # only around the face (the photo is 256 x 300)
-        assert changed.any() and xs.max() - xs.min() < 200 and ys.max() - ys.min() < 200
-    assert rows["square"]["seam"] is not None and rows["parse"]["seam"] is None
-    # The disc mask's seam: ISPL's restoration steps no more across its border than inside the
-    # face (measured -0.86 levels; the square's on this photo: -2.46; a colour cast pasted under
+    table = (tmp_path / "parse" / "eval.md").read_text()
+    assert "the parse mask each face was pasted under (colour correction mean-std)" in table
+    changed = np.abs(images["parse"] - images["square"]).max(axis=2) > 0
+    ys, xs = np.nonzero(changed)  # only around the face (the photo is 256 x 300)
+    assert changed.any() and xs.max() - xs.min() < 200 and ys.max() - ys.min() < 200
+    seams = {mask: document["summary"][1]["seam"] for mask, document in documents.items()}
+    # ISPL's restoration steps no more across the disc mask's border than inside the face
+    # (measured -0.86 levels; the square's on this photo: -2.46; a colour cast pasted under
     # such a mask scores 6.9-8.8, tests/runtime/evaluation/test_seams.py).
-    assert rows["disc"]["seam"] is not None and rows["disc"]["seam"] < 1.0
+    assert seams["square"] is not None and seams["parse"] is not None and seams["parse"] < 1.0
 
 
 def test_eval_parse_without_parsenet_is_one_line(
