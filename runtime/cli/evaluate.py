@@ -10,13 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from facert.cli.engines import add_engine_arguments, report
-from facert.cli.enhance import add_mask_argument
+from facert.cli.enhance import add_paste_arguments
 from facert.config import Settings
 from facert.errors import UsageError
 from facert.io.files import write_atomic
 from facert.io.images import IMAGE_SUFFIXES
 from facert.models.registry import get_spec
-from facert.stages.blend.color import METHODS
 
 
 def add_parser(commands: Any) -> None:
@@ -49,13 +48,7 @@ def add_parser(commands: Any) -> None:
         help="restorers (default: ispl, wipa and every other restorer exported in the cache)",
     )
     parser.add_argument("-o", "--out", type=Path, default=Path("eval-out"), metavar="OUT")
-    add_mask_argument(parser)  # the seam is measured along this mask's border
-    parser.add_argument(
-        "--color-correction",
-        choices=METHODS,
-        default="none",
-        help="match each restored face's colours to the input face's before pasting (none)",
-    )
+    add_paste_arguments(parser)  # as enhance's; the seam is measured along the mask's border
     add_engine_arguments(parser)
     parser.set_defaults(run=run)
 
