@@ -74,13 +74,7 @@ def add_restorer_arguments(parser: argparse.ArgumentParser, *, upscale: bool = T
     faces.add_argument("--largest-face", action="store_true", help="restore the largest face only")
     parser.add_argument("--min-face", type=float, help="smallest face to detect, in pixels")
     add_face_filters(parser)
-    parser.add_argument(
-        "--color-correction",
-        choices=METHODS,
-        default="none",
-        help="match each restored face's colours to the input face's before pasting (none)",
-    )
-    add_mask_argument(parser)
+    add_paste_arguments(parser)
     parser.add_argument(
         "--background",
         choices=BACKGROUNDS,
@@ -92,6 +86,17 @@ def add_restorer_arguments(parser: argparse.ArgumentParser, *, upscale: bool = T
         "--option", action="append", default=[], metavar="NAME=VALUE", help="a model option"
     )
     parser.add_argument("--fidelity", type=float, help="CodeFormer's fidelity weight w in [0, 1]")
+
+
+def add_paste_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--color-correction`` and ``--mask``: how restored faces are pasted back."""
+    parser.add_argument(
+        "--color-correction",
+        choices=METHODS,
+        default="none",
+        help="match each restored face's colours to the input face's before pasting (none)",
+    )
+    add_mask_argument(parser)
 
 
 def add_mask_argument(parser: argparse.ArgumentParser) -> None:

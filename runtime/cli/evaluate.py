@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from facert.cli.engines import add_engine_arguments, report
+from facert.cli.enhance import add_paste_arguments
 from facert.config import Settings
 from facert.errors import UsageError
 from facert.io.files import write_atomic
@@ -47,6 +48,7 @@ def add_parser(commands: Any) -> None:
         help="restorers (default: ispl, wipa and every other restorer exported in the cache)",
     )
     parser.add_argument("-o", "--out", type=Path, default=Path("eval-out"), metavar="OUT")
+    add_paste_arguments(parser)  # as enhance's; the seam is measured along the mask's border
     add_engine_arguments(parser)
     parser.set_defaults(run=run)
 
@@ -78,7 +80,7 @@ def default_models(settings: Settings) -> list[str]:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from facert.demo.protocol import get_preset
-    from facert.evaluation.run import evaluate, load_clean
+    from facert.evaluation.run import Paste, evaluate, load_clean
     from facert.evaluation.sheet import contact_sheet, markdown
 
     preset = get_preset(args.degrade)
@@ -86,6 +88,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     for name in models:  # every name a registered restorer: exit 2 before any work
         if get_spec(name).role != "restorer":
             raise UsageError(f"{name} is a {get_spec(name).role}, not a restorer")
+    if args.mask == "parse":  # ParseNet in the cache (exported if need be): exit 2 before any work
+        from facert.stages.blend.parse import build_parser
+
+        build_parser(settings.cache_dir, settings.threads)
     images, errors = load_clean(settings, clean_sources(args.clean), report)
     for error in errors:
         print(f"facert: error: {error}", file=sys.stderr)
@@ -101,6 +107,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         args.out,
         (args.backend, args.precision),
         report,
+        Paste(args.mask, args.color_correction),
     )
     document["unreadable"] = errors
     text = json.dumps(document, indent=1) + "\n"

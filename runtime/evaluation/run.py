@@ -13,8 +13,10 @@ Output layout (``facert study`` reads it)::
 Scores: PSNR (dB) and SSIM of the whole image and over the face regions, the boxes MTCNN finds on
 the clean photo (PSNR over the boxes' pixels together; SSIM per box, averaged weighted by area),
 the seconds per image of the pipeline's ``enhance``, and the seam at the border of the mask each
-face was pasted under (:mod:`facert.evaluation.seams`, uint8 levels). The method ``input`` scores
-the degraded copy itself (no face pasted: no seam).
+face was pasted under (:mod:`facert.evaluation.seams`, uint8 levels): the restorations are made
+with the paste ``mask`` (``square`` or ``parse``) and ``color_correction`` of ``facert enhance``,
+and eval.json records both. The method ``input`` scores the degraded copy itself (no face pasted:
+no seam).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -35,8 +37,21 @@ from facert.evaluation.seams import KEYS as SEAM_KEYS
 from facert.evaluation.seams import face_borders, seam_scores
 from facert.io.images import LoadedImage, read_image, write_image
 
+if TYPE_CHECKING:
+    from facert.stages.blend.color import ColorCorrection
+    from facert.stages.blend.parse import Mask
+
 SCHEMA = "facert-eval/1"
 Box = tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class Paste:
+    """How the restored faces are pasted back: ``enhance``'s ``--mask`` and ``--color-correction``
+    (checked when the pipeline opens)."""
+
+    mask: Mask = "square"
+    color_correction: ColorCorrection = "none"
 
 
 @dataclass
@@ -109,16 +124,17 @@ def restore_all(
     out: Path,
     engine: tuple[str, str],
     report: Callable[[str], None],
-    mask: str = "square",
+    paste: Paste,
 ) -> list[dict[str, Any]]:
-    """``model`` restores every degraded copy through the full pipeline; its score rows (seams at
-    the borders of ``mask``, the paste-back mask the pipeline used)."""
-    from facert.pipeline.frame import Pipeline
+    """``model`` restores every degraded copy through the full pipeline, pasting as ``paste``
+    says; its score rows (seams at the borders of the masks the faces were pasted under)."""
+    from facert.pipeline.frame import EnhanceOptions, Pipeline
 
     rows = []
     backend, precision = engine
+    options = EnhanceOptions(color_correction=paste.color_correction, mask=paste.mask)
     with Pipeline.open(
-        settings, model, backend=backend, precision=precision, report=report
+        settings, model, options=options, backend=backend, precision=precision, report=report
     ) as pipeline:
         pipeline.enhance(degraded[images[0].name])  # warm-up: first-run costs out of the times
         for clean in images:
@@ -126,7 +142,8 @@ def restore_all(
             result = pipeline.enhance(degraded[clean.name])
             seconds = time.perf_counter() - start
             write_image(out / model / f"{clean.name}.png", LoadedImage(result.image, None, 8))
-            borders = face_borders(pipeline.restorer.spec, result.faces, mask)
+            spec, shape = pipeline.restorer.spec, result.image.shape
+            borders = face_borders(spec, result.faces, result.masks, shape)
             rows.append(
                 {
                     "method": model,
@@ -170,8 +187,11 @@ def evaluate(
     out: Path,
     engine: tuple[str, str] = ("auto", "auto"),
     report: Callable[[str], None] = lambda line: None,
+    paste: Paste | None = None,
 ) -> dict[str, Any]:
-    """Degrade, restore and score ``images``; writes OUT's images and returns eval.json's data."""
+    """Degrade, restore and score ``images`` (faces pasted as ``paste`` says, default the square
+    mask without colour correction); writes OUT's images and returns eval.json's data."""
+    paste = paste or Paste()
     degraded, params, results = {}, [], []
     for clean in images:
         drawn = draw(preset, seed, clean.name)
@@ -199,14 +219,15 @@ def evaluate(
         )
     for model in models:
         report(f"restoring {len(images)} image(s) with {model}")
-        results += restore_all(settings, model, images, degraded, out, engine, report)
+        results += restore_all(settings, model, images, degraded, out, engine, report, paste)
     methods = ["input", *models]
     return {
         "schema": SCHEMA,
         "preset": {**preset.__dict__},
         "seed": seed,
         "engine": {"backend": engine[0], "precision": engine[1]},
-        "mask": "square",
+        "mask": paste.mask,
+        "color_correction": paste.color_correction,
         "methods": methods,
         "images": params,
         "results": results,

@@ -14,8 +14,10 @@ most of its border lies outside the photo, or when it is too small for a line in
 square under about 20 pixels a side: smaller than the faces detectors find); a photo without a
 face measured has None.
 
-The parse mask (``--mask parse``) joins by a branch of :func:`face_borders` that feeds each face's
-soft mask (frame-sized, or its box and offset) to :func:`facert.stages.blend.seam.mask_border`.
+The parse mask (``--mask parse``): each face's own mask as the paste used it (its 8-bit alpha,
+``round(255 * mask)``, warped bilinearly into the frame over the face's box), its border the 0.5
+level line (:func:`facert.stages.blend.seam.mask_border`); a face whose mask has no such line
+inside the frame (a parser that kept nothing of it) is left out.
 """
 
 from __future__ import annotations
@@ -23,27 +25,55 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import cv2
 import numpy as np
 
-from facert.errors import UsageError
 from facert.models.registry import ModelSpec
 from facert.stages.align.warp import estimate_affine, face_template
-from facert.stages.blend.seam import Border, Seam, pasted_border, seam_at
+from facert.stages.blend.paste import background_box, crop_to_background, to_box
+from facert.stages.blend.seam import Border, Seam, mask_border, pasted_border, seam_at
 from facert.stages.faces import Face
 
-MASKS = ("square",)  # masks whose borders are measured; a soft mask array: seam.mask_border
 KEYS = ("seam", "seam_step", "seam_inside", "seam_tone")
 
 
-def face_borders(spec: ModelSpec, faces: Sequence[Face], mask: str = "square") -> list[Border]:
+def face_borders(
+    spec: ModelSpec,
+    faces: Sequence[Face],
+    masks: Sequence[np.ndarray] | None = None,
+    shape: tuple[int, ...] = (),
+) -> list[Border]:
     """The borders of the masks ``faces`` were pasted under by a restorer of ``spec`` (its crop
-    size and alignment template, upscale 1): :func:`pasted_border` for the square mask."""
-    if mask not in MASKS:
-        raise UsageError(f"seams are measured for the {', '.join(MASKS)} mask, not {mask!r}")
+    size and alignment template, upscale 1): :func:`pasted_border` for the square mask (``masks``
+    None), else :func:`parse_border` of each face's mask ((S, S) float32 [0, 1] on its crop's
+    grid, ``EnhanceResult.masks``) in a frame of ``shape`` (H, W); faces without one left out."""
     template = face_template(spec.input_size, spec.template)
-    return [
-        pasted_border(estimate_affine(face.landmarks, template), spec.input_size) for face in faces
-    ]
+    affines = [estimate_affine(face.landmarks, template) for face in faces]
+    if masks is None:
+        return [pasted_border(affine, spec.input_size) for affine in affines]
+    if len(masks) != len(faces):
+        raise ValueError(f"{len(faces)} faces but {len(masks)} masks")
+    borders = [parse_border(a, m, shape[:2]) for a, m in zip(affines, masks, strict=True)]
+    return [border for border in borders if border is not None]
+
+
+def parse_border(affine: np.ndarray, mask: np.ndarray, shape: tuple[int, ...]) -> Border | None:
+    """The border of a face pasted with ``affine`` ((2, 3) float64 frame -> crop) under ``mask``
+    ((S, S) float32 [0, 1] on the crop's grid) into an (H, W) ``shape`` frame at upscale 1: the
+    mask as :func:`facert.stages.blend.paste.paste_masked` warps it (8-bit alpha, bilinear, over
+    the face's box) through :func:`mask_border`; None when it has no border in the frame."""
+    inverse = crop_to_background(affine, 1.0)
+    box, _ = background_box(inverse, -2.0, mask.shape[0] + 1.0, 0, shape)
+    if box is None:
+        return None
+    local, size = to_box(inverse, box)
+    alpha = np.empty(mask.shape, np.uint8)
+    cv2.convertScaleAbs(mask, dst=alpha, alpha=255)  # round(255 * mask), as the paste's alpha
+    warped = cv2.warpAffine(alpha, local, size, flags=cv2.INTER_LINEAR)
+    try:
+        return mask_border(warped.astype(np.float32) / 255, (float(box[0]), float(box[1])))
+    except ValueError:
+        return None
 
 
 def seam_scores(

@@ -91,8 +91,9 @@ def markdown(document: dict[str, Any]) -> str:
     lines += [
         "",
         f"Seam: at the border of the {document.get('mask', 'square')} mask each face was pasted "
-        "under, the mean absolute step of restored minus clean across it, less the same step on a "
-        "line inside the face (uint8 levels; about 0 when the paste leaves no seam).",
+        f"under (colour correction {document.get('color_correction', 'none')}), the mean "
+        "absolute step of restored minus clean across it, less the same step on a line inside "
+        "the face (uint8 levels; about 0 when the paste leaves no seam).",
         "",
         "![contact sheet](contact-sheet.png)",
         "",

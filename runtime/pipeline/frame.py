@@ -85,12 +85,15 @@ class EnhanceOptions:
 @dataclass
 class EnhanceResult:
     """The restored frame, (H*up, W*up, 3) uint8 BGR, the faces used, stage times in seconds, and
-    the restorer's option values per face ((N,) each, e.g. ISPL's estimated ``blur_sigma``)."""
+    the restorer's option values per face ((N,) each, e.g. ISPL's estimated ``blur_sigma``), and
+    the ``masks`` the faces were pasted under: N of (S, S) float32 [0, 1] on their crops' grid
+    (``--mask parse``), None for the feathered square."""
 
     image: np.ndarray
     faces: list[Face]
     timings: dict[str, float] = field(default_factory=dict)
     face_options: dict[str, np.ndarray] = field(default_factory=dict)
+    masks: list[np.ndarray] | None = None
 
 
 @dataclass
@@ -276,9 +279,10 @@ class Pipeline(Lifecycle):
         )
         timings["restore"] = time.perf_counter() - start
         start = time.perf_counter()
-        output = self.blend(image, faces, prepared, restored)
+        masks = self.face_masks(restored) if faces else None
+        output = self.blend(image, faces, prepared, restored, masks=masks)
         timings["blend"] = time.perf_counter() - start
-        return EnhanceResult(output, faces, timings, values)
+        return EnhanceResult(output, faces, timings, values, masks)
 
     def prepare(
         self, image: np.ndarray, faces: list[Face], crops: np.ndarray, affines: list[np.ndarray]
@@ -313,6 +317,17 @@ class Pipeline(Lifecycle):
         (a frame stage has restored it already, or the background is kept)."""
         return image if self.tiles is None else self.tiles.restore(image)
 
+    def face_masks(self, restored: np.ndarray, mask: Mask | None = None) -> list[np.ndarray] | None:
+        """The masks the ``restored`` faces ((N, S, S, 3) uint8 BGR) are pasted under with
+        ``mask`` (default the pipeline's option): N of (S, S) float32 [0, 1] for ``parse``
+        (ParseNet's, :mod:`facert.stages.blend.parse`), None for the feathered square.
+        :class:`UsageError` for ``parse`` without a parser."""
+        if check_mask(mask or self.options.mask) == "square":
+            return None
+        if self.parser is None:
+            raise UsageError("--mask parse needs a face parser: this pipeline has none")
+        return self.parser.masks(restored)
+
     def blend(
         self,
         image: np.ndarray,
@@ -320,10 +335,14 @@ class Pipeline(Lifecycle):
         prepared: PreparedFaces,
         restored: np.ndarray,
         upscale: float | None = None,
+        mask: Mask | None = None,
+        masks: list[np.ndarray] | None = None,
     ) -> np.ndarray:
         """``image`` upscaled (by ``upscale``, default the pipeline's option; a server's
         per-request one) with the ``restored`` crops ((N, S, S, 3) uint8 BGR, one per face of
-        ``prepared``) pasted back as the restorer's spec says."""
+        ``prepared``) pasted back as the restorer's spec says, under ``masks`` (:meth:`face_masks`
+        of ``restored``, made here when not given) or the ``mask`` they stand for (default the
+        pipeline's option; a server's per-request one)."""
         upscale = self.options.upscale if upscale is None else upscale
         frame = self.restore_background(image)
         if self.upsampler is not None:
@@ -332,7 +351,8 @@ class Pipeline(Lifecycle):
             background = resized(frame, upscale, self.background)
         if not faces:
             return background
-        masks = self.parser.masks(restored) if self.parser is not None else None
+        if masks is None:
+            masks = self.face_masks(restored, mask)
         if self.options.color_correction != "none":
             size = restored.shape[1]
             weights = [frame_weights(a, image.shape, size) for a in prepared.affines]

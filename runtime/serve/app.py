@@ -213,9 +213,14 @@ def _add_enhance(app: FastAPI, handler: Handler, config: ServeConfig, metrics: M
             None, description="output format (default: the input's)"
         ),
         quality: int | None = Query(None, description="jpeg/webp quality, 1..100 (default 95)"),
+        mask: Literal["square", "parse"] | None = Query(
+            None,
+            description="paste mask: square or parse (default: the server's --mask; parse "
+            "needs a server started with --mask parse)",
+        ),
     ) -> Response:
         params = EnhanceParams(
-            model, fidelity, upscale, only_center_face, largest_face, format, quality
+            model, fidelity, upscale, only_center_face, largest_face, format, quality, mask
         )
         pixels, input_format, decode_seconds = await image_of(request, config)
         output_format = params.output_format(input_format)

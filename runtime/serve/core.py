@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
 
@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 
 MAX_UPSCALE = 8.0  # as facert.pipeline.frame.MAX_UPSCALE (not imported: it pulls the engines in)
 OUTPUT_FORMATS = ("png", "jpeg", "webp")
+# As facert.stages.blend.parse.Mask (not imported: it pulls the engines in).
+PasteMask = Literal["square", "parse"]
+PASTE_MASKS: tuple[str, ...] = get_args(PasteMask)
 # Pillow's format name -> ours, for the formats facert decodes (images.IMAGE_SUFFIXES).
 READ_FORMATS = {"PNG": "png", "JPEG": "jpeg", "WEBP": "webp", "BMP": "bmp", "TIFF": "tiff"}
 MEDIA_TYPES = {
@@ -114,6 +117,7 @@ class EnhanceParams:
     largest_face: bool = False
     format: str | None = None  # "png" | "jpeg" | "webp"; None: the input's format
     quality: int | None = None  # 1..100, jpeg and webp
+    mask: PasteMask | None = None  # None: the server's --mask
 
     def __post_init__(self) -> None:
         if not 1.0 <= self.upscale <= MAX_UPSCALE:
@@ -124,6 +128,8 @@ class EnhanceParams:
             raise _bad("format", f"must be one of {', '.join(OUTPUT_FORMATS)}, got {self.format!r}")
         if self.quality is not None and not 1 <= self.quality <= 100:
             raise _bad("quality", f"must be between 1 and 100, got {self.quality}")
+        if self.mask is not None and self.mask not in PASTE_MASKS:
+            raise _bad("mask", f"must be one of {', '.join(PASTE_MASKS)}, got {self.mask!r}")
         if self.fidelity is not None and not np.isfinite(self.fidelity):
             raise RequestError(
                 400, "bad_fidelity", f"fidelity must be a number, got {self.fidelity}"
@@ -346,6 +352,13 @@ class Restorers:
         from facert.pipeline.frame import EnhanceOptions
 
         pipeline = self._pipeline(params.model or self.config.model)
+        if params.mask == "parse" and pipeline.parser is None:
+            raise RequestError(
+                400,
+                "mask_not_served",
+                "mask 'parse' needs ParseNet, which this server did not load: start it with "
+                "--mask parse (mask=square is served)",
+            )
         restorer = pipeline.restorer
         options = None if params.fidelity is None else {"fidelity": params.fidelity}
         if options is not None:
@@ -408,8 +421,9 @@ class Restorers:
     def _blend(self, item: _Item) -> EnhanceOutcome:
         start = time.perf_counter()
         assert item.restored is not None  # set by _restore (an invariant, not user input)
+        params = item.params
         image = item.pipeline.blend(
-            item.image, item.faces, item.prepared, item.restored, item.params.upscale
+            item.image, item.faces, item.prepared, item.restored, params.upscale, params.mask
         )
         _lap(item.timings, "blend", start)
         return EnhanceOutcome(image, item.faces, item.timings, item.batch)

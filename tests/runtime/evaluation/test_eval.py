@@ -9,7 +9,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from cli_runs import facert, one_face_photo
+from cli_runs import facert, mtcnn_only_cache, one_face_photo
+from parse_cache import tiny_parser_cache
 
 from facert.config import Settings
 from facert.demo.metrics import psnr
@@ -17,6 +18,7 @@ from facert.demo.protocol import PRESETS, degrade, draw, gaussian_kernel
 from facert.models.artifacts import Artifact
 from facert.models.exporting import ensure_artifact
 from facert.models.registry import get_spec
+from facert.stages.blend import parse
 
 
 def test_parameters_are_seeded_per_image_and_within_the_ranges() -> None:
@@ -99,3 +101,60 @@ def test_bad_usage(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ):
         code, _, err = facert(capsys, "eval", *args, "-o", tmp_path / "out")
         assert code == 2 and reason in err and err.count("\n") == 1
+
+
+def test_eval_with_the_parse_mask(
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``--mask parse`` and colour correction through eval, the parser the deterministic ParseNet
+    (tests/tiny_parsenet.py) with its class maps replaced by a disc of kept classes (the tiny
+    network parses no face: its mask never rises to 1, so eval finds no line inside it and leaves
+    the face out, tests/runtime/evaluation/test_seams.py), ParseNet's steps 3-5 on them: the
+    restoration pasted under that mask (not the square's), the seam measured at its border, and
+    eval.json and eval.md name the mask. Numbers with such a mask say little about ParseNet's."""
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    one_face_photo(clean / "hopper.png")
+    size = np.arange(512)
+    classes = np.where(np.hypot(*np.meshgrid(size - 256, size - 256)) < 170, 1, 17)
+    monkeypatch.setattr(parse.FaceParser, "classes", lambda _, faces: [classes] * len(faces))
+    documents, images = {}, {}
+    with tiny_parser_cache(tmp_path_factory, settings) as cache:
+        for mask in ("square", "parse"):
+            out = tmp_path / mask
+            code, _, err = facert(
+                capsys, "--cache-dir", cache, "eval", "--clean", clean, "--degrade", "mild",
+                "--models", "ispl", "--mask", mask, "--color-correction", "mean-std", "-o", out,
+            )  # fmt: skip
+            assert code == 0, err
+            documents[mask] = json.loads((out / "eval.json").read_text())
+            images[mask] = cv2.imread(str(out / "ispl" / "hopper.png")).astype(np.int16)
+    assert documents["parse"]["mask"] == "parse" and documents["square"]["mask"] == "square"
+    assert documents["parse"]["color_correction"] == "mean-std"
+    table = (tmp_path / "parse" / "eval.md").read_text()
+    assert "the parse mask each face was pasted under (colour correction mean-std)" in table
+    changed = np.abs(images["parse"] - images["square"]).max(axis=2) > 0
+    ys, xs = np.nonzero(changed)  # only around the face (the photo is 256 x 300)
+    assert changed.any() and xs.max() - xs.min() < 200 and ys.max() - ys.min() < 200
+    seams = {mask: document["summary"][1]["seam"] for mask, document in documents.items()}
+    # ISPL's restoration steps no more across the disc mask's border than inside the face
+    # (measured -0.86 levels; the square's on this photo: -2.46; a colour cast pasted under
+    # such a mask scores 6.9-8.8, tests/runtime/evaluation/test_seams.py).
+    assert seams["square"] is not None and seams["parse"] is not None and seams["parse"] < 1.0
+
+
+def test_eval_parse_without_parsenet_is_one_line(
+    tmp_path: Path, settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cache = mtcnn_only_cache(tmp_path / "cache", settings)
+    code, _, err = facert(
+        capsys, "--cache-dir", cache, "eval", "--models", "ispl", "--mask", "parse",
+        "-o", tmp_path / "out",
+    )  # fmt: skip
+    assert code == 2 and err.count("\n") == 1, err
+    assert "--mask parse needs parsenet" in err and "`facert models fetch parsenet`" in err
+    assert not (tmp_path / "out").exists()

@@ -127,6 +127,8 @@ def test_bad_input_gets_its_4xx_json_and_the_server_goes_on(server: Server) -> N
         ("/v1/enhance?quality=0", good, None, 400, "bad_parameter"),
         ("/v1/enhance?quality=50", good, None, 400, "bad_parameter"),  # png has none
         ("/v1/enhance?only_center_face=1&largest_face=1", good, None, 400, "bad_parameter"),
+        ("/v1/enhance?mask=oval", good, None, 400, "bad_parameter"),
+        ("/v1/enhance?mask=parse", good, None, 400, "mask_not_served"),  # no ParseNet loaded
         ("/v1/nothing", good, None, 404, "not_found"),
     ]
     for path, body, media, status, code in cases:
