@@ -2,7 +2,7 @@
 # MTCNN's detection time, this checkout beside another revision, in the same session: rounds of
 # bench_detect.py that alternate the two (each round runs the revision first, then this checkout),
 # so both see the same machine load. The revision's code runs from a `git archive` of it (its own
-# runtime/ imported as facert through PYTHONPATH) with its own export of MTCNN, made from the
+# runtime/, export/ and kernels/ imported as facert through PYTHONPATH) with its own export of MTCNN, made from the
 # weights in this checkout's cache.
 #
 #   bench/detect_against.sh REV [ROUNDS] [bench_detect.py options]
@@ -16,8 +16,11 @@ python=${PYTHON:-$root/.venv/bin/python}
 cache=${FACERT_CACHE:-$HOME/.cache/facert}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-git -C "$root" archive "$rev" runtime bench | tar -x -C "$work"
+git -C "$root" archive "$rev" runtime export kernels bench | tar -x -C "$work"
+# The package as installed: facert = runtime/, facert.export = export/, facert.kernels = kernels/.
 ln -s runtime "$work/facert"
+ln -s ../export "$work/runtime/export"
+ln -s ../kernels "$work/runtime/kernels"
 mkdir -p "$work/cache/mtcnn"
 cp -r "$cache/mtcnn/weights" "$work/cache/mtcnn/"
 (cd "$work" && PYTHONPATH="$work" FACERT_CACHE="$work/cache" "$python" -c \
