@@ -30,7 +30,7 @@ import numpy as np
 
 from facert.models.registry import ModelSpec
 from facert.stages.align.warp import estimate_affine, face_template
-from facert.stages.blend.paste import background_box, crop_to_background, to_box
+from facert.stages.blend.paste import canvas_placement, crop_to_background, mask_alpha
 from facert.stages.blend.seam import Border, Seam, mask_border, pasted_border, seam_at
 from facert.stages.faces import Face
 
@@ -62,14 +62,12 @@ def parse_border(affine: np.ndarray, mask: np.ndarray, shape: tuple[int, ...]) -
     ((S, S) float32 [0, 1] on the crop's grid) into an (H, W) ``shape`` frame at upscale 1: the
     mask as :func:`facert.stages.blend.paste.paste_masked` warps it (8-bit alpha, bilinear, over
     the face's box) through :func:`mask_border`; None when it has no border in the frame."""
-    inverse = crop_to_background(affine, 1.0)
-    box, _ = background_box(inverse, -2.0, mask.shape[0] + 1.0, 0, shape)
-    if box is None:
+    placed = canvas_placement(crop_to_background(affine, 1.0), mask.shape[0], 0, shape)
+    if placed is None:
         return None
-    local, size = to_box(inverse, box)
-    alpha = np.empty(mask.shape, np.uint8)
-    cv2.convertScaleAbs(mask, dst=alpha, alpha=255)  # round(255 * mask), as the paste's alpha
-    warped = cv2.warpAffine(alpha, local, size, flags=cv2.INTER_LINEAR)
+    box, local = placed
+    size = (box[2] - box[0], box[3] - box[1])
+    warped = cv2.warpAffine(mask_alpha(mask), local, size, flags=cv2.INTER_LINEAR)
     try:
         return mask_border(warped.astype(np.float32) / 255, (float(box[0]), float(box[1])))
     except ValueError:

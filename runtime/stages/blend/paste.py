@@ -219,15 +219,22 @@ def paste_masked(
     (``inverse``: crop -> background), then the uint8 blend of the square path, without the
     erosion factor (facexlib pastes the warped face as it is under a parse mask).
     """
-    box, _ = background_box(inverse, -2.0, face.shape[0] + 1.0, 0, output.shape[:2])
-    if box is None:
+    placed = canvas_placement(inverse, face.shape[0], 0, output.shape[:2])
+    if placed is None:
         return
+    box, local = placed
     bgra = _WORKSPACE.array("bgra", (*face.shape[:2], 4), np.uint8)
     cv2.cvtColor(face, cv2.COLOR_BGR2BGRA, dst=bgra)
-    alpha = _WORKSPACE.array("mask_alpha", mask.shape, np.uint8)
-    cv2.convertScaleAbs(mask, dst=alpha, alpha=255)  # round(255 * mask)
-    bgra[:, :, 3] = alpha
-    _warp_and_blend(output, bgra, to_box(inverse, box)[0], box)
+    bgra[:, :, 3] = mask_alpha(mask, _WORKSPACE.array("mask_alpha", mask.shape, np.uint8))
+    _warp_and_blend(output, bgra, local, box)
+
+
+def mask_alpha(mask: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """The alpha a face's own ``mask`` ((S, S) float32 [0, 1]) pastes it with: ``round(255 *
+    mask)``, (S, S) uint8, written into ``out`` when given."""
+    alpha = np.empty(mask.shape, np.uint8) if out is None else out
+    cv2.convertScaleAbs(mask, dst=alpha, alpha=255)
+    return alpha
 
 
 def _paste_by_box(
