@@ -30,7 +30,7 @@ from facert.backends.device import SHOWN_FLAGS, cpu_description, split_flags
 from facert.config import load_settings
 from facert.demo.samples import photo_path
 from facert.pipeline.frame import Pipeline
-from facert.stages.blend.color import METHODS, correct_colors, frame_weights
+from facert.stages.blend.color import METHODS, correct_colors, paste_weights
 from facert.stages.blend.paste import paste_faces
 from facert.stages.blend.seam import pasted_border, seam_at
 
@@ -55,7 +55,7 @@ def main() -> None:
             faces = pipeline.detect(photo)[:1]
             crops, affines = pipeline.align(photo, faces)
             cast = with_cast(pipeline.restorer.restore(crops))
-            weights = [frame_weights(a, photo.shape, crops.shape[1]) for a in affines]
+            weights = paste_weights(affines, photo.shape, crops.shape[1])
             border = pasted_border(affines[0], crops.shape[1])
             x1, y1, x2, y2 = (int(v) for v in faces[0].box)
             tiles = [label(photo, "input")]

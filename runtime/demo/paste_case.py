@@ -23,7 +23,7 @@ from facert.demo.samples import photo_path
 from facert.errors import InputError, UsageError
 from facert.io.images import LoadedImage, read_image, write_image
 from facert.pipeline.frame import Pipeline
-from facert.stages.blend.color import correct_colors, frame_weights
+from facert.stages.blend.color import correct_colors, paste_weights
 from facert.stages.blend.parse import PARSER, build_parser
 from facert.stages.blend.paste import paste_faces
 
@@ -76,10 +76,8 @@ def run_paste_case(settings: Settings, out_dir: Path) -> PasteCaseResult:
             raise InputError("no face found for the paste-back case", path=PHOTO)
         crops, affines = pipeline.align(photo, faces)
         cast = color_cast(pipeline.restorer.restore(crops))
-    weights = [frame_weights(a, photo.shape, crops.shape[1]) for a in affines]
     masks, note = _parse_masks(settings, cast)
-    if masks is not None:
-        weights = [w * m for w, m in zip(weights, masks, strict=True)]
+    weights = paste_weights(affines, photo.shape, crops.shape[1], masks)
     corrected = correct_colors(cast, crops, weights, "mean-std")
     square = paste_faces(photo, list(cast), affines, 1.0)
     fixed = paste_faces(photo, list(corrected), affines, 1.0, masks=masks)

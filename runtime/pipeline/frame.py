@@ -27,7 +27,7 @@ from facert.models.exporting import ensure_artifact
 from facert.models.registry import get_spec
 from facert.models.specs import DEFAULT_DETECTOR, DEFAULT_RESTORER
 from facert.stages.align.warp import align_faces, crop_scale, face_template
-from facert.stages.blend.color import ColorCorrection, check_method, correct_colors, frame_weights
+from facert.stages.blend.color import ColorCorrection, check_method, correct_colors, paste_weights
 from facert.stages.blend.parse import FaceParser, Mask, build_parser, check_mask
 from facert.stages.blend.paste import paste_faces
 from facert.stages.detect import Detector, build_detector, detector_spec
@@ -355,9 +355,7 @@ class Pipeline(Lifecycle):
             masks = self.face_masks(restored, mask)
         if self.options.color_correction != "none":
             size = restored.shape[1]
-            weights = [frame_weights(a, image.shape, size) for a in prepared.affines]
-            if masks is not None:  # the statistics of what the mask pastes
-                weights = [w * m for w, m in zip(weights, masks, strict=True)]
+            weights = paste_weights(prepared.affines, image.shape, size, masks)
             restored = correct_colors(
                 restored, prepared.crops, weights, self.options.color_correction
             )

@@ -20,6 +20,7 @@ whole under the feathered mask).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal, get_args
 
 import cv2
@@ -52,6 +53,21 @@ def frame_weights(affine: np.ndarray, frame_shape: tuple[int, ...], size: int) -
     height, width = frame_shape[:2]
     inside = (x >= 0) & (x <= width - 1) & (y >= 0) & (y <= height - 1)
     return inside.astype(np.float32)
+
+
+def paste_weights(
+    affines: Sequence[np.ndarray],
+    frame_shape: tuple[int, ...],
+    size: int,
+    masks: Sequence[np.ndarray] | None = None,
+) -> list[np.ndarray]:
+    """The weights :func:`correct_colors` takes for faces cropped with ``affines`` from a frame of
+    ``frame_shape``: each face's :func:`frame_weights`, times its own paste mask ((S, S) float32
+    [0, 1], ``--mask parse``) when ``masks`` are given (the statistics of what the mask pastes)."""
+    weights = [frame_weights(affine, frame_shape, size) for affine in affines]
+    if masks is None:
+        return weights
+    return [w * m for w, m in zip(weights, masks, strict=True)]
 
 
 def _histograms(crop: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
