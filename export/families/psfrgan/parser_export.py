@@ -24,7 +24,7 @@ from facert.export.families.psfrgan.parsenet import ParseNetConfig
 from facert.export.harness import checks
 from facert.export.harness.checkpoint import load_state_dict
 from facert.export.harness.onnx import OPSET
-from facert.export.harness.source_check import check_checkpoint, single_source
+from facert.export.harness.source_check import check_checkpoint, check_state, single_source
 from facert.export.precision.policy import Precision
 from facert.models.registry import ModelSpec
 
@@ -54,8 +54,9 @@ class ParseNetExporter:
 
     def __call__(self, spec: ModelSpec, sources: list[Path], workdir: Path) -> dict[str, Any]:
         source = single_source(spec, sources)
-        self.check_sources(spec, sources)
-        module = build_parsenet_export(load_state_dict(source, spec.weights[0]), self.config)
+        state = load_state_dict(source, spec.weights[0])  # read once: checked, then exported
+        check_state(state, self.build(spec), source)
+        module = build_parsenet_export(state, self.config)
         chosen = list(self.faces or checks.default_faces())
         faces, names = checks.load_faces(spec, chosen, max(checks.BATCH, len(chosen)))
         facts = write_parsenet(module, faces, names, workdir / spec.onnx_files[0])
